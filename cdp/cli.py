@@ -1,0 +1,167 @@
+"""The ``cdp`` command: generate demo data, run the pipeline, evaluate identities, roll back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdp.settings import DataPaths, data_paths
+
+app = typer.Typer(help="Customer data platform: ingest, resolve identities, gate, publish, export.",
+                  no_args_is_help=True, add_completion=False)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+identity_app = typer.Typer(help="Identity resolution.", no_args_is_help=True)
+publish_app = typer.Typer(help="Published warehouse.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(identity_app, name="identity")
+app.add_typer(publish_app, name="publish")
+
+console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
+]
+NoiseOption = Annotated[str, typer.Option(help="Noise level: low, default or hard.")]
+
+
+def _paths(home: Path | None) -> DataPaths:
+    return data_paths(home).ensure()
+
+
+@demo_app.command("generate")
+def demo_generate(
+    people: Annotated[int, typer.Option(help="Number of people.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 42,
+    noise: NoiseOption = "default",
+    home: HomeOption = None,
+) -> None:
+    """Write realistic landing files for every demo source plus the ground truth."""
+    from cdp.demo.generator import generate
+
+    paths = _paths(home)
+    try:
+        report = generate(paths, people=people, seed=seed, noise=noise)
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"Demo data ({people:,} people, seed {seed}, noise {noise})")
+    table.add_column("source")
+    table.add_column("records", justify="right")
+    for source, count in sorted(report.records.items()):
+        table.add_row(source, f"{count:,}")
+    console.print(table)
+    console.print(f"landing files under {paths.landing}, ground truth under {paths.truth}")
+
+
+def _landing_is_empty(paths: DataPaths) -> bool:
+    return not any(p.is_file() for p in paths.landing.rglob("*"))
+
+
+@app.command("run")
+def run(
+    home: HomeOption = None,
+    people: Annotated[int, typer.Option(help="People in generated demo data.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed for generated demo data.")] = 42,
+    noise: NoiseOption = "default",
+) -> None:
+    """Run cdp_pipeline once in-process (dag.test); generate demo data if landing/ is empty."""
+    from cdp.run import quiet_airflow_logging, run_pipeline
+
+    paths = _paths(home)
+    if _landing_is_empty(paths):
+        console.print(f"landing/ is empty: generating demo data ({people:,} people)")
+        demo_generate(people=people, seed=seed, noise=noise, home=paths.home)
+    quiet_airflow_logging()
+    summary = run_pipeline(paths)
+    print_summary(summary)
+    if not summary.succeeded:
+        raise typer.Exit(1)
+
+
+def print_summary(summary: object) -> None:
+    from cdp.run import RunSummary
+
+    assert isinstance(summary, RunSummary)
+    out = Console()
+    colour = "green" if summary.succeeded else "red"
+    out.rule(f"cdp_pipeline run {summary.run_id}: [{colour}]{summary.state}[/]")
+    if summary.records_per_source:
+        table = Table(title="Records per source")
+        table.add_column("source")
+        table.add_column("loaded", justify="right")
+        table.add_column("quarantined", justify="right")
+        for source, count in sorted(summary.records_per_source.items()):
+            table.add_row(source, f"{count:,}", f"{summary.rejected_per_source.get(source, 0):,}")
+        out.print(table)
+    if summary.profiles is not None:
+        out.print(f"profiles: [bold]{summary.profiles:,}[/]")
+    if summary.identity:
+        m = summary.identity
+        out.print(
+            "identity vs ground truth: precision {precision:.4f}  recall {recall:.4f}  "
+            "F1 [bold]{f1:.4f}[/]".format(**m)
+        )
+    if summary.quality:
+        q = summary.quality
+        out.print(f"quality gate: {'passed' if q.get('passed') else '[red]failed[/]'}")
+        for suite in q.get("suites", []):
+            out.print(f"  {suite['name']}: {suite['passed']} passed, {suite['failed']} failed")
+        if q.get("error"):
+            out.print(f"  [red]{q['error']}[/]")
+    if summary.published:
+        out.print(f"published: {summary.published}")
+    for export in summary.exports:
+        out.print(f"export: {export['segment']} ({export['rows']:,} rows) → {export['path']}")
+    for task_id, state in summary.failed_tasks.items():
+        out.print(f"[red]task {task_id}: {state}[/]")
+    if not summary.succeeded:
+        out.print("[red]nothing was published by this run; the previous publication is unchanged[/]")
+    times = Table(title="Seconds per stage")
+    times.add_column("stage")
+    times.add_column("seconds", justify="right")
+    for stage, seconds in summary.stage_seconds.items():
+        times.add_row(stage, f"{seconds:.1f}")
+    times.add_row("total (dag.test)", f"{summary.seconds:.1f}")
+    out.print(times)
+
+
+@identity_app.command("evaluate")
+def identity_evaluate(
+    truth: Annotated[Path, typer.Option(help="CSV with columns source,record_id,person_id.")],
+    home: HomeOption = None,
+) -> None:
+    """Pairwise precision, recall and F1 of the published identity graph against a truth file."""
+    from cdp.run import evaluate_published
+
+    paths = _paths(home)
+    if not truth.exists():
+        console.print(f"[red]error:[/] truth file {truth} does not exist")
+        raise typer.Exit(2)
+    if not paths.published_db.exists():
+        console.print(f"[red]error:[/] no published warehouse at {paths.published_db}")
+        raise typer.Exit(2)
+    metrics = evaluate_published(paths.published_db, truth)
+    table = Table(title="Identity resolution vs ground truth")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    Console().print(table)
+
+
+@publish_app.command("rollback")
+def publish_rollback(home: HomeOption = None) -> None:
+    """Restore the previous publication of published.duckdb."""
+    from profiles.publish import PublishError, rollback
+
+    paths = _paths(home)
+    try:
+        restored = rollback(paths.published_db)
+    except PublishError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+    console.print(f"restored publication {restored.name} to {paths.published_db}")

@@ -1,0 +1,71 @@
+"""Run dbt in-process against the build warehouse of one data directory.
+
+One dbt invocation per pipeline run keeps a single writer on the DuckDB file; the identity
+step (Splink) runs inside that build as a dbt-duckdb Python model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+from cdp.settings import REPO_ROOT, DataPaths
+
+
+class DbtBuildFailed(RuntimeError):
+    """dbt reported an error or a failing test; the build file is not published."""
+
+
+@dataclass
+class DbtOutcome:
+    statuses: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    node_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOutcome:
+    """Invoke ``dbt <args>`` on this data directory's build file and raise if anything failed."""
+    from dbt.cli.main import dbtRunner
+
+    paths.ensure()
+    os.environ["CDP_BUILD_DB"] = str(paths.build_db)
+    os.environ["CDP_HOME"] = str(paths.home)
+    os.environ["CDP_RUN_ID"] = run_id
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    target = paths.home / "dbt_target"
+    result = dbtRunner().invoke(
+        [
+            *args,
+            "--project-dir", str(REPO_ROOT),
+            "--profiles-dir", str(REPO_ROOT / "dbt_project"),
+            "--target-path", str(target),
+            "--log-path", str(paths.home / "logs" / "dbt"),
+            "--quiet",
+        ]
+    )
+    outcome = DbtOutcome()
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(node_result.status)
+        name = node_result.node.name
+        outcome.statuses[status] += 1
+        outcome.node_seconds[name] = float(node_result.execution_time or 0.0)
+        if status in {"error", "fail", "runtime error"}:
+            outcome.failures.append(f"{name}: {status}: {_first_line(node_result.message)}")
+    if result.exception is not None:
+        raise DbtBuildFailed(f"dbt {' '.join(args)} crashed: {result.exception}")
+    if not result.success:
+        detail = "; ".join(outcome.failures) or "see the dbt log under logs/dbt"
+        raise DbtBuildFailed(f"dbt {' '.join(args)} failed: {detail}")
+    return outcome
+
+
+def _first_line(message: object) -> str:
+    return str(message or "").strip().splitlines()[0][:300] if message else ""
+
+
+def dbt_build(paths: DataPaths, run_id: str) -> DbtOutcome:
+    return run_dbt(paths, ["build"], run_id)
+
+

@@ -1,0 +1,85 @@
+"""cdp_pipeline: ingest every registered source → dbt build (Splink inside) → quality gate →
+publish (write-audit-publish) → export segments.
+
+Thin TaskFlow wrappers around ``cdp.pipeline``; nothing heavy happens at parse time (the
+registry is read by a task, not here). The data directory comes from the run's conf
+(``{"cdp_home": ...}``), else from ``CDP_HOME``, else ``./data``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+
+PUBLISHED_WAREHOUSE = Asset("file://cdp/warehouse/published.duckdb", name="cdp_published_warehouse")
+
+
+def _run() -> tuple[Any, str]:
+    """The data directory and run id of the task being executed."""
+    from cdp.settings import data_paths
+
+    context = get_current_context()
+    conf = (context["dag_run"].conf or {}) if context.get("dag_run") else {}
+    return data_paths(conf.get("cdp_home")).ensure(), context["run_id"]
+
+
+@dag(
+    dag_id="cdp_pipeline",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 0},
+    tags=["cdp"],
+    doc_md=__doc__,
+)
+def cdp_pipeline() -> None:
+    @task
+    def registered_sources() -> list[str]:
+        from cdp.pipeline import registered_sources as sources
+
+        return sources()
+
+    # One writer at a time: mapped ingest instances never run concurrently.
+    @task(max_active_tis_per_dag=1, map_index_template="{{ task.op_kwargs['source'] }}")
+    def ingest(source: str) -> dict[str, Any]:
+        from cdp.pipeline import ingest_source
+
+        paths, run_id = _run()
+        return ingest_source(paths, source, run_id)
+
+    @task
+    def build(ingested: list[dict[str, Any]]) -> dict[str, Any]:
+        from cdp.pipeline import build as build_stage
+
+        paths, run_id = _run()
+        return build_stage(paths, run_id)
+
+    @task
+    def quality_gate(built: dict[str, Any]) -> dict[str, Any]:
+        from cdp.pipeline import quality_gate as gate
+
+        paths, run_id = _run()
+        return gate(paths, run_id)
+
+    @task(outlets=[PUBLISHED_WAREHOUSE])
+    def publish(gated: dict[str, Any]) -> dict[str, Any]:
+        from cdp.pipeline import publish as publish_stage
+
+        paths, run_id = _run()
+        return publish_stage(paths, run_id)
+
+    @task
+    def export(published: dict[str, Any]) -> dict[str, Any]:
+        from cdp.pipeline import export as export_stage
+
+        paths, run_id = _run()
+        return export_stage(paths, run_id)
+
+    ingested = ingest.expand(source=registered_sources())
+    export(publish(quality_gate(build(ingested))))
+
+
+cdp_pipeline_dag = cdp_pipeline()

@@ -1,0 +1,41 @@
+-- One row per source record of every registered source, projected onto the canonical identity
+-- fields. Re-deliveries and in-source duplicates of a record key collapse to the latest load.
+-- Records that carry no identifier at all cannot be linked and are left out.
+{%- set registry = load_source_registry() %}
+{%- set fields = canonical_identity_fields() %}
+
+with unioned as (
+{%- if registry | length == 0 %}
+    select
+        cast(null as varchar) as source,
+        cast(null as varchar) as record_id,
+        cast(null as timestamp) as record_ts,
+    {%- for field in fields %}
+        cast(null as {{ 'date' if field == 'birth_date' else 'varchar' }}) as {{ field }},
+    {%- endfor %}
+        cast(null as timestamp) as _loaded_at,
+        cast(null as bigint) as _row_number
+    where false
+{%- else %}
+{%- for src in registry %}
+    {{ identity_record_select(src) }}
+    {% if not loop.last %}union all{% endif %}
+{%- endfor %}
+{%- endif %}
+)
+
+select
+    source,
+    record_id,
+    record_ts,
+    {{ fields | join(',\n    ') }}
+from unioned
+where record_id is not null
+  and coalesce(
+    {%- for field in fields %}
+        cast({{ field }} as varchar){{ ',' if not loop.last }}
+    {%- endfor %}
+  ) is not null
+qualify row_number() over (
+    partition by source, record_id order by _loaded_at desc, _row_number desc
+) = 1

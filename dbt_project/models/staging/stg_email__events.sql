@@ -1,0 +1,9 @@
+-- Email-engagement events, one row per event id (the ESP re-sends some events).
+select
+    cast(event_id as varchar) as event_id,
+    event_ts,
+    lower(trim(event_type)) as event_type,
+    campaign_id,
+    offer_id,
+    product_group
+from ({{ latest_per_key(source('raw', 'email_events'), 'event_id') }})

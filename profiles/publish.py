@@ -1,0 +1,132 @@
+"""Write-audit-publish: copy the audited marts into a fresh file and swap it in atomically.
+
+Readers (analysts, exports, the API) only ever open ``published.duckdb`` read-only. Publishing
+never writes into that file: it builds ``published.duckdb.<run>.tmp`` next to it, checkpoints and
+fsyncs it, keeps the previous publication under ``publications/`` and then ``os.replace``s the
+new file over the old one, which is atomic on POSIX. A crash at any point leaves either the old
+or the new publication in place, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_SCHEMAS = ("main", "segments")
+"""Schemas analysts and marketing tools see; staging, intermediate and raw stay in the build."""
+
+DEFAULT_KEEP = 5
+
+
+class PublishError(RuntimeError):
+    """Publication could not be completed; the previous publication is untouched."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    path: Path
+    tables: dict[str, int]
+    archived_previous: Path | None
+
+
+def _safe_run_id(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:80]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def archive_dir(published_db: Path) -> Path:
+    return published_db.parent / "publications"
+
+
+def publish(build_db: Path, published_db: Path, run_id: str, keep: int = DEFAULT_KEEP) -> Publication:
+    """Copy the published schemas of ``build_db`` into a new file and swap it in."""
+    if not build_db.exists():
+        raise PublishError(f"nothing to publish: build warehouse {build_db} does not exist")
+    published_db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = published_db.with_name(f"{published_db.name}.{_safe_run_id(run_id)}.tmp")
+    tmp.unlink(missing_ok=True)
+    tables: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute("ATTACH ? AS build (READ_ONLY)", [str(build_db)])
+            rows = con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() "
+                "WHERE database_name = 'build' AND schema_name IN (SELECT unnest(?)) "
+                "ORDER BY schema_name, table_name",
+                [list(PUBLISHED_SCHEMAS)],
+            ).fetchall()
+            if not rows:
+                raise PublishError(f"build warehouse {build_db} has no tables to publish")
+            for schema, table in rows:
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                con.execute(
+                    f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM build."{schema}"."{table}"'
+                )
+                count = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
+                tables[f"{schema}.{table}"] = int(count[0]) if count else 0
+            con.execute(
+                "CREATE TABLE main._publication AS SELECT ?::VARCHAR AS run_id, "
+                "?::TIMESTAMP AS published_at",
+                [run_id, datetime.now(UTC).replace(tzinfo=None)],
+            )
+            con.execute("DETACH build")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _fsync(tmp)
+        archived = _archive_current(published_db, keep)
+        os.replace(tmp, published_db)
+        _fsync(published_db.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("published %d tables for run %s", len(tables), run_id)
+    return Publication(published_db, tables, archived)
+
+
+def _archive_current(published_db: Path, keep: int) -> Path | None:
+    """Keep a hard link (or copy) of the current publication so it can be rolled back to."""
+    if not published_db.exists():
+        return None
+    folder = archive_dir(published_db)
+    folder.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / f"published-{stamp}.duckdb"
+    try:
+        os.link(published_db, target)
+    except OSError:
+        shutil.copy2(published_db, target)
+    for old in sorted(folder.glob("published-*.duckdb"))[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def rollback(published_db: Path) -> Path:
+    """Restore the most recent archived publication (atomically) and drop it from the archive."""
+    archived = sorted(archive_dir(published_db).glob("published-*.duckdb"))
+    if not archived:
+        raise PublishError("no earlier publication to roll back to")
+    previous = archived[-1]
+    tmp = published_db.with_name(f"{published_db.name}.rollback.tmp")
+    shutil.copy2(previous, tmp)
+    _fsync(tmp)
+    os.replace(tmp, published_db)
+    previous.unlink()
+    return previous
