@@ -51,9 +51,15 @@ def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
 
     started = time.perf_counter()
     registry = load_registry(config_dir() / "sources.yml")
-    with writer_lock(paths):
-        reports = load_all(paths.build_db, registry, paths.landing, run_id, sources=[source])
-    report = {"source": source, "seconds": round(time.perf_counter() - started, 2)}
+    report: dict[str, Any] = {"source": source}
+    try:
+        with writer_lock(paths):
+            reports = load_all(paths.build_db, registry, paths.landing, run_id, sources=[source])
+    except Exception as error:
+        report.update(seconds=round(time.perf_counter() - started, 2), error=str(error))
+        write_stage_report(paths, run_id, f"ingest__{source}", report)
+        raise
+    report["seconds"] = round(time.perf_counter() - started, 2)
     for item in reports:
         report.update(_as_dict(item))
     write_stage_report(paths, run_id, f"ingest__{source}", report)

@@ -1,0 +1,15 @@
+"""Normalised identity attributes per source record (emails, E.164 phones, folded names).
+
+Runs the identity package's normalisers (phonenumbers cannot run in SQL) once per build, so
+linkage, the identity graph and consent all see the same canonical contact points.
+"""
+
+from identity.config import load_config
+from identity.normalise import normalise_records
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    records = dbt.ref("int_identity__records").df()
+    config = load_config()
+    return normalise_records(records, default_region=config.default_region)
