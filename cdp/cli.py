@@ -119,7 +119,9 @@ def print_summary(summary: object) -> None:
     for task_id, state in summary.failed_tasks.items():
         out.print(f"[red]task {task_id}: {state}[/]")
     if not summary.succeeded:
-        out.print("[red]nothing was published by this run; the previous publication is unchanged[/]")
+        out.print(
+            "[red]nothing was published by this run; the previous publication is unchanged[/]"
+        )
     times = Table(title="Seconds per stage")
     times.add_column("stage")
     times.add_column("seconds", justify="right")

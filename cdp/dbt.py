@@ -10,7 +10,6 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-
 from cdp.settings import REPO_ROOT, DataPaths
 
 

@@ -32,7 +32,8 @@ def writer_lock(paths: DataPaths, timeout_s: float = 600.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise WarehouseBusy(
-                        f"another process is writing {paths.build_db}; gave up after {timeout_s:.0f}s"
+                        f"another process is writing {paths.build_db}; "
+                        f"gave up after {timeout_s:.0f}s"
                     ) from None
                 time.sleep(0.2)
         try:

@@ -45,9 +45,10 @@ def registered_sources() -> list[str]:
 
 def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     """Load one registered source's landing files into raw.<source> (exactly once per file)."""
-    from cdp.locking import writer_lock
     from ingest.loader import load_all
     from ingest.registry import load_registry
+
+    from cdp.locking import writer_lock
 
     started = time.perf_counter()
     registry = load_registry(config_dir() / "sources.yml")

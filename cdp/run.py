@@ -105,7 +105,6 @@ def evaluate_published(published_db: Path, truth_csv: Path) -> dict[str, Any]:
     import dataclasses
 
     import pandas as pd
-
     from identity.evaluate import evaluate
 
     with duckdb.connect(str(published_db), read_only=True) as con:

@@ -54,13 +54,16 @@ def archive_dir(published_db: Path) -> Path:
     return published_db.parent / "publications"
 
 
-def publish(build_db: Path, published_db: Path, run_id: str, keep: int = DEFAULT_KEEP) -> Publication:
+def publish(
+    build_db: Path, published_db: Path, run_id: str, keep: int = DEFAULT_KEEP
+) -> Publication:
     """Copy the published schemas of ``build_db`` into a new file and swap it in."""
     if not build_db.exists():
         raise PublishError(f"nothing to publish: build warehouse {build_db} does not exist")
     published_db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in published_db.parent.glob(f"{published_db.name}.*.tmp"):
+        stale.unlink()  # left by a publish that was killed; only one writer runs at a time
     tmp = published_db.with_name(f"{published_db.name}.{_safe_run_id(run_id)}.tmp")
-    tmp.unlink(missing_ok=True)
     tables: dict[str, int] = {}
     try:
         con = duckdb.connect(str(tmp))

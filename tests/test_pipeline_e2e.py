@@ -32,7 +32,8 @@ def test_demo_run_publishes_profiles_with_high_f1(demo_run) -> None:
     assert summary.identity["f1"] >= 0.95
     assert summary.identity["precision"] >= 0.97
     # Far fewer profiles than source records, but not absurdly few: about one per person.
-    truth_people = {row["person_id"] for row in csv.DictReader(open(paths.truth / "demo_truth.csv"))}
+    with open(paths.truth / "demo_truth.csv", newline="") as handle:
+        truth_people = {row["person_id"] for row in csv.DictReader(handle)}
     assert summary.profiles is not None
     assert 0.8 * len(truth_people) <= summary.profiles <= 1.3 * len(truth_people)
 
@@ -44,7 +45,8 @@ def test_published_file_holds_the_marts_read_only(demo_run) -> None:
             f"{s}.{t}" for s, t in con.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
         }
-        assert {"main.dim_profiles", "main.fct_identity_graph", "main.dim_profile_consent"} <= tables
+        marts = {"main.dim_profiles", "main.fct_identity_graph", "main.dim_profile_consent"}
+        assert marts <= tables
         assert not any(t.startswith(("raw.", "staging.", "intermediate.")) for t in tables)
         graph_rows, distinct_records = con.execute(
             "SELECT count(*), count(DISTINCT (source, record_id)) FROM main.fct_identity_graph"
