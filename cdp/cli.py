@@ -109,7 +109,10 @@ def print_summary(summary: object) -> None:
         q = summary.quality
         out.print(f"quality gate: {'passed' if q.get('passed') else '[red]failed[/]'}")
         for suite in q.get("suites", []):
-            out.print(f"  {suite['name']}: {suite['passed']} passed, {suite['failed']} failed")
+            out.print(
+                f"  {suite['layer']}/{suite['suite']}: "
+                f"{suite['passed']} passed, {suite['failed']} failed"
+            )
         if q.get("error"):
             out.print(f"  [red]{q['error']}[/]")
     if summary.published:

@@ -93,7 +93,13 @@ def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         result = run_gate(
-            paths.build_db, ["raw", "identity", "profiles"], paths.reports, run_id=run_id
+            paths.build_db,
+            ["raw", "identity", "profiles"],
+            paths.reports,
+            thresholds=config_dir() / "quality.yml",
+            run_id=run_id,
+            previous_db=paths.published_db if paths.published_db.exists() else None,
+            sources_config=config_dir() / "sources.yml",
         )
     except QualityGateFailed as failed:
         write_stage_report(

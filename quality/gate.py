@@ -1,0 +1,430 @@
+"""The quality gate: validate a built warehouse layer by layer and refuse to publish on failure.
+
+Called from an Airflow task (plain Python, no GX operator) and from the CLI::
+
+    result = run_gate(paths.build_db, ["raw", "identity", "profiles"], paths.reports)
+
+Design choices and why:
+
+* The warehouse file is opened **read-only** and closed before GX starts: the gate never
+  holds a write lock, so the next writer can open the file as soon as it returns.
+* An **ephemeral** GX context per run keeps GX state out of the repository and makes
+  re-runs (twice in one process, or concurrently) independent; suites, validation
+  definitions and checkpoints of the same name are simply replaced. Validation results are
+  kept as JSON under ``reports_dir/gx/validations`` so the Data Docs under
+  ``reports_dir/data_docs`` show the history of gate runs.
+* Failure reports carry **example record keys only** (record keys, ``source:record_id``,
+  profile ids): GX runs with ``exclude_unexpected_values`` so emails, names and other
+  column values never reach results, messages, logs or Data Docs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from quality.thresholds import Thresholds, load_thresholds
+
+if TYPE_CHECKING:
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult,
+    )
+    from great_expectations.data_context import AbstractDataContext
+
+    from quality.suites import CheckSpec, LayerPlan
+
+log = logging.getLogger(__name__)
+
+DOCS_SITE = "cdp_quality_gate"
+MAX_EXAMPLES = 5
+#: Data Docs index lists at most this many validation results (newest first).
+DOCS_HISTORY_LIMIT = 500
+
+# GX keeps process-global state (the "current" context); runs in threads take turns.
+_GX_LOCK = threading.Lock()
+
+_RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": MAX_EXAMPLES,
+    "exclude_unexpected_values": True,  # never copy failing values (PII) into results
+    "return_unexpected_index_query": False,
+}
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    """One failed expectation, described without any column value but example keys."""
+
+    layer: str
+    suite: str
+    table: str
+    expectation_type: str
+    column: str | None
+    observed: str
+    examples: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        on = f" on column {self.column}" if self.column else ""
+        text = (
+            f"[{self.layer}] {self.suite} ({self.table}): {self.expectation_type}{on}; "
+            f"observed {self.observed}"
+        )
+        if self.examples:
+            text += f"; example keys: {', '.join(self.examples)}"
+        return text
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """Passed / failed expectation counts of one suite (one table or derived check)."""
+
+    layer: str
+    suite: str
+    table: str
+    passed: int
+    failed: int
+
+    @property
+    def success(self) -> bool:
+        return self.failed == 0
+
+
+@dataclass
+class GateResult:
+    """What the gate found; ``success`` is False iff any expectation failed."""
+
+    run_id: str
+    layers: tuple[str, ...]
+    suites: list[SuiteOutcome] = field(default_factory=list)
+    failures: list[FailedExpectation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data_docs_index: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    @property
+    def passed(self) -> int:
+        return sum(s.passed for s in self.suites)
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.suites)
+
+    def by_layer(self) -> dict[str, tuple[int, int]]:
+        """layer -> (passed, failed) expectation counts."""
+        counts: dict[str, tuple[int, int]] = {layer: (0, 0) for layer in self.layers}
+        for s in self.suites:
+            passed, failed = counts.get(s.layer, (0, 0))
+            counts[s.layer] = (passed + s.passed, failed + s.failed)
+        return counts
+
+    def summary(self) -> str:
+        """Human-readable report: counts per suite, failures, notes, Data Docs location."""
+        status = "passed" if self.success else "FAILED"
+        lines = [
+            f"Quality gate {status} (run '{self.run_id}', layers {', '.join(self.layers)}): "
+            f"{self.failed} of {self.passed + self.failed} expectations failed "
+            f"in {self.seconds:.1f}s."
+        ]
+        lines += [
+            f"  {'ok  ' if s.success else 'FAIL'} {s.suite}: {s.passed} passed, {s.failed} failed"
+            for s in self.suites
+        ]
+        lines += [f"- {f.describe()}" for f in self.failures]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.data_docs_index is not None:
+            lines.append(f"Data Docs: {self.data_docs_index}")
+        return "\n".join(lines)
+
+
+class QualityGateFailed(RuntimeError):
+    """Raised when any expectation failed; ``result`` holds the full GateResult."""
+
+    def __init__(self, result: GateResult) -> None:
+        self.result = result
+        super().__init__(result.summary())
+
+
+def run_gate(
+    db_path: Path,
+    layers: Sequence[str],
+    reports_dir: Path,
+    thresholds: Thresholds | str | Path | None = None,
+    run_id: str = "manual",
+    *,
+    previous_db: Path | None = None,
+    sources_config: Path | None = None,
+) -> GateResult:
+    """Validate ``layers`` of the DuckDB file at ``db_path``; raise QualityGateFailed on failure.
+
+    ``thresholds`` is a Thresholds object, a path to a YAML file, or None for
+    ``config/quality.yml``. ``previous_db`` (the last published file) enables the
+    row-drop and profile-id-churn checks of the profiles layer. ``sources_config`` is the
+    ``sources.yml`` used for email columns the registry does not name (default: the
+    configuration folder's).
+    """
+    started = time.perf_counter()
+    if not isinstance(thresholds, Thresholds):
+        thresholds = load_thresholds(thresholds)
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("run_gate needs at least one layer")
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise FileNotFoundError(f"warehouse file not found: {db_path}")
+
+    from quality.suites import plan_layers  # imports Great Expectations (slow)
+
+    # Everything is read here; the connection is closed before GX runs.
+    with _connect_read_only(db_path) as con:
+        plans = plan_layers(
+            con,
+            layers,
+            thresholds,
+            previous_db=Path(previous_db) if previous_db is not None else None,
+            sources_config=Path(sources_config) if sources_config is not None else None,
+        )
+
+    result = GateResult(run_id=run_id, layers=layers)
+    for plan in plans:
+        result.notes.extend(plan.notes)
+    with _GX_LOCK:
+        _validate(plans, Path(reports_dir), run_id, result)
+    result.seconds = time.perf_counter() - started
+
+    log.info(
+        "quality gate run %s: %d passed, %d failed in %.1fs",
+        run_id,
+        result.passed,
+        result.failed,
+        result.seconds,
+    )
+    if not result.success:
+        for failure in result.failures:
+            log.error("quality gate failure: %s", failure.describe())
+        raise QualityGateFailed(result)
+    return result
+
+
+def _connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-only, so the gate never takes or holds the write lock.
+
+    DuckDB refuses a read-only connection when *this* process already holds the file
+    read-write (e.g. ``dag.test()`` running build and gate in one process). Then the
+    existing database instance is joined instead: no new lock is taken, and the gate
+    only ever runs SELECTs.
+    """
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.ConnectionException as exc:
+        if "different configuration" not in str(exc):
+            raise
+        log.warning("warehouse already open read-write in this process; reusing that instance")
+        return duckdb.connect(str(db_path))
+
+
+def _validate(plans: list[LayerPlan], reports_dir: Path, run_id: str, result: GateResult) -> None:
+    """Run one Checkpoint per check and build Data Docs; fills ``result``.
+
+    One Checkpoint per check rather than per layer because a Checkpoint passes the same
+    batch parameters to all its validation definitions, and each check has its own
+    DataFrame.
+    """
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    reports_dir = reports_dir.resolve()
+    context = _ephemeral_context(reports_dir)
+    datasource = context.data_sources.add_or_update_pandas(name="warehouse")
+    # Result and docs paths are built from the run name: no path separators in it.
+    run_name = run_id.replace("/", "_").replace("\\", "_")
+    run = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
+    docs_resources: list[Any] = []
+
+    for plan in plans:
+        for spec in plan.checks:
+            asset = datasource.add_dataframe_asset(name=spec.name)
+            batch_definition = asset.add_batch_definition_whole_dataframe("whole_table")
+            suite = context.suites.add_or_update(spec.build_suite())
+            definition = context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
+            )
+            checkpoint = context.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=f"gate.{spec.name}",
+                    validation_definitions=[definition],
+                    result_format=_RESULT_FORMAT,
+                    actions=[],
+                )
+            )
+            outcome = checkpoint.run(batch_parameters={"dataframe": spec.frame}, run_id=run)
+            docs_resources.append(ExpectationSuiteIdentifier(name=spec.name))
+            for key, validation in outcome.run_results.items():
+                docs_resources.append(key)
+                _collect(spec, validation.results, result)
+
+    try:
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=docs_resources)
+        index = reports_dir / "data_docs" / "index.html"
+        result.data_docs_index = index if index.exists() else None
+    except Exception as exc:  # docs are a report; never let them hide the gate's verdict
+        log.warning("building Data Docs failed: %s", type(exc).__name__)
+        result.notes.append(f"Data Docs not built: {type(exc).__name__}")
+
+
+def _ephemeral_context(reports_dir: Path) -> AbstractDataContext:
+    """In-memory GX context; validation results and Data Docs go to ``reports_dir``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    stores = dict(defaults.stores)
+    stores[defaults.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(reports_dir / "gx" / "validations"),
+        },
+    }
+    config = DataContextConfig(
+        store_backend_defaults=defaults,
+        stores=stores,
+        data_docs_sites={
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(reports_dir / "data_docs"),
+                },
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "validation_results_limit": DOCS_HISTORY_LIMIT,
+                },
+            }
+        },
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _collect(spec: CheckSpec, results: list[ExpectationValidationResult], out: GateResult) -> None:
+    passed = failed = 0
+    for item in results:
+        if item.success:
+            passed += 1
+            continue
+        failed += 1
+        config = item.expectation_config
+        kwargs = dict(config.kwargs) if config is not None else {}
+        expectation_type = config.type if config is not None else "unknown"
+        column = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or None
+        out.failures.append(
+            FailedExpectation(
+                layer=spec.layer,
+                suite=spec.name,
+                table=spec.table,
+                expectation_type=expectation_type,
+                column=column,
+                observed=_observed(item, kwargs),
+                examples=_examples(spec, expectation_type, kwargs, item.result or {}),
+            )
+        )
+    out.suites.append(SuiteOutcome(spec.layer, spec.name, spec.table, passed, failed))
+
+
+def _observed(item: ExpectationValidationResult, kwargs: dict[str, Any]) -> str:
+    """The observed value as text: an aggregate, or a count of unexpected rows."""
+    error = _exception_message(item.exception_info)
+    if error:
+        return f"error: {error}"
+    result = item.result or {}
+    if result.get("observed_value") is not None:
+        return _format_value(result["observed_value"]) + _bounds(kwargs)
+    if result.get("unexpected_count") is not None:
+        count = result["unexpected_count"]
+        total = result.get("element_count") or 0
+        percent = result.get("unexpected_percent") or 0.0
+        if result.get("missing_count"):  # GX's percent is of the non-null values then
+            text = f"{count} of {total - result['missing_count']} non-null values unexpected"
+        else:
+            text = f"{count} of {total} rows unexpected"
+        text += f" ({percent:.2f}%)"
+        mostly = kwargs.get("mostly")
+        if mostly is not None and mostly < 1:
+            text += f", at most {(1 - mostly) * 100:.2f}% allowed"
+        return text
+    return "no value (empty input)"
+
+
+def _bounds(kwargs: dict[str, Any]) -> str:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is None and high is None:
+        return ""
+    return (
+        f" (allowed {_format_value(low) if low is not None else '-inf'}"
+        f"..{_format_value(high) if high is not None else 'inf'})"
+    )
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _exception_message(info: Any) -> str | None:
+    """First line of a GX exception message, if the expectation raised (shape varies)."""
+    if not isinstance(info, dict):
+        return None
+    entries = [info] if "raised_exception" in info else list(info.values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            message = str(entry.get("exception_message") or "exception").splitlines()[0]
+            return message[:200]
+    return None
+
+
+def _examples(
+    spec: CheckSpec, expectation_type: str, kwargs: dict[str, Any], result: dict[str, Any]
+) -> tuple[str, ...]:
+    """Up to five example keys: GX's failing row labels, or the rows behind an aggregate."""
+    labels: list[Any] = list(result.get("partial_unexpected_index_list") or [])
+    column = kwargs.get("column")
+    if not labels and column in spec.preset_examples:
+        labels = list(spec.preset_examples[column])
+    if (
+        not labels
+        and expectation_type == "expect_column_max_to_be_between"
+        and kwargs.get("max_value") is not None
+        and column in spec.frame.columns
+    ):
+        values = spec.frame[column]
+        over = values[values > kwargs["max_value"]].sort_values(ascending=False)
+        labels = list(over.index[: MAX_EXAMPLES * 2])
+    unique: list[str] = []
+    for label in labels:
+        text = str(label)
+        if text not in unique:
+            unique.append(text)
+    return tuple(unique[:MAX_EXAMPLES])

@@ -1,0 +1,648 @@
+"""Expectation suites per layer, built in code from the thresholds and the warehouse catalog.
+
+Why in code: the raw layer has one table per registered source, so its suites follow the
+source registry rather than a hand-maintained JSON file, and every limit comes from
+``config/quality.yml``.
+
+Why pandas: GX 1.24's SQL datasource does not work against DuckDB through duckdb-engine and
+SQLAlchemy 2.1 (schema-qualified tables lose their schema, bundled metrics come back empty),
+so each check reads the few columns it needs with a read-only DuckDB connection into a
+DataFrame and GX validates the DataFrame. Aggregates (cluster sizes, quarantine shares) are
+validated on small derived frames.
+
+Every frame's *index* holds the example label of its rows: the record key (raw), the
+``source:record_id`` pair (identity graph) or the profile id. GX reports failing rows by
+index (``partial_unexpected_index_list``), and ``exclude_unexpected_values`` keeps the
+failing values themselves (emails, names) out of results, messages and Data Docs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations as gx
+import pandas as pd
+import yaml
+from great_expectations.expectations import Expectation
+
+from quality.thresholds import Thresholds
+
+log = logging.getLogger(__name__)
+
+LAYERS: tuple[str, ...] = ("raw", "identity", "profiles")
+
+REGISTRY_TABLE = "_source_registry"
+IDENTITY_GRAPH = "fct_identity_graph"
+PROFILES_TABLE = "dim_profiles"
+
+#: Catalog: (schema, table) -> (table_type, [columns]) of the warehouse's own database.
+Catalog = dict[tuple[str, str], tuple[str, list[str]]]
+
+
+@dataclass
+class CheckSpec:
+    """One GX validation: a frame of one table or derived query and its expectations."""
+
+    layer: str
+    name: str  # GX suite / validation definition / checkpoint name, unique per run
+    table: str  # the warehouse table the check speaks about
+    frame: pd.DataFrame  # index = example label of each row (never PII)
+    expectations: list[Expectation]
+    #: examples for aggregate expectations, by column (e.g. rejected record keys)
+    preset_examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def build_suite(self) -> gx.ExpectationSuite:
+        """A fresh suite; expectations are copied so a spec can be validated twice."""
+        suite = gx.ExpectationSuite(name=self.name, meta={"layer": self.layer, "table": self.table})
+        for expectation in self.expectations:
+            suite.add_expectation(expectation.copy(deep=True))
+        return suite
+
+
+@dataclass
+class LayerPlan:
+    """All checks of one layer plus notes on checks that were skipped and why."""
+
+    layer: str
+    checks: list[CheckSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_layers(
+    con: duckdb.DuckDBPyConnection,
+    layers: Sequence[str],
+    thresholds: Thresholds,
+    *,
+    previous_db: Path | None = None,
+    sources_config: Path | None = None,
+) -> list[LayerPlan]:
+    """Read everything the requested layers need from ``con`` (read-only) into check specs.
+
+    All reading happens here so the database can be closed before GX runs.
+    """
+    unknown = [layer for layer in layers if layer not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown quality layer(s) {unknown}; known layers: {list(LAYERS)}")
+    catalog = read_catalog(con)
+    plans: list[LayerPlan] = []
+    for layer in layers:
+        if layer == "raw":
+            plans.append(_plan_raw(con, catalog, thresholds, sources_config))
+        elif layer == "identity":
+            plans.append(_plan_identity(con, catalog, thresholds))
+        else:
+            plans.append(_plan_profiles(con, catalog, thresholds, previous_db))
+    return plans
+
+
+def read_catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
+    """Tables, views and their columns of the connected database (not of attached ones)."""
+    rows = con.execute(
+        """
+        SELECT c.table_schema, c.table_name, t.table_type, c.column_name
+        FROM information_schema.columns c
+        JOIN information_schema.tables t
+          ON t.table_catalog = c.table_catalog
+         AND t.table_schema = c.table_schema
+         AND t.table_name = c.table_name
+        WHERE c.table_catalog = current_database()
+        ORDER BY c.table_schema, c.table_name, c.ordinal_position
+        """
+    ).fetchall()
+    catalog: Catalog = {}
+    for schema, table, table_type, column in rows:
+        catalog.setdefault((schema, table), (table_type, []))[1].append(column)
+    return catalog
+
+
+# --------------------------------------------------------------------------- raw
+
+
+def _plan_raw(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    sources_config: Path | None,
+) -> LayerPlan:
+    plan = LayerPlan("raw")
+    required: list[tuple[str, bool]] = []
+    registry_cols = _columns(catalog, "raw", REGISTRY_TABLE)
+    registry_ok = registry_cols is not None and {"source", "record_key"} <= set(registry_cols)
+    required.append((f"raw.{REGISTRY_TABLE}", registry_ok))
+    if not registry_ok:
+        plan.notes.append(
+            f"raw.{REGISTRY_TABLE} missing or without columns source, record_key: "
+            "no raw table could be checked"
+        )
+        plan.checks.append(_schema_check("raw", required))
+        return plan
+
+    registry = con.execute(f"SELECT * FROM raw.{_q(REGISTRY_TABLE)} ORDER BY source").df()
+    for source, (key, email) in _registered_sources(registry, sources_config).items():
+        table = f"raw.{source}"
+        columns = _columns(catalog, "raw", source)
+        required.append((table, columns is not None))
+        if columns is None:
+            continue
+        key_ok = key is not None and key in columns
+        required.append((f"{table}.{key or '<record_key>'}", key_ok))
+        if email is not None:
+            required.append((f"{table}.{email}", email in columns))
+            if email not in columns:
+                email = None
+        else:
+            plan.notes.append(f"{table}: no email column mapped; email format not checked")
+        if key is None or not key_ok:
+            continue
+        plan.checks.append(_raw_table_check(con, catalog, source, key, email, thresholds))
+        plan.checks.append(_load_check(con, catalog, source, key, thresholds, plan.notes))
+    plan.checks.insert(0, _schema_check("raw", required))
+    return plan
+
+
+def _raw_table_check(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    source: str,
+    key: str,
+    email: str | None,
+    thresholds: Thresholds,
+) -> CheckSpec:
+    table = f"raw.{source}"
+    wanted = [key] + ([email] if email and email != key else [])
+    label = _label_sql(catalog, "raw", source, [key])
+    frame = _frame(con, f"SELECT {label} AS _example, {_select(wanted)} FROM raw.{_q(source)}")
+    expectations: list[Expectation] = [
+        gx.expectations.ExpectColumnValuesToNotBeNull(
+            column=key, notes="Every raw record needs its record key to be traced and deduplicated."
+        ),
+    ]
+    if email:
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToMatchRegex(
+                column=email,
+                regex=thresholds.email_regex,
+                mostly=thresholds.email_mostly,
+                notes="A mapped email column that mostly holds non-emails is a mapping "
+                "or parsing error upstream.",
+            )
+        )
+    return CheckSpec("raw", table, table, frame, expectations)
+
+
+def _load_check(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    source: str,
+    key: str,
+    thresholds: Thresholds,
+    notes: list[str],
+) -> CheckSpec:
+    """Quarantine share and row drop of the source's latest load.
+
+    Raw tables are append-only, so the cumulative share would dilute a bad file in a long
+    history: where raw and quarantine rows carry ingest's ``_run_id`` / ``_loaded_at`` the
+    latest load (by time) is judged, and compared with the load before it. Without those
+    columns the share is over all rows and the row-drop check is skipped.
+    """
+    table = f"raw.{source}"
+    rejected = f"{source}__rejected"
+    raw_cols = set(_columns(catalog, "raw", source) or [])
+    rejected_cols = _columns(catalog, "raw", rejected)
+    if rejected_cols is None:
+        notes.append(f"raw.{rejected} not found: quarantine share of {table} taken as 0")
+    load_cols = {"_run_id", "_loaded_at"}
+    per_load = load_cols <= raw_cols and (rejected_cols is None or load_cols <= set(rejected_cols))
+
+    parts = [f"SELECT _run_id, _loaded_at, 0 AS q FROM raw.{_q(source)}"]
+    if rejected_cols is not None:
+        parts.append(f"SELECT _run_id, _loaded_at, 1 AS q FROM raw.{_q(rejected)}")
+    if per_load:
+        loads = con.execute(
+            f"""
+            SELECT CAST(_run_id AS VARCHAR), count(*) FILTER (WHERE q = 0),
+                   count(*) FILTER (WHERE q = 1)
+            FROM ({" UNION ALL ".join(parts)})
+            GROUP BY 1
+            ORDER BY min(_loaded_at), 1
+            """
+        ).fetchall()
+    else:
+        loaded = _count(con, f"raw.{_q(source)}")
+        quarantined = 0 if rejected_cols is None else _count(con, f"raw.{_q(rejected)}")
+        loads = [(None, loaded, quarantined)]
+        notes.append(
+            f"{table}: no _run_id/_loaded_at columns; quarantine share over all rows, "
+            "row drop vs previous load not checked"
+        )
+
+    run_id, loaded, quarantined = loads[-1] if loads else (None, 0, 0)
+    total = loaded + quarantined
+    columns: dict[str, list[Any]] = {
+        "loaded_rows": [loaded],
+        "rejected_rows": [quarantined],
+        "rejected_share": [quarantined / total if total else 0.0],
+    }
+    expectations: list[Expectation] = [
+        gx.expectations.ExpectColumnMaxToBeBetween(
+            column="rejected_share",
+            min_value=0.0,
+            max_value=thresholds.max_rejected_share,
+            notes=f"Share of the latest load of {source} put into quarantine (raw.{rejected}); "
+            "a high share means a broken file or a changed format.",
+        )
+    ]
+    if per_load and len(loads) >= 2:
+        previous = loads[-2][1]
+        columns["previous_loaded_rows"] = [previous]
+        columns["row_drop_share"] = [max(previous - loaded, 0) / previous if previous else 0.0]
+        expectations.append(
+            gx.expectations.ExpectColumnMaxToBeBetween(
+                column="row_drop_share",
+                min_value=0.0,
+                max_value=thresholds.max_row_drop_share,
+                notes=f"Rows of the latest load of {source} against the load before it; "
+                "a sharp drop means a truncated or partial file.",
+            )
+        )
+    elif per_load:
+        notes.append(f"{table}: fewer than two loads; row drop vs previous load not checked")
+
+    examples: tuple[str, ...] = ()
+    if rejected_cols is not None and key in rejected_cols:
+        where = f"{_q(key)} IS NOT NULL"
+        params: list[Any] = []
+        if per_load and run_id is not None:
+            where += " AND CAST(_run_id AS VARCHAR) = ?"
+            params.append(run_id)
+        examples = tuple(
+            str(value)
+            for (value,) in con.execute(
+                f"SELECT CAST({_q(key)} AS VARCHAR) FROM raw.{_q(rejected)} WHERE {where} LIMIT 5",
+                params,
+            ).fetchall()
+        )
+    frame = pd.DataFrame(
+        columns, index=pd.Index([table if run_id is None else f"{table}@{run_id}"])
+    )
+    return CheckSpec(
+        "raw", f"{table}.load", table, frame, expectations, {"rejected_share": examples}
+    )
+
+
+def _registered_sources(
+    registry: pd.DataFrame, sources_config: Path | None
+) -> dict[str, tuple[str | None, str | None]]:
+    """source -> (record key column, email column) from the registry table.
+
+    Accepts ingest's long form (one row per source and identity ``field`` with its
+    ``column_name``) as well as one row per source with an ``email_column`` or a JSON /
+    map ``identity`` column. Sources whose email column the registry does not name fall
+    back to ``sources.yml``.
+    """
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for row in registry.to_dict("records"):
+        source = str(row["source"])
+        key, email = found.get(source, (None, None))
+        if isinstance(row.get("record_key"), str) and row["record_key"]:
+            key = row["record_key"]
+        email = _email_column(row) or email
+        found[source] = (key, email)
+    if any(email is None for _, email in found.values()):
+        from_yaml = _emails_from_sources_yml(sources_config)
+        found = {s: (k, e or from_yaml.get(s)) for s, (k, e) in found.items()}
+    return found
+
+
+def _email_column(row: Mapping[str, Any]) -> str | None:
+    """The email column one registry row names, in any of the accepted shapes."""
+    if row.get("field") == "email" and isinstance(row.get("column_name"), str):
+        return row["column_name"]
+    value = row.get("email_column")
+    if isinstance(value, str) and value:
+        return value
+    identity = row.get("identity")
+    if isinstance(identity, str) and identity:
+        try:
+            identity = json.loads(identity)
+        except ValueError:
+            identity = None
+    if isinstance(identity, Mapping) and isinstance(identity.get("email"), str):
+        return identity["email"]
+    return None
+
+
+def _emails_from_sources_yml(path: Path | None) -> dict[str, str]:
+    """source -> email column from ``sources.yml`` (the registry's own config file)."""
+    if path is None:
+        from cdp.settings import config_dir
+
+        path = config_dir() / "sources.yml"
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        log.warning("could not read %s; email columns only from the registry", path)
+        return {}
+    emails: dict[str, str] = {}
+    for name, spec in (data.get("sources") or {}).items():
+        identity = (spec or {}).get("identity") or {}
+        if isinstance(identity.get("email"), str):
+            emails[str(name)] = identity["email"]
+    return emails
+
+
+# ---------------------------------------------------------------------- identity
+
+
+def _plan_identity(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, thresholds: Thresholds
+) -> LayerPlan:
+    plan = LayerPlan("identity")
+    table = f"main.{IDENTITY_GRAPH}"
+    columns = _columns(catalog, "main", IDENTITY_GRAPH)
+    needed = ["profile_id", "source", "record_id"]
+    required = [(table, columns is not None)]
+    required += [(f"{table}.{c}", columns is not None and c in columns) for c in needed]
+    plan.checks.append(_schema_check("identity", required))
+    if columns is None or not set(needed) <= set(columns):
+        return plan
+
+    graph = f"main.{_q(IDENTITY_GRAPH)}"
+    label = _label_sql(catalog, "main", IDENTITY_GRAPH, ["source", "record_id"])
+    frame = _frame(con, f"SELECT {label} AS _example, {_select(needed)} FROM {graph}")
+    plan.checks.append(
+        CheckSpec(
+            "identity",
+            f"identity.{IDENTITY_GRAPH}",
+            table,
+            frame,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(
+                    min_value=1, notes="An empty identity graph means the build did not run."
+                ),
+                gx.expectations.ExpectCompoundColumnsToBeUnique(
+                    column_list=["source", "record_id"],
+                    notes="One row per source record: a record in two profiles is ambiguous.",
+                ),
+                gx.expectations.ExpectColumnValuesToNotBeNull(
+                    column="profile_id", notes="Every source record belongs to a profile."
+                ),
+            ],
+        )
+    )
+
+    if frame.empty:
+        plan.notes.append(f"{table} is empty: cluster and customer-number checks skipped")
+        return plan
+
+    clusters = _frame(
+        con,
+        f"""
+        SELECT CAST(profile_id AS VARCHAR) AS _example,
+               count(*) AS cluster_size,
+               CAST(count(*) = 1 AS INTEGER) AS is_singleton
+        FROM {graph}
+        WHERE profile_id IS NOT NULL
+        GROUP BY profile_id
+        """,
+    )
+    plan.checks.append(
+        CheckSpec(
+            "identity",
+            f"identity.{IDENTITY_GRAPH}.clusters",
+            table,
+            clusters,
+            [
+                gx.expectations.ExpectColumnMaxToBeBetween(
+                    column="cluster_size",
+                    min_value=1,
+                    max_value=thresholds.max_cluster_size,
+                    notes="A giant profile almost always comes from a bad linking edge "
+                    "(shared or placeholder contact data).",
+                ),
+                gx.expectations.ExpectColumnMeanToBeBetween(
+                    column="is_singleton",
+                    min_value=thresholds.singleton_share_min,
+                    max_value=thresholds.singleton_share_max,
+                    notes="Share of one-record profiles: near 1 means linking found nothing, "
+                    "near 0 can mean over-merging.",
+                ),
+            ],
+        )
+    )
+
+    if "customer_number" in columns:
+        numbers = _frame(
+            con,
+            f"""
+            SELECT CAST(profile_id AS VARCHAR) AS _example,
+                   count(DISTINCT nullif(trim(CAST(customer_number AS VARCHAR)), ''))
+                       AS customer_numbers
+            FROM {graph}
+            WHERE profile_id IS NOT NULL
+            GROUP BY profile_id
+            """,
+        )
+        plan.checks.append(
+            CheckSpec(
+                "identity",
+                f"identity.{IDENTITY_GRAPH}.customer_numbers",
+                table,
+                numbers,
+                [
+                    gx.expectations.ExpectColumnMaxToBeBetween(
+                        column="customer_numbers",
+                        min_value=0,
+                        max_value=1,
+                        notes="Two CRM customer numbers in one profile means two known "
+                        "customers were merged.",
+                    )
+                ],
+            )
+        )
+    else:
+        plan.notes.append(
+            f"{table} has no customer_number column: "
+            "'one CRM customer number per profile' not checked"
+        )
+    return plan
+
+
+# ---------------------------------------------------------------------- profiles
+
+
+def _plan_profiles(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    previous_db: Path | None,
+) -> LayerPlan:
+    plan = LayerPlan("profiles")
+    table = f"main.{PROFILES_TABLE}"
+    columns = _columns(catalog, "main", PROFILES_TABLE)
+    required = [(table, columns is not None)]
+    required.append((f"{table}.profile_id", columns is not None and "profile_id" in columns))
+    plan.checks.append(_schema_check("profiles", required))
+    if columns is None or "profile_id" not in columns:
+        return plan
+
+    label = _label_sql(catalog, "main", PROFILES_TABLE, ["profile_id"])
+    frame = _frame(con, f"SELECT {label} AS _example, profile_id FROM main.{_q(PROFILES_TABLE)}")
+    plan.checks.append(
+        CheckSpec(
+            "profiles",
+            f"profiles.{PROFILES_TABLE}",
+            table,
+            frame,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(
+                    min_value=1, notes="Never publish an empty profile table."
+                ),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="profile_id"),
+                gx.expectations.ExpectColumnValuesToBeUnique(
+                    column="profile_id", notes="Exports and the API key on profile_id."
+                ),
+            ],
+        )
+    )
+    if previous_db is None:
+        plan.notes.append(f"{table}: no previous publication given; row drop and churn skipped")
+        return plan
+    previous = _previous_profiles(previous_db)
+    if previous is None:
+        plan.notes.append(
+            f"{table}: previous publication has no {table}; row drop and churn skipped"
+        )
+        return plan
+    prev_rows, prev_ids = previous
+    current = set(frame["profile_id"].dropna().astype(str))
+    vanished = sorted(prev_ids - current)
+    row_drop = max(prev_rows - len(frame), 0) / prev_rows if prev_rows else 0.0
+    churn = len(vanished) / len(prev_ids) if prev_ids else 0.0
+    comparison = pd.DataFrame(
+        {
+            "previous_rows": [prev_rows],
+            "current_rows": [len(frame)],
+            "row_drop_share": [row_drop],
+            "profile_id_churn": [churn],
+        },
+        index=pd.Index([table]),
+    )
+    plan.checks.append(
+        CheckSpec(
+            "profiles",
+            f"profiles.{PROFILES_TABLE}.vs_previous",
+            table,
+            comparison,
+            [
+                gx.expectations.ExpectColumnMaxToBeBetween(
+                    column="row_drop_share",
+                    min_value=0.0,
+                    max_value=thresholds.max_row_drop_share,
+                    notes="Losing many profiles at once means a source went missing.",
+                ),
+                gx.expectations.ExpectColumnMaxToBeBetween(
+                    column="profile_id_churn",
+                    min_value=0.0,
+                    max_value=thresholds.max_profile_id_churn,
+                    notes="Profile ids must be stable across builds; downstream tools key on them.",
+                ),
+            ],
+            {"profile_id_churn": tuple(vanished[:5])},
+        )
+    )
+    return plan
+
+
+def _previous_profiles(path: Path) -> tuple[int, set[str]] | None:
+    """Row count and profile ids of the previous publication, opened read-only."""
+    if not Path(path).exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as prev:
+        if _columns(read_catalog(prev), "main", PROFILES_TABLE) is None:
+            return None
+        rows = _count(prev, f"main.{_q(PROFILES_TABLE)}")
+        ids = {
+            value
+            for (value,) in prev.execute(
+                f"SELECT DISTINCT CAST(profile_id AS VARCHAR) FROM main.{_q(PROFILES_TABLE)} "
+                "WHERE profile_id IS NOT NULL"
+            ).fetchall()
+        }
+    return rows, ids
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _schema_check(layer: str, required: Iterable[tuple[str, bool]]) -> CheckSpec:
+    """Tables and columns a layer needs, as a frame GX can validate (and Data Docs show)."""
+    objects = list(required)
+    frame = pd.DataFrame(
+        {"present": [present for _, present in objects]},
+        index=pd.Index([name for name, _ in objects]),
+    )
+    expectation = gx.expectations.ExpectColumnValuesToBeInSet(
+        column="present",
+        value_set=[True],
+        notes="Tables and columns this layer's checks need; failing examples name the "
+        "missing ones.",
+    )
+    return CheckSpec(layer, f"{layer}.required_objects", "catalog", frame, [expectation])
+
+
+def _columns(catalog: Catalog, schema: str, table: str) -> list[str] | None:
+    entry = catalog.get((schema, table))
+    return None if entry is None else entry[1]
+
+
+def _label_sql(catalog: Catalog, schema: str, table: str, key_columns: list[str]) -> str:
+    """SQL for a row's example label: its key, or a row locator when the key is null.
+
+    The locator is ingest's ``_source_file`` / ``_row_number`` where the table has them
+    (raw tables), else DuckDB's rowid, else the row's position.
+    """
+    table_type, columns = catalog[(schema, table)]
+    if "_row_number" in columns and "_source_file" in columns:
+        locator = (
+            r"regexp_extract(CAST(_source_file AS VARCHAR), '[^/\\]+$') || ' row ' "
+            "|| CAST(_row_number AS VARCHAR)"
+        )
+    elif "_row_number" in columns:
+        locator = "'row ' || CAST(_row_number AS VARCHAR)"
+    elif table_type == "BASE TABLE":
+        locator = "'rowid ' || CAST(rowid AS VARCHAR)"
+    else:
+        locator = "'row ' || CAST(row_number() OVER () AS VARCHAR)"
+    key = " || ':' || ".join(f"CAST({_q(c)} AS VARCHAR)" for c in key_columns)
+    null_note = " or ".join(key_columns)
+    return f"coalesce({key}, {locator} || ' (null {null_note})')"
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    frame = con.execute(sql).df()
+    # An unnamed index: GX then lists failing rows by index label, truncated to five.
+    frame.index = pd.Index(frame.pop("_example").astype(str).to_numpy())
+    return frame
+
+
+def _count(con: duckdb.DuckDBPyConnection, qualified: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {qualified}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _select(columns: Iterable[str]) -> str:
+    return ", ".join(_q(c) for c in columns)
+
+
+def _q(identifier: str) -> str:
+    """Quote an identifier for DuckDB (names come from the registry, not from users)."""
+    return '"' + identifier.replace('"', '""') + '"'

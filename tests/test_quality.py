@@ -1,0 +1,575 @@
+"""Quality gate on a small, hand-built DuckDB warehouse.
+
+The warehouse is written by hand (not by ingest or dbt) so these tests pin the gate's own
+contract: which tables and columns it reads, what fails, what a failure says, and that
+personal data never appears in a failure message or in Data Docs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from quality.gate import GateResult, QualityGateFailed, run_gate
+from quality.thresholds import Thresholds, ThresholdsError, load_thresholds
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALL_LAYERS = ["raw", "identity", "profiles"]
+
+# Planted personal data: must never show up in messages, logs or reports.
+PLANTED_EMAIL = "erika.mustermann@example.de"
+PLANTED_NAME = "Mustermann"
+PLANTED_BAD_EMAIL = "Erika Mustermann Hauptstrasse 5"
+
+
+def build_warehouse(path: Path, *, customer_number: bool = True) -> Path:
+    """A clean warehouse: 40 CRM rows, 30 web events, 2-record profiles, no defects."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA raw")
+        # ingest's long form: one row per source and mapped identity field
+        con.execute(
+            "CREATE TABLE raw._source_registry(source VARCHAR, record_key VARCHAR, "
+            "timestamp_column VARCHAR, birth_date_format VARCHAR, field VARCHAR, "
+            "column_name VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO raw._source_registry VALUES "
+            "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'email', 'email'),"
+            "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'last_name', 'nachname'),"
+            "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'customer_number', "
+            "'customer_number'),"
+            "('web_events', 'event_id', 'event_ts', NULL, 'anonymous_id', 'anonymous_id'),"
+            "('web_events', 'event_id', 'event_ts', NULL, 'email', 'email')"
+        )
+        con.execute(
+            """
+            CREATE TABLE raw.crm_customers AS
+            SELECT 'crm-' || i AS crm_row_id,
+                   'Vorname' || i AS vorname,
+                   'Nachname' || i AS nachname,
+                   'kunde' || i || '@example.de' AS email,
+                   'C' || lpad(CAST(i AS VARCHAR), 5, '0') AS customer_number,
+                   TIMESTAMP '2026-11-01 10:00' AS updated_at,
+                   '/data/landing/crm_customers/kunden_2026-11.csv' AS _source_file,
+                   i + 1 AS _row_number,
+                   'run-1' AS _run_id,
+                   TIMESTAMP '2026-11-01 06:00' AS _loaded_at
+            FROM range(40) t(i)
+            """
+        )
+        con.execute(
+            f"""
+            CREATE TABLE raw.crm_customers__rejected AS
+            SELECT 'crm-r' || i AS crm_row_id, 'unparseable date' AS _reason,
+                   'crm-r' || i || ';Erika;Mustermann;{PLANTED_EMAIL}' AS _raw_line,
+                   'run-1' AS _run_id, TIMESTAMP '2026-11-01 06:00' AS _loaded_at
+            FROM range(1) t(i)
+            """
+        )
+        con.execute(
+            """
+            CREATE TABLE raw.web_events AS
+            SELECT 'ev-' || i AS event_id,
+                   CASE WHEN i % 2 = 0 THEN 'kunde' || i || '@example.de' END AS email,
+                   'anon-' || i AS anonymous_id
+            FROM range(30) t(i)
+            """
+        )
+        con.execute(
+            """
+            CREATE TABLE main.fct_identity_graph AS
+            SELECT 'P' || i AS profile_id, 'crm_customers' AS source, 'crm-' || i AS record_id,
+                   'C' || lpad(CAST(i AS VARCHAR), 5, '0') AS customer_number
+            FROM range(40) t(i)
+            UNION ALL
+            SELECT 'P' || i, 'web_events', 'ev-' || i, NULL FROM range(30) t(i)
+            """
+        )
+        if not customer_number:
+            con.execute("ALTER TABLE main.fct_identity_graph DROP COLUMN customer_number")
+        con.execute(
+            """
+            CREATE TABLE main.dim_profiles AS
+            SELECT DISTINCT profile_id, 'Vorname' AS first_name, 'x@example.de' AS email
+            FROM main.fct_identity_graph
+            """
+        )
+    finally:
+        con.close()
+    return path
+
+
+def execute(path: Path, *statements: str) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return build_warehouse(tmp_path / "build.duckdb")
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    return tmp_path / "reports"
+
+
+def gate(db: Path, reports: Path, layers: list[str] | None = None, **kwargs) -> GateResult:
+    kwargs.setdefault("thresholds", Thresholds())
+    kwargs.setdefault("sources_config", db.parent / "no-sources.yml")
+    return run_gate(db, layers or ALL_LAYERS, reports, **kwargs)
+
+
+def expect_failure(db: Path, reports: Path, layers: list[str], **kwargs) -> QualityGateFailed:
+    with pytest.raises(QualityGateFailed) as info:
+        gate(db, reports, layers, **kwargs)
+    return info.value
+
+
+def assert_no_pii(text: str) -> None:
+    for planted in (PLANTED_EMAIL, PLANTED_NAME, PLANTED_BAD_EMAIL, "Vorname", "Nachname"):
+        assert planted not in text, f"personal data {planted!r} leaked"
+
+
+def reports_text(reports: Path) -> str:
+    return "\n".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in reports.rglob("*")
+        if p.is_file() and p.suffix in {".html", ".json"}
+    )
+
+
+# ------------------------------------------------------------------ clean warehouse
+
+
+def test_clean_warehouse_passes_every_layer_and_writes_data_docs(
+    warehouse: Path, reports: Path
+) -> None:
+    result = gate(warehouse, reports, run_id="clean")
+
+    assert result.success
+    assert result.layers == tuple(ALL_LAYERS)
+    for layer, (passed, failed) in result.by_layer().items():
+        assert failed == 0, layer
+        assert passed > 0, layer
+    suites = {s.suite for s in result.suites}
+    assert {
+        "raw.crm_customers",
+        "raw.crm_customers.load",
+        "raw.web_events",
+        "identity.fct_identity_graph",
+        "identity.fct_identity_graph.clusters",
+        "identity.fct_identity_graph.customer_numbers",
+        "profiles.dim_profiles",
+    } <= suites
+    assert result.data_docs_index == (reports / "data_docs" / "index.html").resolve()
+    assert result.data_docs_index.is_file()
+    assert "raw.web_events__rejected not found" in " ".join(result.notes)
+    assert not (REPO_ROOT / "gx").exists()
+
+
+def test_gate_runs_twice_in_one_process_and_concurrently(warehouse: Path, reports: Path) -> None:
+    first = gate(warehouse, reports)
+    second = gate(warehouse, reports)
+    assert first.success and second.success
+    assert [(s.suite, s.passed) for s in first.suites] == [
+        (s.suite, s.passed) for s in second.suites
+    ]
+
+    outcomes: list[GateResult | BaseException] = []
+
+    def worker() -> None:
+        try:
+            outcomes.append(gate(warehouse, reports, run_id="parallel"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(o, GateResult) and o.success for o in outcomes), outcomes
+
+
+def test_gate_holds_no_lock_after_returning(warehouse: Path, reports: Path) -> None:
+    gate(warehouse, reports)
+    script = textwrap.dedent(
+        f"""
+        import duckdb
+        con = duckdb.connect({str(warehouse)!r})
+        con.execute("CREATE TABLE main.after_gate AS SELECT 1 AS x")
+        con.close()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # and in this process, read-write, too
+    execute(warehouse, "DROP TABLE main.after_gate")
+
+
+def test_gate_still_releases_the_file_when_it_fails(warehouse: Path, reports: Path) -> None:
+    execute(warehouse, "INSERT INTO main.dim_profiles VALUES ('P1', 'x', 'x@example.de')")
+    expect_failure(warehouse, reports, ["profiles"])
+    execute(warehouse, "DELETE FROM main.dim_profiles WHERE first_name = 'x'")
+
+
+# --------------------------------------------------------------------- raw layer
+
+
+def test_null_record_key_fails_raw_without_leaking_pii(warehouse: Path, reports: Path) -> None:
+    execute(
+        warehouse,
+        f"UPDATE raw.crm_customers SET crm_row_id = NULL, email = '{PLANTED_EMAIL}', "
+        f"nachname = '{PLANTED_NAME}' WHERE crm_row_id = 'crm-7'",
+    )
+    error = expect_failure(warehouse, reports, ["raw"])
+
+    message = str(error)
+    assert "expect_column_values_to_not_be_null" in message
+    assert "crm_row_id" in message
+    [failure] = error.result.failures
+    assert failure.suite == "raw.crm_customers"
+    assert failure.table == "raw.crm_customers"
+    assert failure.column == "crm_row_id"
+    assert failure.observed.startswith("1 of 40 rows unexpected")
+    # a null key has no value to show: the example is the row's file and row number
+    assert failure.examples == ("kunden_2026-11.csv row 8 (null crm_row_id)",)
+    assert_no_pii(message)
+    assert_no_pii(reports_text(reports))
+
+
+def test_bad_emails_fail_raw_with_record_keys_as_examples(warehouse: Path, reports: Path) -> None:
+    execute(
+        warehouse,
+        f"UPDATE raw.crm_customers SET email = '{PLANTED_BAD_EMAIL}' "
+        "WHERE crm_row_id IN ('crm-3', 'crm-4', 'crm-5')",
+    )
+    error = expect_failure(warehouse, reports, ["raw"])
+
+    [failure] = error.result.failures
+    assert failure.expectation_type == "expect_column_values_to_match_regex"
+    assert failure.column == "email"
+    assert failure.examples == ("crm-3", "crm-4", "crm-5")
+    assert "3 of 40" in failure.observed
+    assert "crm-3, crm-4, crm-5" in str(error)
+    assert_no_pii(str(error))
+    assert_no_pii(reports_text(reports))
+
+
+def test_a_few_bad_emails_pass_under_mostly(warehouse: Path, reports: Path) -> None:
+    execute(warehouse, "UPDATE raw.crm_customers SET email = 'n/a' WHERE crm_row_id = 'crm-3'")
+    assert gate(warehouse, reports, ["raw"]).success  # 1 of 40 = 2.5% < 5%
+
+
+def test_quarantine_share_of_latest_load_over_threshold_fails(
+    warehouse: Path, reports: Path
+) -> None:
+    execute(
+        warehouse,
+        "INSERT INTO raw.crm_customers__rejected SELECT 'crm-r' || i, 'bad row', "
+        f"'{PLANTED_EMAIL}', 'run-1', TIMESTAMP '2026-11-01 06:00' FROM range(1, 5) t(i)",
+    )
+    error = expect_failure(warehouse, reports, ["raw"])
+
+    [failure] = error.result.failures
+    assert failure.suite == "raw.crm_customers.load"
+    assert failure.expectation_type == "expect_column_max_to_be_between"
+    assert failure.column == "rejected_share"
+    assert failure.observed.startswith("0.1111")  # 5 of 45 rows
+    assert failure.examples and set(failure.examples) <= {f"crm-r{i}" for i in range(5)}
+    assert_no_pii(str(error))
+    assert_no_pii(reports_text(reports))
+
+
+def add_crm_load(db: Path, run_id: str, day: int, rows: int, rejected: int = 0) -> None:
+    """Append one more CRM load (ingest's _run_id / _loaded_at) to the raw tables."""
+    at = f"TIMESTAMP '2026-11-{day:02d} 06:00'"
+    execute(
+        db,
+        f"INSERT INTO raw.crm_customers SELECT '{run_id}-' || i, 'V', 'N', "
+        f"'k{run_id}' || i || '@example.de', 'C9' || i, {at}, 'f.csv', i + 1, '{run_id}', {at} "
+        f"FROM range({rows}) t(i)",
+        f"INSERT INTO raw.crm_customers__rejected SELECT '{run_id}-r' || i, 'bad', 'x', "
+        f"'{run_id}', {at} FROM range({rejected}) t(i)",
+    )
+
+
+def test_only_the_latest_load_counts_for_quarantine(warehouse: Path, reports: Path) -> None:
+    add_crm_load(warehouse, "run-2", day=2, rows=10, rejected=30)  # a bad load ...
+    add_crm_load(warehouse, "run-3", day=3, rows=40)  # ... followed by a good one
+    assert gate(warehouse, reports, ["raw"]).success
+
+
+def test_row_drop_against_previous_load_fails(warehouse: Path, reports: Path) -> None:
+    add_crm_load(warehouse, "run-2", day=2, rows=30)  # 25% fewer: fine
+    assert gate(warehouse, reports, ["raw"]).success
+
+    add_crm_load(warehouse, "run-3", day=3, rows=10)  # 67% fewer than run-2
+    error = expect_failure(warehouse, reports, ["raw"])
+    [failure] = error.result.failures
+    assert failure.suite == "raw.crm_customers.load"
+    assert failure.column == "row_drop_share"
+    assert failure.observed.startswith("0.6667")
+
+
+def test_registry_with_one_row_per_source_and_email_column(warehouse: Path, reports: Path) -> None:
+    execute(
+        warehouse,
+        "DROP TABLE raw._source_registry",
+        "CREATE TABLE raw._source_registry(source VARCHAR, record_key VARCHAR, "
+        "email_column VARCHAR)",
+        "INSERT INTO raw._source_registry VALUES ('crm_customers', 'crm_row_id', 'email'), "
+        "('web_events', 'event_id', NULL)",
+        "UPDATE raw.crm_customers SET email = 'kaputt' WHERE crm_row_id < 'crm-2'",
+    )
+    error = expect_failure(warehouse, reports, ["raw"])
+    assert [f.expectation_type for f in error.result.failures] == [
+        "expect_column_values_to_match_regex"
+    ]
+    assert "raw.web_events: no email column mapped" in " ".join(error.result.notes)
+
+
+def test_email_column_can_come_from_sources_yml(
+    warehouse: Path, reports: Path, tmp_path: Path
+) -> None:
+    execute(
+        warehouse,
+        "DELETE FROM raw._source_registry WHERE field = 'email'",
+        "UPDATE raw.crm_customers SET email = 'kaputt' WHERE crm_row_id < 'crm-2'",
+    )
+    sources = tmp_path / "sources.yml"
+    sources.write_text("sources:\n  crm_customers:\n    identity: {email: email}\n")
+
+    error = expect_failure(warehouse, reports, ["raw"], sources_config=sources)
+    assert [f.expectation_type for f in error.result.failures] == [
+        "expect_column_values_to_match_regex"
+    ]
+    assert "raw.web_events: no email column mapped" in " ".join(error.result.notes)
+
+
+def test_registered_email_column_missing_from_raw_table_fails(
+    warehouse: Path, reports: Path
+) -> None:
+    execute(warehouse, "ALTER TABLE raw.web_events DROP COLUMN email")
+    error = expect_failure(warehouse, reports, ["raw"])
+    [failure] = error.result.failures
+    assert failure.suite == "raw.required_objects"
+    assert failure.examples == ("raw.web_events.email",)
+
+
+def test_missing_raw_table_fails_and_names_it(warehouse: Path, reports: Path) -> None:
+    execute(warehouse, "DROP TABLE raw.web_events")
+    error = expect_failure(warehouse, reports, ["raw"])
+
+    [failure] = error.result.failures
+    assert failure.suite == "raw.required_objects"
+    assert failure.examples == ("raw.web_events",)
+
+
+# ---------------------------------------------------------------- identity layer
+
+
+def test_cluster_over_size_limit_fails_identity(warehouse: Path, reports: Path) -> None:
+    execute(
+        warehouse,
+        "INSERT INTO main.fct_identity_graph "
+        "SELECT 'P-giant', 'web_events', 'ev-g' || i, NULL FROM range(51) t(i)",
+    )
+    error = expect_failure(warehouse, reports, ["identity"])
+
+    [failure] = error.result.failures
+    assert failure.suite == "identity.fct_identity_graph.clusters"
+    assert failure.table == "main.fct_identity_graph"
+    assert failure.expectation_type == "expect_column_max_to_be_between"
+    assert failure.column == "cluster_size"
+    assert failure.observed.startswith("51")
+    assert failure.examples == ("P-giant",)
+    assert "expect_column_max_to_be_between" in str(error)
+    assert "P-giant" in str(error)
+
+
+def test_cluster_limit_comes_from_thresholds(warehouse: Path, reports: Path) -> None:
+    error = expect_failure(
+        warehouse, reports, ["identity"], thresholds=Thresholds(max_cluster_size=1)
+    )
+    assert {f.column for f in error.result.failures} == {"cluster_size"}
+    assert len(error.result.failures[0].examples) == 5
+
+
+def test_singleton_share_outside_band_fails(warehouse: Path, reports: Path) -> None:
+    # 10 of 40 profiles are singletons (0.25)
+    error = expect_failure(
+        warehouse, reports, ["identity"], thresholds=Thresholds(singleton_share=(0.5, 0.9))
+    )
+    [failure] = error.result.failures
+    assert failure.expectation_type == "expect_column_mean_to_be_between"
+    assert failure.observed.startswith("0.25")
+
+
+def test_duplicate_source_record_and_two_customer_numbers_fail(
+    warehouse: Path, reports: Path
+) -> None:
+    execute(
+        warehouse,
+        "INSERT INTO main.fct_identity_graph VALUES ('P2', 'crm_customers', 'crm-1', 'C00001')",
+    )
+    error = expect_failure(warehouse, reports, ["identity"])
+
+    by_suite = {f.suite: f for f in error.result.failures}
+    unique = by_suite["identity.fct_identity_graph"]
+    assert unique.expectation_type == "expect_compound_columns_to_be_unique"
+    assert unique.column == "source, record_id"
+    assert unique.examples == ("crm_customers:crm-1",)
+    numbers = by_suite["identity.fct_identity_graph.customer_numbers"]
+    assert numbers.examples == ("P2",)
+    assert "C00001" not in str(error)
+
+
+def test_customer_number_check_is_skipped_with_a_note(tmp_path: Path, reports: Path) -> None:
+    db = build_warehouse(tmp_path / "build.duckdb", customer_number=False)
+    result = gate(db, reports, ["identity"])
+
+    assert result.success
+    assert "identity.fct_identity_graph.customer_numbers" not in {s.suite for s in result.suites}
+    assert any("no customer_number column" in note for note in result.notes)
+
+
+# ---------------------------------------------------------------- profiles layer
+
+
+def test_duplicate_profile_id_fails_profiles(warehouse: Path, reports: Path) -> None:
+    execute(
+        warehouse,
+        f"INSERT INTO main.dim_profiles VALUES ('P5', '{PLANTED_NAME}', '{PLANTED_EMAIL}')",
+    )
+    error = expect_failure(warehouse, reports, ["profiles"])
+
+    [failure] = error.result.failures
+    assert failure.expectation_type == "expect_column_values_to_be_unique"
+    assert failure.column == "profile_id"
+    assert failure.examples == ("P5",)
+    assert "expect_column_values_to_be_unique" in str(error)
+    assert_no_pii(str(error))
+    assert_no_pii(reports_text(reports))
+
+
+def test_empty_profiles_fail(warehouse: Path, reports: Path) -> None:
+    execute(warehouse, "DELETE FROM main.dim_profiles")
+    error = expect_failure(warehouse, reports, ["profiles"])
+    assert [f.expectation_type for f in error.result.failures] == [
+        "expect_table_row_count_to_be_between"
+    ]
+
+
+def test_row_drop_and_churn_against_previous_publication(
+    tmp_path: Path, warehouse: Path, reports: Path
+) -> None:
+    previous = build_warehouse(tmp_path / "published.duckdb")
+    assert gate(warehouse, reports, ["profiles"], previous_db=previous).success
+
+    execute(warehouse, "DELETE FROM main.dim_profiles WHERE profile_id >= 'P2'")
+    error = expect_failure(warehouse, reports, ["profiles"], previous_db=previous)
+    by_column = {f.column: f for f in error.result.failures}
+    assert set(by_column) == {"row_drop_share", "profile_id_churn"}
+    assert len(by_column["profile_id_churn"].examples) == 5
+
+
+def test_unknown_layer_is_rejected(warehouse: Path, reports: Path) -> None:
+    with pytest.raises(ValueError, match="unknown quality layer"):
+        gate(warehouse, reports, ["exports"])
+
+
+def test_missing_warehouse_file_is_a_clear_error(tmp_path: Path, reports: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="warehouse file not found"):
+        gate(tmp_path / "nope.duckdb", reports)
+
+
+# -------------------------------------------------------------------- thresholds
+
+
+def test_shipped_quality_yml_matches_documented_defaults() -> None:
+    assert load_thresholds(REPO_ROOT / "config" / "quality.yml") == Thresholds()
+
+
+def test_thresholds_yaml_overrides_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "quality.yml"
+    path.write_text("max_cluster_size: 12\nsingleton_share: [0.1, 0.8]\n")
+    loaded = load_thresholds(path)
+    assert loaded.max_cluster_size == 12
+    assert loaded.singleton_share == (0.1, 0.8)
+    assert loaded.max_rejected_share == Thresholds().max_rejected_share
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (
+            "max_cluster_sise: 10\n",
+            ["max_cluster_sise", "unknown", "did you mean 'max_cluster_size'"],
+        ),
+        ("max_rejected_share: 1.5\n", ["max_rejected_share", "between 0 and 1", "1.5"]),
+        ("max_rejected_share: yes\n", ["max_rejected_share", "expected a number"]),
+        ("max_cluster_size: 2.5\n", ["max_cluster_size", "whole number"]),
+        ("max_cluster_size: 0\n", ["max_cluster_size", "at least 1"]),
+        ("singleton_share: [0.9, 0.1]\n", ["singleton_share", "greater than max"]),
+        ("singleton_share: 0.5\n", ["singleton_share", "[min, max]"]),
+        ("email_regex: '[unclosed'\n", ["email_regex", "not a valid regular expression"]),
+        ("- just\n- a list\n", ["mapping"]),
+        ("max_cluster_size: [1\n", ["not valid YAML", "line"]),
+    ],
+)
+def test_thresholds_errors_name_file_key_and_problem(
+    tmp_path: Path, content: str, fragments: list[str]
+) -> None:
+    path = tmp_path / "quality.yml"
+    path.write_text(content)
+    with pytest.raises(ThresholdsError) as info:
+        load_thresholds(path)
+    message = str(info.value)
+    assert str(path) in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_explicit_missing_thresholds_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ThresholdsError, match="not found"):
+        load_thresholds(tmp_path / "missing.yml")
+
+
+def test_gate_accepts_a_thresholds_path(warehouse: Path, reports: Path, tmp_path: Path) -> None:
+    path = tmp_path / "strict.yml"
+    path.write_text("max_cluster_size: 1\n")
+    with pytest.raises(QualityGateFailed, match="cluster_size"):
+        gate(warehouse, reports, ["identity"], thresholds=path)
+
+
+def test_empty_identity_graph_fails_on_row_count_only(warehouse: Path, reports: Path) -> None:
+    execute(warehouse, "DELETE FROM main.fct_identity_graph")
+    error = expect_failure(warehouse, reports, ["identity"])
+    assert [f.expectation_type for f in error.result.failures] == [
+        "expect_table_row_count_to_be_between"
+    ]
+    assert any("is empty" in note for note in error.result.notes)
+
+
+def test_gate_works_while_this_process_holds_the_file_read_write(
+    warehouse: Path, reports: Path
+) -> None:
+    writer = duckdb.connect(str(warehouse))
+    try:
+        assert gate(warehouse, reports, ["profiles"]).success
+        writer.execute("CREATE TABLE main.still_writable AS SELECT 1 AS x")
+    finally:
+        writer.close()
