@@ -13,7 +13,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
-PUBLISHED_WAREHOUSE = Asset("file://cdp/warehouse/published.duckdb", name="cdp_published_warehouse")
+PUBLISHED_WAREHOUSE = Asset(name="cdp_published_warehouse", uri="cdp://warehouse/published")
 
 
 def _run() -> tuple[Any, str]:

@@ -266,9 +266,12 @@ def _page(kind: str, group: str | None, offer_id: str | None, rng: random.Random
 
 
 def _session(person: Person | None, cookie: str, start: datetime, size: int,
-             link: str | None, rng: random.Random, noiser: Noiser,
+             link: tuple[str, str] | None, rng: random.Random,
              out: list[tuple[datetime, str, dict[str, Any]]], owner: str) -> None:
-    """One visit: browsing events with an optional login/identify event somewhere inside."""
+    """One visit: browsing events with an optional login/identify event somewhere inside.
+
+    ``link`` is ("login", account_id) or ("identify", email as typed).
+    """
     kinds: list[str] = []
     while len(kinds) < size:
         roll = rng.random()
@@ -286,8 +289,8 @@ def _session(person: Person | None, cookie: str, start: datetime, size: int,
     if kinds and kinds[-1] == "offer_view" and size > 1 and rng.random() < 0.3:
         kinds[-1] = "product_view"
     if link is not None:
-        lowest = 0 if link == "identify" or not kinds else 1  # logins follow some browsing
-        kinds.insert(rng.randint(lowest, len(kinds)), link)
+        lowest = 0 if link[0] == "identify" or not kinds else 1  # logins follow some browsing
+        kinds.insert(rng.randint(lowest, len(kinds)), link[0])
     user_id: str | None = None
     moment = start
     offer: tuple[str, str] | None = None
@@ -307,10 +310,10 @@ def _session(person: Person | None, cookie: str, start: datetime, size: int,
                 seen = [o for o in valid if person and o[0] in person.sent_offers]
                 offer = rng.choice(seen) if seen and rng.random() < 0.4 else rng.choice(valid)
             offer_id, group = offer
-        elif kind == "login" and person is not None:
-            user_id = rng.choice(person.accounts).account_id
-        elif kind == "identify" and person is not None:
-            email = noiser.email(person.newsletter_email or person.primary_email)
+        elif kind == "login" and link is not None:
+            user_id = link[1]
+        elif kind == "identify" and link is not None:
+            email = link[1]
         if moment >= REFERENCE_DATE:
             moment = REFERENCE_DATE - timedelta(seconds=rng.randint(1, 3600))
         event = {
@@ -341,29 +344,30 @@ def render_web_events(persons: list[Person], visitors: list[AnonymousVisitor], n
         for _ in range(min(15 - len(shares), int(rng.expovariate(1 / 5)))):
             shares[rng.randrange(len(shares))] += 1
         for index, (cookie, share) in enumerate(zip(person.cookies, shares, strict=True)):
-            if person.accounts and not (person.web_identify or rng.random() < 0.1):
-                link = "login"
-            else:
-                link = "identify"
+            typed = noiser.email(person.newsletter_email or person.primary_email)
+            link: tuple[str, str] = ("identify", typed)
             if index == 0 and person.newsletter_signup is not None:
                 start = person.newsletter_signup - timedelta(seconds=rng.randint(30, 600))
-                link = "identify"
+            elif person.accounts and rng.random() < 0.9:
+                account = rng.choice(person.accounts)
+                link = ("login", account.account_id)
+                opened = max(0, (account.created_at - WINDOW_START).days + 1)
+                start = random_time_in_window(rng, opened, last_start)
             else:
                 start = random_time_in_window(rng, 0, last_start)
             first = rng.randint(0, min(4, share - 1))
-            _session(person, cookie, start, first, link, rng, noiser, events, person.person_id)
+            _session(person, cookie, start, first, link, rng, events, person.person_id)
             left = share - 1 - first
             while left > 0:
                 size = min(left, rng.randint(1, 5))
                 later = start + timedelta(days=rng.uniform(0.1, 60))
                 if later >= REFERENCE_DATE - timedelta(hours=2):
                     later = start + timedelta(hours=rng.uniform(1, 3))
-                _session(person, cookie, later, size, None, rng, noiser, events,
-                         person.person_id)
+                _session(person, cookie, later, size, None, rng, events, person.person_id)
                 left -= size
     for visitor in visitors:
         start = random_time_in_window(rng, 0, last_start)
-        _session(None, visitor.cookie, start, rng.randint(1, 5), None, rng, noiser, events,
+        _session(None, visitor.cookie, start, rng.randint(1, 5), None, rng, events,
                  visitor.person_id)
     months = window_months()
     files: dict[str, list[tuple[datetime, dict[str, Any]]]] = {m: [] for m in months}
@@ -570,8 +574,9 @@ def render_tickets(persons: list[Person], noiser: Noiser) -> SourceData:
     for person in persons:
         for plan in person.tickets:
             has_number = {"phone": 0.6, "email": 0.3, "chat": 0.2}[plan.channel]
+            known = person.customer_since is not None and person.customer_since <= plan.at
             number = person.customer_number if (
-                person.customer_number and rng.random() < has_number) else ""
+                known and person.customer_number and rng.random() < has_number) else ""
             first, last = noiser.person_name(person.first_name, person.last_name)
             if plan.channel == "chat" and rng.random() < 0.4:
                 last = ""
@@ -586,7 +591,8 @@ def render_tickets(persons: list[Person], noiser: Noiser) -> SourceData:
                 phone_value = noiser.phone(phone, "national")
             offer: tuple[str, str] | None = None
             if plan.channel == "phone" and rng.random() < 0.3:
-                valid = [o for o, _ in offers_valid_at(plan.at)]
+                valid = [o for o, group in offers_valid_at(plan.at)
+                         if group != "baby" or person.baby_date is not None]
                 mailed = [o for o in person.sent_offers if o in valid]
                 # cross-channel: often the very offer the person was already mailed
                 pool = mailed if mailed and rng.random() < 0.6 else valid
@@ -595,7 +601,7 @@ def render_tickets(persons: list[Person], noiser: Noiser) -> SourceData:
                     offer = (rng.choice(pool), outcome)
             address = person.address_at(plan.at)
             subject, text = texts.ticket_text(
-                rng, person.lang, plan.label, plan.channel, address.city,
+                rng, person.lang, person.gender, plan.label, plan.channel, address.city,
                 rng.choice(interests(person)), offer, plan.do_not_contact,
             )
             row = ("", iso(plan.at), plan.channel, number, noiser.missing(first, 0.3),

@@ -132,8 +132,11 @@ _GREETINGS = {"de": ("Hallo,", "Sehr geehrte Damen und Herren,", "Guten Tag,", "
               "en": ("Hello,", "Dear Sir or Madam,", "Hi,", "Hi there,", "")}
 _CLOSINGS = {"de": ("Mit freundlichen Grüßen", "Viele Grüße", "Danke im Voraus", "LG", ""),
              "en": ("Kind regards", "Best wishes", "Thanks in advance", "Cheers", "")}
-_AGENT_PREFIX = {"de": ("Kunde ruft an: ", "Anruf: ", "Kundin meldet sich: ", "Tel.: ", ""),
-                 "en": ("Customer called: ", "Call: ", "Caller says: ", "")}
+_AGENT_PREFIX = {("de", "m"): ("Kunde ruft an: ", "Anruf: ", "Kunde meldet sich: ", "Tel.: ", ""),
+                 ("de", "f"): ("Kundin ruft an: ", "Anruf: ", "Kundin meldet sich: ", "Tel.: ",
+                               ""),
+                 ("en", "m"): ("Customer called: ", "Call: ", "Caller says: ", ""),
+                 ("en", "f"): ("Customer called: ", "Call: ", "Caller says: ", "")}
 # Sentences that soften or blur the label without changing it.
 _EXTRAS = {
     "de": ("Bestellnummer {order}.", "Ich habe bereits letzte Woche angerufen.",
@@ -155,8 +158,9 @@ _DNC_NOTE = {"de": ("Bitte rufen Sie mich nicht mehr an.", "Keine Werbung mehr, 
                     "Customer does not want to be contacted.")}
 
 
-def ticket_text(rng: random.Random, lang: str, label: str, channel: str, city: str, group: str,
-                offer: tuple[str, str] | None, do_not_contact: bool) -> tuple[str, str]:
+def ticket_text(rng: random.Random, lang: str, gender: str, label: str, channel: str, city: str,
+                group: str, offer: tuple[str, str] | None, do_not_contact: bool
+                ) -> tuple[str, str]:
     """Subject and body of one ticket; ``offer`` is (offer_id, outcome) for call-centre offers."""
     order = f"{rng.randint(1_000_000, 9_999_999)}"
     if rng.random() < 0.25:
@@ -177,7 +181,7 @@ def ticket_text(rng: random.Random, lang: str, label: str, channel: str, city: s
         parts.append(rng.choice(_DNC_NOTE[lang]))
     body = " ".join(parts)
     if channel == "phone":
-        body = rng.choice(_AGENT_PREFIX[lang]) + body
+        body = rng.choice(_AGENT_PREFIX[(lang, gender)]) + body
         if offer:
             body += " " + _OFFER_NOTE[lang][offer[1]].format(offer=offer[0])
     elif channel == "email":

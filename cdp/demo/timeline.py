@@ -77,6 +77,8 @@ def plan_tickets(persons: list[Person], rng: random.Random) -> None:
         for _ in range(count):
             at = random_time_in_window(rng, 0, WINDOW_DAYS - 1)
             channel = rng.choices(TICKET_CHANNELS, weights=TICKET_CHANNEL_WEIGHTS)[0]
+            if channel != "email" and not 8 <= at.hour < 20:  # call centre / chat opening hours
+                at = at.replace(hour=rng.randint(8, 19))
             label = rng.choices(texts.LABELS, weights=texts.LABEL_WEIGHTS)[0]
             dnc = rng.random() < (0.1 if label == "complaint" else 0.01)
             plans.append(TicketPlan(at, channel, label, dnc))
@@ -110,7 +112,11 @@ def plan_consents(persons: list[Person], rng: random.Random) -> None:
             changes.append(ConsentChange(person.newsletter_signup, "email", True, "web_form",
                                          email=person.newsletter_email))
         roll = rng.random()
-        at = random_time_in_window(rng, 0, WINDOW_DAYS - 1)
+        known = first_contact(person)
+        opened = 0 if known is None else max(0, (known - WINDOW_START).days + 1)
+        if opened >= WINDOW_DAYS - 2:
+            continue
+        at = random_time_in_window(rng, opened, WINDOW_DAYS - 1)
         if roll < 0.05:  # preference centre with frequency cap / excluded product groups
             cap = rng.random() < 0.7
             excluded = tuple(sorted(rng.sample(vocab.PRODUCT_GROUPS, rng.randint(1, 2))))
