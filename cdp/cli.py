@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -69,13 +70,14 @@ def run(
     noise: NoiseOption = "default",
 ) -> None:
     """Run cdp_pipeline once in-process (dag.test); generate demo data if landing/ is empty."""
-    from cdp.run import quiet_airflow_logging, run_pipeline
+    from cdp.run import run_pipeline
 
     paths = _paths(home)
     if _landing_is_empty(paths):
         console.print(f"landing/ is empty: generating demo data ({people:,} people)")
         demo_generate(people=people, seed=seed, noise=noise, home=paths.home)
-    quiet_airflow_logging()
+    # The terminal is for the run's own progress lines; Airflow's INFO chatter stays out of it.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     summary = run_pipeline(paths)
     print_summary(summary)
     if not summary.succeeded:
@@ -108,11 +110,18 @@ def print_summary(summary: object) -> None:
     if summary.quality:
         q = summary.quality
         out.print(f"quality gate: {'passed' if q.get('passed') else '[red]failed[/]'}")
+        layers: dict[str, list[int]] = {}
         for suite in q.get("suites", []):
+            counts = layers.setdefault(suite["layer"], [0, 0, 0])
+            counts[0] += 1
+            counts[1] += suite["passed"]
+            counts[2] += suite["failed"]
+        for layer, (suites, passed, failed) in layers.items():
             out.print(
-                f"  {suite['layer']}/{suite['suite']}: "
-                f"{suite['passed']} passed, {suite['failed']} failed"
+                f"  {layer}: {suites} suites, {passed} expectations passed, {failed} failed"
             )
+        if q.get("data_docs_index"):
+            out.print(f"  Data Docs: {q['data_docs_index']}")
         if q.get("error"):
             out.print(f"  [red]{q['error']}[/]")
     if summary.published:

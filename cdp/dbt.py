@@ -34,16 +34,19 @@ def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOut
     os.environ["CDP_RUN_ID"] = run_id
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     target = paths.home / "dbt_target"
-    result = dbtRunner().invoke(
-        [
-            *args,
-            "--project-dir", str(REPO_ROOT),
-            "--profiles-dir", str(REPO_ROOT / "dbt_project"),
-            "--target-path", str(target),
-            "--log-path", str(paths.home / "logs" / "dbt"),
-            "--quiet",
-        ]
-    )
+    try:
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir", str(REPO_ROOT),
+                "--profiles-dir", str(REPO_ROOT / "dbt_project"),
+                "--target-path", str(target),
+                "--log-path", str(paths.home / "logs" / "dbt"),
+                "--quiet",
+            ]
+        )
+    finally:
+        _release_warehouse()
     outcome = DbtOutcome()
     for node_result in getattr(result.result, "results", None) or []:
         status = str(node_result.status)
@@ -58,6 +61,17 @@ def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOut
         detail = "; ".join(outcome.failures) or "see the dbt log under logs/dbt"
         raise DbtBuildFailed(f"dbt {' '.join(args)} failed: {detail}")
     return outcome
+
+
+def _release_warehouse() -> None:
+    """dbt-duckdb caches its DuckDB handle for the life of the process; close it so the gate
+    and publish (and the next run in this process) can open the file."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def _first_line(message: object) -> str:

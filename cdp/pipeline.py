@@ -24,10 +24,40 @@ def run_report_dir(paths: DataPaths, run_id: str) -> Path:
     return paths.reports / "runs" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
 
 
-def write_stage_report(paths: DataPaths, run_id: str, stage: str, report: dict[str, Any]) -> None:
+def write_stage_report(
+    paths: DataPaths, run_id: str, stage: str, report: dict[str, Any]
+) -> dict[str, Any]:
+    """Persist a stage's report, announce it, and return it as plain JSON (safe for XCom)."""
+    text = json.dumps(report, indent=2, default=str)
     folder = run_report_dir(paths, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stage}.json").write_text(json.dumps(report, indent=2, default=str))
+    (folder / f"{stage}.json").write_text(text)
+    _announce(stage, report)
+    return json.loads(text)
+
+
+def _announce(stage: str, report: dict[str, Any]) -> None:
+    """One progress line per finished stage (counts and seconds only, never personal data)."""
+    from rich.console import Console
+
+    failed = report.get("error") or report.get("passed") is False
+    mark = "[red]✗[/]" if failed else "[green]✓[/]"
+    detail = ""
+    if "rows_loaded" in report:
+        detail = f"{report['rows_loaded']:,} rows loaded, {report.get('rows_rejected', 0):,} quarantined"
+    elif "tables" in report:
+        detail = f"{len(report['tables'])} tables"
+    elif "exports" in report:
+        detail = ", ".join(f"{e['segment']}: {e['rows']:,} rows" for e in report["exports"])
+    elif "suites" in report:
+        passed = sum(s["passed"] for s in report["suites"])
+        failed_count = sum(s["failed"] for s in report["suites"])
+        detail = f"{len(report['suites'])} suites, {passed} expectations passed, {failed_count} failed"
+    elif "statuses" in report:
+        detail = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
+    Console(stderr=True, highlight=False).print(
+        f"{mark} {stage.replace('__', ' ')}: {detail} ({report.get('seconds', 0):.1f} s)"
+    )
 
 
 def read_stage_reports(paths: DataPaths, run_id: str) -> dict[str, dict[str, Any]]:
@@ -45,10 +75,9 @@ def registered_sources() -> list[str]:
 
 def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     """Load one registered source's landing files into raw.<source> (exactly once per file)."""
+    from cdp.locking import writer_lock
     from ingest.loader import load_all
     from ingest.registry import load_registry
-
-    from cdp.locking import writer_lock
 
     started = time.perf_counter()
     registry = load_registry(config_dir() / "sources.yml")
@@ -63,8 +92,7 @@ def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     report["seconds"] = round(time.perf_counter() - started, 2)
     for item in reports:
         report.update(_as_dict(item))
-    write_stage_report(paths, run_id, f"ingest__{source}", report)
-    return report
+    return write_stage_report(paths, run_id, f"ingest__{source}", report)
 
 
 def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
@@ -82,8 +110,7 @@ def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
             sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
         ),
     }
-    write_stage_report(paths, run_id, "build", report)
-    return report
+    return write_stage_report(paths, run_id, "build", report)
 
 
 def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
@@ -112,8 +139,7 @@ def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
         raise
     report = {"seconds": round(time.perf_counter() - started, 2), "passed": True}
     report.update(_as_dict(result))
-    write_stage_report(paths, run_id, "quality_gate", report)
-    return report
+    return write_stage_report(paths, run_id, "quality_gate", report)
 
 
 def publish(paths: DataPaths, run_id: str) -> dict[str, Any]:
@@ -127,8 +153,7 @@ def publish(paths: DataPaths, run_id: str) -> dict[str, Any]:
         "published": str(publication.path),
         "tables": publication.tables,
     }
-    write_stage_report(paths, run_id, "publish", report)
-    return report
+    return write_stage_report(paths, run_id, "publish", report)
 
 
 def export(paths: DataPaths, run_id: str) -> dict[str, Any]:
@@ -144,8 +169,7 @@ def export(paths: DataPaths, run_id: str) -> dict[str, Any]:
             for e in exports
         ],
     }
-    write_stage_report(paths, run_id, "export", report)
-    return report
+    return write_stage_report(paths, run_id, "export", report)
 
 
 def _as_dict(obj: object) -> dict[str, Any]:

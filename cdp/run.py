@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +104,7 @@ def evaluate_published(published_db: Path, truth_csv: Path) -> dict[str, Any]:
     import dataclasses
 
     import pandas as pd
+
     from identity.evaluate import evaluate
 
     with duckdb.connect(str(published_db), read_only=True) as con:
@@ -113,9 +113,3 @@ def evaluate_published(published_db: Path, truth_csv: Path) -> dict[str, Any]:
         ).df()
     truth = pd.read_csv(truth_csv, dtype=str)
     return dataclasses.asdict(evaluate(clusters, truth))
-
-
-def quiet_airflow_logging() -> None:
-    """Keep the terminal for the run's own progress; task logs still go to the log folder."""
-    for name in ("airflow", "airflow.task", "airflow.processor", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
