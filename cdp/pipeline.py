@@ -44,15 +44,16 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
     mark = "[red]✗[/]" if failed else "[green]✓[/]"
     detail = ""
     if "rows_loaded" in report:
-        detail = f"{report['rows_loaded']:,} rows loaded, {report.get('rows_rejected', 0):,} quarantined"
+        rejected = report.get("rows_rejected", 0)
+        detail = f"{report['rows_loaded']:,} rows loaded, {rejected:,} quarantined"
     elif "tables" in report:
         detail = f"{len(report['tables'])} tables"
     elif "exports" in report:
         detail = ", ".join(f"{e['segment']}: {e['rows']:,} rows" for e in report["exports"])
     elif "suites" in report:
         passed = sum(s["passed"] for s in report["suites"])
-        failed_count = sum(s["failed"] for s in report["suites"])
-        detail = f"{len(report['suites'])} suites, {passed} expectations passed, {failed_count} failed"
+        failing = sum(s["failed"] for s in report["suites"])
+        detail = f"{len(report['suites'])} suites, {passed} expectations passed, {failing} failed"
     elif "statuses" in report:
         detail = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
     Console(stderr=True, highlight=False).print(

@@ -1,0 +1,23 @@
+"""Ingestion: landing files of every registered source into DuckDB's ``raw`` schema.
+
+``load_registry`` reads ``config/sources.yml``; ``load_all`` loads each source's new files
+exactly once (ledger ``raw._load_ledger``), keeps every column in append-only
+``raw.<source>`` and quarantines what cannot be parsed in ``raw.<source>__rejected``.
+"""
+
+from ingest.errors import IngestError, IngestRunError
+from ingest.loader import FileLoadReport, SourceLoadReport, load_all, load_source
+from ingest.registry import Registry, RegistryError, SourceSpec, load_registry
+
+__all__ = [
+    "FileLoadReport",
+    "IngestError",
+    "IngestRunError",
+    "Registry",
+    "RegistryError",
+    "SourceLoadReport",
+    "SourceSpec",
+    "load_all",
+    "load_registry",
+    "load_source",
+]
