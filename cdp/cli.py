@@ -18,6 +18,7 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 identity_app = typer.Typer(help="Identity resolution.", no_args_is_help=True)
 publish_app = typer.Typer(help="Published warehouse.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+# Areas with several commands keep them in cdp/commands/<area>.py and are registered here.
 app.add_typer(identity_app, name="identity")
 app.add_typer(publish_app, name="publish")
 
