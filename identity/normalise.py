@@ -1,0 +1,594 @@
+"""Turn raw identity attributes into comparable canonical forms.
+
+Matching quality depends more on normalisation than on the matcher: the same e-mail typed
+with a plus-tag, a phone written five ways, "Müller"/"Mueller"/"Muller" must each collapse to
+one value before rules or Splink see them.  Every normaliser is a scalar function applied
+once per *distinct* raw value (``_map_unique``) because source data repeats the same values
+heavily (event streams), which makes this as fast as vectorised string code and far simpler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
+
+import pandas as pd
+import phonenumbers
+import pyarrow as pa
+
+IDENTITY_COLUMNS: tuple[str, ...] = (
+    "email", "phone", "first_name", "last_name", "birth_date", "street", "house_number",
+    "postcode", "city", "country", "customer_number", "user_id", "anonymous_id", "loyalty_card",
+)
+INPUT_COLUMNS: tuple[str, ...] = ("source", "record_id", "record_ts", *IDENTITY_COLUMNS)
+
+DATE_DTYPE = pd.ArrowDtype(pa.date32())
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def _blank_to_none(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    if not text or text.lower() in {"nan", "none", "null", "n/a", "na", "-"}:
+        return None
+    return text
+
+
+def _map_unique(series: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
+    """Apply ``func`` once per distinct non-blank value; blanks become missing."""
+    raw = series.astype("object")
+    uniques = pd.unique(raw[raw.notna()])
+    mapping: dict[object, str | None] = {}
+    for value in uniques:
+        text = _blank_to_none(value)
+        mapping[value] = func(text) if text is not None else None
+    out = raw.map(mapping)
+    return out.astype("string")
+
+
+_FOLD_TABLE = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ø": "o", "ł": "l", "ı": "i",
+                             "đ": "d", "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+def _fold(text: str) -> str:
+    """Case-fold and transliterate so German spelling variants compare equal.
+
+    ß→ss (casefold), ä/ö/ü→a/o/u, other diacritics stripped, and the ASCII spellings
+    ae/oe/ue folded too, so müller, mueller and muller all become ``muller``.
+    """
+    text = text.casefold().translate(_FOLD_TABLE)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return re.sub(r"([aou])e", r"\1", text)
+
+
+# ------------------------------------------------------------------------------------ email
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+_GMAIL_DOMAINS = {"gmail.com", "googlemail.com"}
+
+
+@lru_cache(maxsize=200_000)
+def normalise_email_value(raw: str) -> str | None:
+    """Lower-case, trim, drop ``mailto:`` and plus-tags; ``None`` if not an address."""
+    text = raw.strip().casefold()
+    if text.startswith("mailto:"):
+        text = text[7:]
+    text = text.strip("<>\"' ")
+    if text.count("@") != 1:
+        return None
+    local, domain = text.split("@")
+    local = local.split("+", 1)[0]
+    domain = domain.rstrip(".")
+    if domain in _GMAIL_DOMAINS:  # Gmail ignores dots and has two spellings of one domain
+        domain = "gmail.com"
+        local = local.replace(".", "")
+    if not local:
+        return None
+    email = f"{local}@{domain}"
+    return email if _EMAIL_RE.match(email) else None
+
+
+def normalise_email(series: pd.Series) -> pd.Series:
+    return _map_unique(series, normalise_email_value)
+
+
+# ------------------------------------------------------------------------------------ phone
+
+
+# Regions tried for a number that cannot be a national number of the assumed region: North
+# American numbers written nationally, "(404) 727-1863", have no trunk prefix.
+FALLBACK_PHONE_REGIONS: tuple[str, ...] = ("US",)
+
+
+def _parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+@lru_cache(maxsize=200_000)
+def normalise_phone_value(raw: str, region: str = "DE") -> str | None:
+    """E.164 via libphonenumber, ``None`` for anything that is not a valid number.
+
+    Without an international prefix the number is read as national for ``region`` - unless
+    it lacks that region's trunk prefix (German national numbers always start with 0), in
+    which case the fallback regions are tried first.
+    """
+    text = raw.strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not digits:
+        return None
+    international = text.lstrip("(").startswith("+") or digits.startswith("00")
+    number = None
+    if not international:
+        trunk = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = trunk.national_prefix if trunk is not None else None
+        if prefix and not digits.startswith(prefix):
+            for fallback in FALLBACK_PHONE_REGIONS:
+                if fallback != region and (number := _parse_valid(text, fallback)):
+                    break
+    if number is None:
+        number = _parse_valid(text, region)
+    if number is None:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@lru_cache(maxsize=200_000)
+def phone_national_digits(e164: str) -> str | None:
+    """National significant number of an E.164 phone: the digits that survive a wrong
+    country guess (a British "07700 900123" read as German keeps "7700900123")."""
+    try:
+        return str(phonenumbers.parse(e164, None).national_number)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def normalise_phone(
+    series: pd.Series, default_region: str = "DE", regions: pd.Series | None = None
+) -> pd.Series:
+    """Parse phones; a record's own (normalised) country, if known, beats the default region."""
+    if regions is None:
+        return _map_unique(series, lambda v: normalise_phone_value(v, default_region))
+    frame = pd.DataFrame({"p": series.astype("object"), "r": regions.astype("object")})
+    frame["r"] = frame["r"].where(frame["r"].notna(), default_region)
+    out = pd.Series(pd.NA, index=series.index, dtype="string")
+    for region, part in frame.groupby("r", sort=True):
+        region_code = str(region) if str(region) in phonenumbers.SUPPORTED_REGIONS \
+            else default_region
+        out.loc[part.index] = _map_unique(
+            part["p"], lambda v, rc=region_code: normalise_phone_value(v, rc))
+    return out
+
+
+# ------------------------------------------------------------------------------------ names
+
+_TITLES = {"dr", "prof", "herr", "frau", "mr", "mrs", "ms", "miss", "dipl", "ing", "med"}
+
+# Canonical first name per nickname / short form (German and English).  Conservative: only
+# forms that are hardly ever given names in their own right.
+_NICKNAMES_RAW: dict[str, tuple[str, ...]] = {
+    # English
+    "robert": ("bob", "bobby", "rob", "robbie", "robby"),
+    "william": ("bill", "billy", "will", "willy", "wills"),
+    "elizabeth": ("liz", "lizzy", "lizzie", "beth", "betty", "bette", "eliza", "libby"),
+    "katherine": ("kate", "katie", "kathy", "kath", "kat", "catherine", "kathryn"),
+    "james": ("jim", "jimmy", "jamie"),
+    "michael": ("mike", "mikey", "mick", "micky", "mickey"),
+    "richard": ("rick", "ricky", "dick", "rich", "richie"),
+    "thomas": ("tom", "tommy", "thommy"),
+    "christopher": ("chris",),
+    "jonathan": ("jon", "jonny"),
+    "john": ("johnny",),
+    "joseph": ("joe", "joey", "jo"),
+    "daniel": ("dan", "danny", "dani"),
+    "david": ("dave", "davey"),
+    "edward": ("ed", "eddie", "ted", "teddy", "ned"),
+    "anthony": ("tony",),
+    "andrew": ("andy", "drew"),
+    "benjamin": ("ben", "benny", "benji"),
+    "samuel": ("sam", "sammy"),
+    "matthew": ("matt", "matty"),
+    "nicholas": ("nick", "nicky"),
+    "alexander": ("alex", "sasha", "xander"),
+    "margaret": ("maggie", "meg", "peggy", "madge"),
+    "jennifer": ("jen", "jenny"),
+    "patricia": ("pat", "patty", "tricia", "trish"),
+    "susan": ("sue", "susie", "suzy"),
+    "deborah": ("deb", "debbie", "debby"),
+    "rebecca": ("becky", "becca"),
+    "victoria": ("vicky", "vicki", "tori"),
+    "jessica": ("jess", "jessie", "jessi"),
+    "charles": ("charlie", "chuck"),
+    "stephen": ("steve", "stevie", "steven"),
+    "timothy": ("tim", "timmy"),
+    "peter": ("pete",),
+    "frederick": ("fred", "freddie", "freddy"),
+    # German
+    "johannes": ("hans", "hannes", "jo", "johann", "hansi"),
+    "josef": ("sepp", "seppl", "joseph", "jupp", "beppo"),
+    "alexandra": ("alex", "alexa", "sandra"),
+    "andreas": ("andi", "andy", "anderl"),
+    "anton": ("toni", "tony"),
+    "christian": ("chris", "christl"),
+    "christina": ("tina", "christine", "kristina"),
+    "elisabeth": ("lisa", "liesel", "lies", "elli", "sissi", "sisi", "betti"),
+    "franziska": ("franzi", "fanny"),
+    "friedrich": ("fritz", "friedel"),
+    "gabriele": ("gabi", "gaby"),
+    "heinrich": ("heinz", "heini", "hinrich"),
+    "jakob": ("jacob", "jockel", "kobi"),
+    "katharina": ("kathi", "kati", "katja", "kaethe", "trina"),
+    "magdalena": ("magda", "lena", "leni"),
+    "margarete": ("grete", "gretel", "gretchen", "marga", "margit"),
+    "matthias": ("matze", "matthes", "hias", "mathias"),
+    "maximilian": ("max", "maxi"),
+    "nikolaus": ("klaus", "niko", "nico"),
+    "sebastian": ("basti", "wastl"),
+    "stefanie": ("steffi", "stephanie"),
+    "susanne": ("susi", "sanne", "suse"),
+    "theresa": ("resi", "teresa"),
+    "ulrich": ("uli", "ulli"),
+    "ulrike": ("ulla", "rike"),
+    "wilhelm": ("willi", "willy", "wim", "helm"),
+    "wolfgang": ("wolf", "wolfi"),
+    "barbara": ("babsi", "barbel", "babette"),
+    "bernhard": ("bernd", "berni"),
+    "cornelia": ("conny", "nele"),
+    "dorothea": ("dora", "doro", "thea"),
+    "florian": ("flo",),
+    "georg": ("schorsch",),
+    "gottfried": ("friedl",),
+    "helene": ("leni", "helena"),
+    "konstantin": ("konsti", "constantin"),
+    "leonhard": ("leo", "lenz", "leonard"),
+    "ludwig": ("lutz", "wiggerl"),
+    "manfred": ("manni", "fred"),
+    "michaela": ("michi", "micha"),
+    "patrick": ("paddy", "patrik"),
+    "rudolf": ("rudi", "rudolph"),
+    "tobias": ("tobi",),
+    "valentin": ("valle",),
+    "walter": ("walt", "walther"),
+    "veronika": ("vroni", "veronica"),
+    "jurgen": ("jurgi",),
+    "zacharias": ("zack",),
+}
+# A short form claimed by several canonical names (alex, chris, leni, ...) is ambiguous and is
+# left as typed: Jaro-Winkler still relates "chris" to both "christian" and "christina".
+_NICKNAMES: dict[str, str] = {}
+
+
+def _build_nicknames() -> None:
+    claims: dict[str, set[str]] = {}
+    for canonical, shorts in _NICKNAMES_RAW.items():
+        for short in shorts:
+            claims.setdefault(_fold(short), set()).add(_fold(canonical))
+    canonicals = {_fold(c) for c in _NICKNAMES_RAW}
+    for short, targets in claims.items():
+        # A canonical name is never itself rewritten to another canonical name.
+        if len(targets) == 1 and short not in canonicals:
+            _NICKNAMES[short] = next(iter(targets))
+
+
+def _clean_name(raw: str) -> str | None:
+    text = _fold(raw)
+    text = re.sub(r"[-_/.,]", " ", text)
+    text = re.sub(r"[^a-z ]", "", text)
+    tokens = [t for t in text.split() if t not in _TITLES]
+    return " ".join(tokens) or None
+
+
+@lru_cache(maxsize=200_000)
+def normalise_first_name_value(raw: str) -> str | None:
+    """Fold, drop titles, and map nicknames to their canonical first name."""
+    name = _clean_name(raw)
+    if name is None:
+        return None
+    return _NICKNAMES.get(name, name)
+
+
+@lru_cache(maxsize=200_000)
+def normalise_last_name_value(raw: str) -> str | None:
+    return _clean_name(raw)
+
+
+def normalise_first_name(series: pd.Series) -> pd.Series:
+    return _map_unique(series, normalise_first_name_value)
+
+
+def normalise_last_name(series: pd.Series) -> pd.Series:
+    return _map_unique(series, normalise_last_name_value)
+
+
+def canonical_first_name(name: str) -> str:
+    """Public nickname lookup (for tests / callers holding already-folded names)."""
+    return _NICKNAMES.get(name, name)
+
+
+def jaro_winkler(a: str, b: str) -> float:
+    """Jaro-Winkler similarity (pure Python; used on a handful of first names per merge)."""
+    if a == b:
+        return 1.0
+    la, lb = len(a), len(b)
+    if not la or not lb:
+        return 0.0
+    window = max(max(la, lb) // 2 - 1, 0)
+    a_flags = [False] * la
+    b_flags = [False] * lb
+    matches = 0
+    for i, ch in enumerate(a):
+        lo, hi = max(0, i - window), min(lb, i + window + 1)
+        for j in range(lo, hi):
+            if not b_flags[j] and b[j] == ch:
+                a_flags[i] = b_flags[j] = True
+                matches += 1
+                break
+    if not matches:
+        return 0.0
+    a_m = [ch for ch, f in zip(a, a_flags, strict=True) if f]
+    b_m = [ch for ch, f in zip(b, b_flags, strict=True) if f]
+    transpositions = sum(x != y for x, y in zip(a_m, b_m, strict=True)) / 2
+    jaro = (matches / la + matches / lb + (matches - transpositions) / matches) / 3
+    prefix = 0
+    for x, y in zip(a[:4], b[:4], strict=False):
+        if x != y:
+            break
+        prefix += 1
+    return jaro + prefix * 0.1 * (1 - jaro)
+
+
+def first_names_compatible(a: str, b: str, threshold: float) -> bool:
+    """Could these two (normalised) first names belong to one person?
+
+    Generous on purpose - this only has to tell *different people* apart (Anna vs Bernd),
+    so prefixes, nicknames, shared tokens, typos and scrambled letters all count as the same.
+    """
+    if a == b or a.startswith(b) or b.startswith(a):
+        return True
+    if _NICKNAMES.get(a, a) == _NICKNAMES.get(b, b):
+        return True
+    ta, tb = set(a.split()), set(b.split())
+    if ta & tb:  # "hans peter" vs "peter"
+        return True
+    if jaro_winkler(a, b) >= threshold:
+        return True
+    # same letters, small length difference: "hnoan" vs "noah", "ilivoa" vs "olivia"
+    ca, cb = Counter(a.replace(" ", "")), Counter(b.replace(" ", ""))
+    common = sum((ca & cb).values())
+    return common >= 4 and common / max(sum(ca.values()), sum(cb.values())) >= 0.8
+
+
+def email_contradicts_name(email: str, first: str | None, last: str | None,
+                           threshold: float = 0.8) -> bool:
+    """Does the e-mail's local part name *someone else* with this last name?
+
+    ``emanuel.pointner@`` on Dorothea Pointner's record is her partner's address: the part
+    beside the last name is a first name (or initial) that does not fit hers.  Only decides
+    when the local part contains the last name; otherwise there is nothing to go on.
+    """
+    if not first or not last:
+        return False
+    local = re.sub(r"[^a-z]", "", _fold(email.split("@", 1)[0]))
+    surname = re.sub(r"[^a-z]", "", last)
+    given = re.sub(r"[^a-z]", "", first)
+    if len(surname) < 3 or surname not in local or not given:
+        return False
+    rest = local.replace(surname, "", 1)
+    if not rest:
+        return False
+    if len(rest) == 1:
+        return rest != given[0]
+    if len(rest) == 2 and rest[0] == given[0]:  # two initials, "hp.mueller"
+        return False
+    return not first_names_compatible(rest, given, threshold)
+
+
+def email_name_affinity(email: str, first: str | None, last: str | None) -> int:
+    """How clearly the local part spells this person: 2 full name or initial + last name,
+    1 last name only, 0 nothing recognisable.  Breaks ties between household members."""
+    local = re.sub(r"[^a-z]", "", _fold(email.split("@", 1)[0]))
+    surname = re.sub(r"[^a-z]", "", last or "")
+    given = re.sub(r"[^a-z]", "", first or "")
+    if len(surname) < 3 or surname not in local:
+        return 1 if given and len(given) >= 4 and given in local else 0
+    rest = local.replace(surname, "", 1)
+    if given and rest and (rest == given or rest == given[0] or rest.startswith(given)):
+        return 2
+    return 1
+
+
+# ---------------------------------------------------------------------------------- address
+
+_STREET_SUFFIX_RE = re.compile(r"(strasse|str\b\.?|str$)")
+_HOUSE_RE = re.compile(r"^(?P<street>.*?\D)[\s,]*(?P<house>\d+\s*[a-z]?(\s*[-/]\s*\d+\s*[a-z]?)?)$")
+
+
+@lru_cache(maxsize=200_000)
+def split_street_value(raw: str) -> tuple[str | None, str | None]:
+    """Normalise a street and pull off a trailing house number if one is embedded."""
+    text = _fold(raw)
+    house: str | None = None
+    match = _HOUSE_RE.match(text.strip())
+    if match and match.group("street").strip(" ,"):
+        text, house = match.group("street"), re.sub(r"\s+", "", match.group("house"))
+    text = _STREET_SUFFIX_RE.sub("str", text)
+    text = re.sub(r"[^a-z0-9]", "", text)
+    return (text or None), house
+
+
+def normalise_street(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return (street, house number found inside the street text)."""
+    raw = series.astype("object")
+    uniques = pd.unique(raw[raw.notna()])
+    streets: dict[object, str | None] = {}
+    houses: dict[object, str | None] = {}
+    for value in uniques:
+        text = _blank_to_none(value)
+        streets[value], houses[value] = split_street_value(text) if text else (None, None)
+    return raw.map(streets).astype("string"), raw.map(houses).astype("string")
+
+
+@lru_cache(maxsize=200_000)
+def normalise_house_number_value(raw: str) -> str | None:
+    text = re.sub(r"\s+", "", raw.casefold())
+    return text or None
+
+
+@lru_cache(maxsize=200_000)
+def normalise_postcode_value(raw: str) -> str | None:
+    """Upper-case alphanumerics with country prefixes ('D-', 'A-') dropped."""
+    text = re.sub(r"[^0-9A-Za-z]", "", raw.upper())
+    text = re.sub(r"^(DE|D|A|AT|CH)-?(?=\d{4,5}$)", "", text)
+    return text or None
+
+
+def normalise_postcode(series: pd.Series, country: pd.Series) -> pd.Series:
+    """Postcodes; a German one that lost its leading zero in a spreadsheet gets it back."""
+    codes = _map_unique(series, normalise_postcode_value)
+    german = country.isna() | (country == "DE")
+    short = codes.str.fullmatch(r"\d{4}").fillna(False).astype(bool) & german
+    return codes.where(~short, "0" + codes)
+
+
+@lru_cache(maxsize=200_000)
+def normalise_city_value(raw: str) -> str | None:
+    text = _fold(raw)
+    text = re.sub(r"\(.*?\)", " ", text)
+    text = re.sub(r"[^a-z ]", " ", text)
+    return " ".join(text.split()) or None
+
+
+_COUNTRIES = {
+    "de": "DE", "deu": "DE", "ger": "DE", "deutschland": "DE", "germany": "DE",
+    "brd": "DE", "d": "DE",
+    "at": "AT", "aut": "AT", "osterreich": "AT", "austria": "AT", "a": "AT",
+    "ch": "CH", "che": "CH", "schweiz": "CH", "switzerland": "CH", "suisse": "CH",
+    "nl": "NL", "nld": "NL", "niederlande": "NL", "netherlands": "NL", "holland": "NL",
+    "fr": "FR", "fra": "FR", "frankreich": "FR", "france": "FR",
+    "gb": "GB", "uk": "GB", "gbr": "GB", "united kingdom": "GB", "grossbritannien": "GB",
+    "england": "GB",
+    "us": "US", "usa": "US", "united states": "US", "vereinigte staaten": "US",
+    "pl": "PL", "pol": "PL", "polen": "PL", "poland": "PL",
+    "it": "IT", "ita": "IT", "italien": "IT", "italy": "IT",
+    "es": "ES", "esp": "ES", "spanien": "ES", "spain": "ES",
+    "be": "BE", "bel": "BE", "belgien": "BE", "belgium": "BE",
+    "dk": "DK", "dnk": "DK", "danemark": "DK", "denmark": "DK",
+    "lu": "LU", "lux": "LU", "luxemburg": "LU", "luxembourg": "LU",
+}
+
+
+@lru_cache(maxsize=200_000)
+def normalise_country_value(raw: str) -> str | None:
+    key = " ".join(re.sub(r"[^a-z ]", " ", _fold(raw)).split())
+    if key in _COUNTRIES:
+        return _COUNTRIES[key]
+    code = key.upper()
+    return code if len(code) == 2 and code in phonenumbers.SUPPORTED_REGIONS else None
+
+
+# ------------------------------------------------------------------------------ identifiers
+
+
+@lru_cache(maxsize=200_000)
+def normalise_code_value(raw: str) -> str | None:
+    """Customer numbers / loyalty cards: upper-case alphanumerics only (drop spaces, dashes)."""
+    text = re.sub(r"[^0-9A-Za-z]", "", raw).upper()
+    return text or None
+
+
+def _strip_value(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+# ------------------------------------------------------------------------------ birth dates
+
+_MIN_BIRTH = dt.date(1900, 1, 2)  # 1900-01-01 is a classic "unknown" placeholder
+
+
+def normalise_birth_date(series: pd.Series, today: dt.date | None = None) -> pd.Series:
+    """Dates from date objects or ISO / dd.mm.yyyy / dd/mm/yyyy strings; implausible → null."""
+    today = today or dt.date.today()
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_date(series.dtype.pyarrow_dtype):
+        parsed = pd.to_datetime(series.astype("object"), errors="coerce")
+    elif pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = pd.to_datetime(series, errors="coerce")
+    else:
+        raw = series.astype("object")
+        texts = raw.map(lambda v: v if isinstance(v, str) else None)
+        parsed = pd.to_datetime(raw.where(texts.isna()), errors="coerce")
+        for fmt in ("ISO8601", "%d.%m.%Y", "%d/%m/%Y", "%Y%m%d", "%d.%m.%y"):
+            todo = parsed.isna() & texts.notna()
+            if not todo.any():
+                break
+            parsed = parsed.where(
+                ~todo, pd.to_datetime(texts.where(todo).str.strip(), format=fmt,
+                                      errors="coerce"))
+    parsed = pd.to_datetime(parsed, errors="coerce")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    dates = parsed.dt.normalize()
+    ok = (dates >= pd.Timestamp(_MIN_BIRTH)) & (dates <= pd.Timestamp(today))
+    dates = dates.where(ok)
+    return pd.Series(pa.array(dates.dt.date.astype("object").where(dates.notna(), None),
+                              type=pa.date32()), index=series.index, dtype=DATE_DTYPE)
+
+
+# ------------------------------------------------------------------------------------ frame
+
+
+def coerce_input(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    """Accept pandas or Arrow, add missing identity columns as null, validate keys."""
+    frame = records.to_pandas() if isinstance(records, pa.Table) else records.copy()
+    missing_keys = [c for c in ("source", "record_id") if c not in frame.columns]
+    if missing_keys:
+        raise ValueError(f"identity input lacks required column(s): {missing_keys}")
+    for column in INPUT_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(pd.NA, index=frame.index, dtype="object")
+    frame = frame[list(INPUT_COLUMNS)].reset_index(drop=True)
+    frame["source"] = frame["source"].astype("string")
+    frame["record_id"] = frame["record_id"].astype("string")
+    if frame["source"].isna().any() or frame["record_id"].isna().any():
+        raise ValueError("identity input has null source or record_id")
+    if frame.duplicated(["source", "record_id"]).any():
+        count = int(frame.duplicated(["source", "record_id"]).sum())
+        raise ValueError(f"identity input has {count} duplicate (source, record_id) rows")
+    return frame
+
+
+def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "DE"
+                      ) -> pd.DataFrame:
+    """Normalise every identity column; same column names, canonical values, nulls for junk."""
+    frame = coerce_input(records)
+    out = frame[["source", "record_id", "record_ts"]].copy()
+    out["email"] = normalise_email(frame["email"])
+    country = _map_unique(frame["country"], normalise_country_value)
+    out["phone"] = normalise_phone(frame["phone"], default_region, regions=country)
+    out["first_name"] = normalise_first_name(frame["first_name"])
+    out["last_name"] = normalise_last_name(frame["last_name"])
+    out["birth_date"] = normalise_birth_date(frame["birth_date"])
+    street, embedded_house = normalise_street(frame["street"])
+    out["street"] = street
+    house = _map_unique(frame["house_number"], normalise_house_number_value)
+    out["house_number"] = house.fillna(embedded_house)
+    out["postcode"] = normalise_postcode(frame["postcode"], country)
+    out["city"] = _map_unique(frame["city"], normalise_city_value)
+    out["country"] = country
+    out["customer_number"] = _map_unique(frame["customer_number"], normalise_code_value)
+    out["user_id"] = _map_unique(frame["user_id"], _strip_value)
+    out["anonymous_id"] = _map_unique(frame["anonymous_id"], _strip_value)
+    out["loyalty_card"] = _map_unique(frame["loyalty_card"], normalise_code_value)
+    return out
+
+
+_build_nicknames()

@@ -1,0 +1,243 @@
+"""End-to-end identity resolution: normalise → nodes → rule + Splink edges → clusters.
+
+This is the function the dbt Python model calls.  It never touches the caller's database
+connection: Splink runs on a private in-memory DuckDB connection opened and closed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from identity.clustering import birth_dates_conflict, cluster_nodes
+from identity.config import IdentityConfig
+from identity.normalise import normalise_records
+from identity.rules import (
+    PRIORITY_SPLINK,
+    build_nodes,
+    email_name_edges,
+    override_edges,
+    rule_edges,
+    validate_overrides,
+)
+from identity.splink_model import load_model, predict_edges, train_model
+
+log = logging.getLogger(__name__)
+
+EDGE_OUTPUT_COLUMNS = [
+    "source_l", "record_id_l", "source_r", "record_id_r", "edge_type", "rule",
+    "match_probability", "match_weight", "gamma", "status",
+]
+
+
+@dataclass
+class IdentityResult:
+    """Output of :func:`resolve`.
+
+    Attributes:
+        clusters: ``source, record_id, profile_id`` - exactly one row per input record.
+        edges: record-level evidence: ``source_l, record_id_l, source_r, record_id_r,
+            edge_type ('rule'|'splink'), rule, match_probability, match_weight, gamma (JSON of
+            Splink comparison levels), status ('merged'|'redundant'|'refused:<reason>')``.
+            Records collapsed into one identity node are linked to the node's representative
+            record by rule ``identical_identifiers``.
+        normalised: the normalised input records plus ``profile_id``.
+        stats: counts and timings (no PII), handy for logging / run metadata.
+        model: the Splink model document used (None when Splink did not run).
+    """
+
+    clusters: pd.DataFrame
+    edges: pd.DataFrame
+    normalised: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
+
+
+def profile_id_for(record_key: str) -> str:
+    """Stable profile id from the smallest ``source:record_id`` of the cluster."""
+    return "P" + hashlib.sha256(record_key.encode("utf-8")).hexdigest()[:16]
+
+
+def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
+             overrides: pd.DataFrame | None):
+    norm = normalise_records(records, config.default_region)
+    checked = validate_overrides(overrides)
+    record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
+    pinned_keys = set(checked["source_l"] + ":" + checked["record_id_l"]) | set(
+        checked["source_r"] + ":" + checked["record_id_r"])
+    pinned = record_key.isin(pinned_keys) if pinned_keys else None
+    nodes, node_of_record = build_nodes(norm, pinned)
+    return norm, checked, record_key, nodes, node_of_record
+
+
+def train(records: pd.DataFrame | pa.Table, path: str | Path,
+          config: IdentityConfig | None = None) -> dict[str, Any]:
+    """Train the Splink model on ``records`` and write it (with a data fingerprint) to
+    ``path``; returns the model document.  Use when the model should be reviewed or pinned
+    rather than re-estimated on every run."""
+    config = config or IdentityConfig()
+    _, _, _, nodes, _ = _prepare(records, config, None)
+    return train_model(nodes, config, path)
+
+
+def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = None, *,
+            overrides: pd.DataFrame | None = None,
+            model_path: str | Path | None = None) -> IdentityResult:
+    """Resolve source records into profiles.
+
+    Args:
+        records: one row per source record with ``source, record_id, record_ts`` and the
+            canonical identity columns (raw values; missing columns are treated as null).
+        config: thresholds and options; defaults to ``IdentityConfig()``.
+        overrides: optional manual decisions ``source_l, record_id_l, source_r,
+            record_id_r, kind`` with kind ``must_link`` / ``cannot_link``.
+        model_path: a model file from :func:`train`; when None the model is trained in
+            memory on ``records``.
+    """
+    started = time.perf_counter()
+    config = config or IdentityConfig()
+    norm, checked, record_key, nodes, node_of_record = _prepare(records, config, overrides)
+    t_norm = time.perf_counter()
+
+    record_node = pd.Series(node_of_record, index=record_key.to_numpy())
+    must_edges, cannot_pairs = override_edges(checked, record_node)
+    rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
+
+    model: dict[str, Any] | None = None
+    if config.use_splink:
+        document = load_model(model_path) if model_path is not None else None
+        splink_edges, model = predict_edges(nodes, config, document)
+    else:
+        splink_edges, _ = predict_edges(nodes.iloc[0:0], config, None)
+    t_splink = time.perf_counter()
+
+    dob_guard = _birth_date_guard(config, nodes, splink_edges)
+    splink_frame = splink_edges.assign(
+        edge_type="splink", rule=None, priority=PRIORITY_SPLINK,
+        score=splink_edges["match_probability"], check_person=True, attach=False)
+    candidates = pd.concat([must_edges, rules, splink_frame, email_name_edges(nodes)],
+                           ignore_index=True)
+    candidates = candidates.sort_values(
+        ["priority", "score", "node_l", "node_r"], ascending=[True, False, True, True],
+        kind="stable").reset_index(drop=True)
+    outcome = cluster_nodes(
+        nodes, candidates, cannot_pairs, max_cluster_size=config.max_cluster_size,
+        first_name_similarity=config.first_name_similarity,
+        birth_date_guard=dob_guard,
+        customer_number_sources=config.customer_number_sources)
+    candidates["status"] = outcome.status
+
+    # records -> profiles
+    component = outcome.component[node_of_record]
+    smallest = pd.Series(record_key.to_numpy(), dtype=object).groupby(component).min()
+    profile_of_component = smallest.map(profile_id_for)
+    profile_ids = profile_of_component.reindex(component).to_numpy()
+    clusters = pd.DataFrame({"source": norm["source"], "record_id": norm["record_id"],
+                             "profile_id": profile_ids})
+    normalised = norm.assign(profile_id=profile_ids)
+    edges = _record_edges(nodes, node_of_record, norm, candidates)
+
+    finished = time.perf_counter()
+    stats: dict[str, Any] = {
+        "records": int(len(norm)),
+        "nodes": int(len(nodes)),
+        "named_nodes": int(nodes["has_name"].sum()),
+        "rule_candidate_edges": int(len(rules)),
+        "splink_edges": int(len(splink_edges)),
+        "must_links": int(len(must_edges)),
+        "cannot_links": len(cannot_pairs),
+        "merged_edges": int((candidates["status"] == "merged").sum()),
+        "refused_edges": dict(sorted(outcome.refused.items())),
+        "profiles": int(clusters["profile_id"].nunique()),
+        "birth_date_guard": dob_guard,
+        "seconds_normalise": round(t_norm - started, 2),
+        "seconds_splink": round(t_splink - t_norm, 2),
+        "seconds_total": round(finished - started, 2),
+    }
+    log.info("identity resolve: %d records, %d nodes, %d profiles in %.1fs",
+             stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
+    return IdentityResult(clusters=clusters, edges=edges, normalised=normalised, stats=stats,
+                          model=model)
+
+
+AUTO_GUARD_MIN_PROBABILITY = 0.99
+AUTO_GUARD_MAX_CONFLICT_RATE = 0.05
+AUTO_GUARD_MIN_PAIRS = 20
+
+
+def _birth_date_guard(config: IdentityConfig, nodes: pd.DataFrame,
+                      splink_edges: pd.DataFrame) -> bool:
+    """Resolve ``birth_date_guard='auto'``.
+
+    Looks at confident Splink matches whose first *and* last names agree exactly (so the
+    household look-alikes the guard exists for are excluded): if those still disagree on
+    birth date beyond a typo too often, birth dates in this data are too noisy to veto.
+    """
+    if isinstance(config.birth_date_guard, bool):
+        return config.birth_date_guard
+    confident = splink_edges[splink_edges["match_probability"] >= AUTO_GUARD_MIN_PROBABILITY]
+    left = confident["node_l"].to_numpy(dtype=np.int64)
+    right = confident["node_r"].to_numpy(dtype=np.int64)
+    born = nodes["birth_date"].astype(object).where(nodes["birth_date"].notna(), None)
+    born = born.to_numpy(dtype=object)
+    first = nodes["first_name"].fillna("").to_numpy(dtype=object)
+    last = nodes["last_name"].fillna("").to_numpy(dtype=object)
+    pairs = [(born[a], born[b]) for a, b in zip(left, right, strict=True)
+             if born[a] is not None and born[b] is not None
+             and first[a] == first[b] and last[a] == last[b]]
+    if len(pairs) < AUTO_GUARD_MIN_PAIRS:
+        return True
+    rate = sum(birth_dates_conflict(a, b) for a, b in pairs) / len(pairs)
+    keep = rate <= AUTO_GUARD_MAX_CONFLICT_RATE
+    log.info("identity resolve: %.1f%% of %d confident same-name matches disagree on birth "
+             "date; birth-date guard %s", 100 * rate, len(pairs), "on" if keep else "off")
+    return keep
+
+
+def _record_edges(nodes: pd.DataFrame, node_of_record: np.ndarray, norm: pd.DataFrame,
+                  candidates: pd.DataFrame) -> pd.DataFrame:
+    """Express node edges via each node's representative record, plus collapse edges."""
+    rep_source = nodes["rep_source"].to_numpy(dtype=object)
+    rep_record = nodes["rep_record_id"].to_numpy(dtype=object)
+
+    # every record that is not its node's representative links to it
+    src = norm["source"].to_numpy(dtype=object)
+    rid = norm["record_id"].to_numpy(dtype=object)
+    is_rep = (rep_source[node_of_record] == src) & (rep_record[node_of_record] == rid)
+    members = np.flatnonzero(~is_rep)
+    collapse = pd.DataFrame({
+        "source_l": rep_source[node_of_record[members]],
+        "record_id_l": rep_record[node_of_record[members]],
+        "source_r": src[members], "record_id_r": rid[members],
+        "edge_type": "rule", "rule": "identical_identifiers",
+        "match_probability": np.nan, "match_weight": np.nan, "gamma": None,
+        "status": "merged",
+    })
+
+    keep = (candidates["status"] != "redundant") | (candidates["edge_type"] == "splink")
+    chosen = candidates[keep]
+    left = chosen["node_l"].to_numpy(dtype=np.int64)
+    right = chosen["node_r"].to_numpy(dtype=np.int64)
+    linked = pd.DataFrame({
+        "source_l": rep_source[left], "record_id_l": rep_record[left],
+        "source_r": rep_source[right], "record_id_r": rep_record[right],
+        "edge_type": chosen["edge_type"].to_numpy(dtype=object),
+        "rule": chosen["rule"].to_numpy(dtype=object),
+        "match_probability": chosen["match_probability"].to_numpy(dtype=float),
+        "match_weight": chosen["match_weight"].to_numpy(dtype=float),
+        "gamma": chosen["gamma"].to_numpy(dtype=object),
+        "status": chosen["status"].to_numpy(dtype=object),
+    })
+    edges = pd.concat([linked, collapse], ignore_index=True)
+    for column in ("source_l", "record_id_l", "source_r", "record_id_r", "edge_type", "rule",
+                   "gamma", "status"):
+        edges[column] = edges[column].astype("string")
+    return edges[EDGE_OUTPUT_COLUMNS]

@@ -1,0 +1,404 @@
+"""Identity nodes and deterministic (rule) edges.
+
+Event sources repeat the same identifiers thousands of times, so records are first collapsed
+into *identity nodes*: one node per distinct tuple of normalised identity values (independent
+of the source).  All linking - rules, Splink, clustering - works on nodes, and the result is
+expanded back to records at the end.
+
+Rule edges connect nodes sharing an identifier.  Identifiers we issue ourselves (customer
+number, loyalty card, shop user id) are *hard*; identifiers people share (e-mail, phone, a
+browser's anonymous id) are *soft*: the clustering stage refuses a soft edge when the two sides
+clearly are different people (household e-mail with different first names or birth dates).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from identity.normalise import (
+    IDENTITY_COLUMNS,
+    _fold,
+    _map_unique,
+    email_contradicts_name,
+    email_name_affinity,
+    phone_national_digits,
+)
+
+log = logging.getLogger(__name__)
+
+PERSON_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "birth_date")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One identifier that links nodes sharing its value."""
+
+    name: str
+    column: str
+    hard: bool
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("same_customer_number", "customer_number", hard=True),
+    Rule("same_loyalty_card", "loyalty_card", hard=True),
+    Rule("same_user_id", "user_id", hard=True),  # login events <-> shop account
+    Rule("same_anonymous_id", "anonymous_id", hard=False),  # cookie <-> login (shared devices)
+    Rule("same_email", "email", hard=False),
+    Rule("same_phone", "phone", hard=False),
+    # the same digits under another country code: a foreign number written nationally
+    Rule("same_phone_digits", "phone_digits", hard=False),
+)
+
+# Edge priorities: lower is processed first by the clustering stage.
+PRIORITY_MUST_LINK = 0
+PRIORITY_HARD = 1
+PRIORITY_SOFT_PERSON = 2  # soft identifier shared by two nodes that both carry person data
+PRIORITY_SPLINK = 3
+PRIORITY_SOFT_ATTACH = 4  # soft identifier attaching a node without person data
+PRIORITY_EMAIL_NAME = 5  # last resort: an orphan e-mail whose local part spells one person
+EMAIL_NAME_RULE = "email_name_match"
+
+EDGE_COLUMNS = ["node_l", "node_r", "edge_type", "rule", "priority", "score", "check_person",
+                "attach"]
+
+OVERRIDE_KINDS = ("must_link", "cannot_link")
+
+
+def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
+                ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Collapse records into identity nodes.
+
+    Args:
+        norm: normalised records (``normalise_records`` output).
+        pinned: optional boolean mask of records that must stay their own node (they take
+            part in manual overrides, which address single records).
+
+    Returns:
+        (nodes, node_of_record): one row per node with the identity values, ``n_records``,
+        ``rep_source``/``rep_record_id`` (smallest ``source:record_id``) and
+        ``has_person``; and an array mapping each record position to its node id.
+    """
+    keys = norm[list(IDENTITY_COLUMNS)].copy()
+    keys["birth_date"] = keys["birth_date"].astype("string")
+    record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
+    if pinned is not None and pinned.any():
+        keys["_pin"] = record_key.where(pinned.to_numpy(), "")
+    else:
+        keys["_pin"] = ""
+    keys = keys.fillna("\x00")  # explicit null token so groupby keeps null-bearing keys
+    node_of_record = keys.groupby(list(keys.columns), sort=True, dropna=False).ngroup()
+    node_of_record = node_of_record.to_numpy(dtype=np.int64)
+
+    frame = norm.copy()
+    frame["node_id"] = node_of_record
+    frame["_key"] = record_key
+    order = frame.sort_values(["node_id", "_key"], kind="stable")
+    first = order.drop_duplicates("node_id", keep="first").set_index("node_id")
+    nodes = first[list(IDENTITY_COLUMNS)].copy()
+    nodes["rep_source"] = first["source"]
+    nodes["rep_record_id"] = first["record_id"]
+    nodes["n_records"] = frame.groupby("node_id").size()
+    nodes["sources"] = frame.groupby("node_id")["source"].agg(
+        lambda s: ",".join(sorted(set(s))))
+    nodes["phone_digits"] = _map_unique(nodes["phone"], phone_national_digits)
+    nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
+    nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
+    nodes.index.name = "node_id"
+    return nodes.reset_index(), node_of_record
+
+
+def _star(group_ids: pd.Series, members: pd.Series) -> pd.DataFrame:
+    """Edges from every member to the smallest member of its group (n-1 edges a group)."""
+    hub = members.groupby(group_ids).transform("min")
+    keep = members != hub
+    return pd.DataFrame({"node_l": hub[keep].to_numpy(), "node_r": members[keep].to_numpy()})
+
+
+def _person_score(nodes: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """How much person data two nodes agree on; orders soft edges best-first."""
+    score = np.zeros(len(left), dtype=float)
+    for column, weight in (("first_name", 2.0), ("last_name", 1.0), ("birth_date", 2.0)):
+        values = nodes[column].astype("string").to_numpy(dtype=object, na_value=None)
+        a, b = values[left], values[right]
+        both = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)],
+                        dtype=bool)
+        same = np.array([x == y for x, y in zip(a, b, strict=True)], dtype=bool) & both
+        score += np.where(same, weight, np.where(both, -weight, 0.0))
+    return score
+
+
+def _email_name_fit(nodes: pd.DataFrame, edges: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per (e-mail hub, person) edge: does the address name someone else, and how well does
+    it spell this person (used to pick the owner among household members)."""
+    persons = edges["node_r"].to_numpy(dtype=np.int64)
+    emails = nodes["email"].to_numpy(dtype=object, na_value=None)[persons]
+    firsts = nodes["first_name"].to_numpy(dtype=object, na_value=None)[persons]
+    lasts = nodes["last_name"].to_numpy(dtype=object, na_value=None)[persons]
+    other = np.zeros(len(persons), dtype=bool)
+    affinity = np.zeros(len(persons), dtype=float)
+    for i, (email, first, last) in enumerate(zip(emails, firsts, lasts, strict=True)):
+        if email:
+            other[i] = email_contradicts_name(email, first, last)
+            affinity[i] = email_name_affinity(email, first, last)
+    return other, affinity
+
+
+def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
+               max_identifier_people: int = 10) -> pd.DataFrame:
+    """Candidate edges between nodes sharing an identifier value.
+
+    Hard identifiers give a star per value.  For soft identifiers, nodes carrying person data
+    are connected pairwise (small groups; a star above ``pairwise_group_limit``) so the
+    clustering can pick compatible partners, and nodes without person data hang off the group
+    in a star that is processed last.  A soft value shared by more than
+    ``max_identifier_people`` distinct names is a generic address and yields no edges.
+    """
+    parts: list[pd.DataFrame] = []
+    has_person = nodes["has_person"].to_numpy()
+    dropped_generic = 0
+    for rule in RULES:
+        sub = nodes.loc[nodes[rule.column].notna(), ["node_id", rule.column]]
+        if sub.empty:
+            continue
+        values = sub[rule.column].astype(str)
+        sizes = values.map(values.value_counts())
+        sub = sub[(sizes > 1).to_numpy()]
+        values = values[(sizes > 1).to_numpy()]
+        if sub.empty:
+            continue
+        group = pd.Series(pd.factorize(values, sort=True)[0], index=sub.index)
+        ids = sub["node_id"]
+        if rule.hard:
+            edges = _star(group, ids)
+            edges["priority"] = PRIORITY_HARD
+            edges["check_person"] = False
+            edges["attach"] = False
+            edges["score"] = 0.0
+            edges["rule"] = rule.name
+            parts.append(edges)
+            continue
+
+        person = pd.Series(has_person[ids.to_numpy()], index=ids.index)
+        names = (nodes.loc[ids.to_numpy(), "first_name"].fillna("").to_numpy() + "|"
+                 + nodes.loc[ids.to_numpy(), "last_name"].fillna("").to_numpy())
+        distinct_people = pd.Series(np.where(person, names, None), index=ids.index
+                                    ).groupby(group).nunique()
+        generic = distinct_people[distinct_people > max_identifier_people].index
+        if len(generic):
+            dropped_generic += len(generic)
+            keep = ~group.isin(generic)
+            group, ids, person = group[keep], ids[keep], person[keep]
+
+        # person <-> person: all pairs in small groups, a star in big ones
+        p_group, p_ids = group[person], ids[person]
+        p_sizes = p_group.map(p_group.value_counts())
+        small = p_sizes <= pairwise_group_limit
+        pairs = pd.DataFrame({"g": p_group[small], "n": p_ids[small]})
+        pairs = pairs.merge(pairs, on="g", suffixes=("_l", "_r"))
+        pairs = pairs[pairs["n_l"] < pairs["n_r"]]
+        pp = pd.concat([
+            pd.DataFrame({"node_l": pairs["n_l"].to_numpy(), "node_r": pairs["n_r"].to_numpy()}),
+            _star(p_group[~small], p_ids[~small]),
+        ], ignore_index=True)
+        pp["priority"] = PRIORITY_SOFT_PERSON
+        pp["check_person"] = True
+        pp["attach"] = False
+        pp["score"] = _person_score(nodes, pp["node_l"].to_numpy(dtype=np.int64),
+                                    pp["node_r"].to_numpy(dtype=np.int64))
+        pp["rule"] = rule.name
+        parts.append(pp)
+
+        # nodes without person data: a star to the group's smallest such node (the hub), and
+        # hub -> every person node of the group as *attach* edges.  Attach edges are decided
+        # after everything else: when the group's people ended up in different profiles (a
+        # household sharing an address), the hub joins the profile most of them belong to.
+        np_group, np_ids = group[~person], ids[~person]
+        if not np_ids.empty:
+            star = _star(np_group, np_ids)
+            star["attach"] = False
+            hubs = np_ids.groupby(np_group).min()
+            hub_to_person = pd.DataFrame({"g": p_group.to_numpy(), "node_r": p_ids.to_numpy()})
+            hub_to_person["node_l"] = hub_to_person["g"].map(hubs)
+            hub_to_person = hub_to_person.dropna(subset=["node_l"])[["node_l", "node_r"]]
+            if rule.column == "email":  # partner's address on a person's record: not theirs
+                other, affinity = _email_name_fit(nodes, hub_to_person)
+                hub_to_person = hub_to_person.assign(score=affinity)[~other]
+            else:
+                hub_to_person = hub_to_person.assign(score=0.0)
+            hub_to_person["attach"] = True
+            attach = pd.concat([star, hub_to_person], ignore_index=True)
+            attach["priority"] = PRIORITY_SOFT_ATTACH
+            attach["check_person"] = True
+            attach["score"] = attach["score"].fillna(0.0)
+            attach["rule"] = rule.name
+            parts.append(attach)
+
+    if dropped_generic:
+        log.info("identity rules: %d generic shared identifier values ignored", dropped_generic)
+    if not parts:
+        return empty_edges()
+    edges = pd.concat(parts, ignore_index=True)
+    edges["attach"] = edges["attach"].fillna(False).astype(bool)
+    edges["node_l"] = edges["node_l"].astype(np.int64)
+    edges["node_r"] = edges["node_r"].astype(np.int64)
+    # undirected edges get (small, large) ids; attach edges keep (person-less, person)
+    swap = ~edges["attach"] & (edges["node_l"] > edges["node_r"])
+    edges.loc[swap, ["node_l", "node_r"]] = edges.loc[swap, ["node_r", "node_l"]].to_numpy()
+    edges["edge_type"] = "rule"
+    edges = edges.sort_values(["priority", "score", "node_l", "node_r", "rule"],
+                              ascending=[True, False, True, True, True], kind="stable")
+    edges = edges.drop_duplicates(["node_l", "node_r", "priority"], keep="first")
+    log.info("identity rules: %d candidate rule edges", len(edges))
+    return edges[EDGE_COLUMNS].reset_index(drop=True)
+
+
+_LOCAL_DIGITS = re.compile(r"\d+")
+
+
+def _email_name_keys(first: str, last: str) -> list[tuple[str, bool]]:
+    """Local-part spellings of a name, flagged whether they need a matching birth year.
+
+    Full names (``anna.schmidt``) stand on their own; initials (``aschmidt``, ``schmidta``)
+    and a bare first name (``anna84``) only count together with the two-digit birth year.
+    """
+    f, ln = first.replace(" ", ""), last.replace(" ", "")
+    keys: list[tuple[str, bool]] = []
+    if f and ln:
+        keys += [(f + ln, False), (ln + f, False), (f[:1] + ln, True), (ln + f[:1], True)]
+    if f:
+        keys.append((f, True))
+    return keys
+
+
+def _year_matches(number: str | None, year: int | None, needs_year: bool) -> bool:
+    if number is None or year is None:
+        return not needs_year
+    if len(number) == 2:
+        return year % 100 == int(number)
+    if len(number) == 4:
+        return year == int(number)
+    return False
+
+
+def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
+    """Candidate edges from person-less e-mail nodes to named nodes the local part spells.
+
+    ``anna.schmidt84@...`` names Anna Schmidt born in (19)84; e-mail-only event streams whose
+    address appears in no named record are otherwise lost.  Candidates are only a proposal:
+    the clustering attaches an orphan e-mail only when all candidates sit in *one* profile
+    (and never adds it to a profile that already holds people data of its own).
+
+    Measured on the demo data this gains ~2 points of recall for ~0.1 of precision; the
+    misses are people who only ever appear under an address (never with a name) and share
+    their name with a known customer.  Looser variants (initials without a birth year, the
+    same local part at another provider) cost more precision than they gained recall.
+    """
+    named = nodes[nodes["first_name"].notna()]
+    index: dict[str, list[tuple[int, int | None, bool]]] = {}
+    years = named["birth_date"].astype(object).where(named["birth_date"].notna(), None)
+    lasts = named["last_name"].fillna("")
+    for node, first, last, born in zip(named["node_id"], named["first_name"], lasts, years,
+                                       strict=True):
+        year = born.year if born is not None else None
+        for key, needs_year in _email_name_keys(_letters(first), _letters(last)):
+            if len(key) >= 5 and (year is not None or not needs_year):
+                index.setdefault(key, []).append((int(node), year, needs_year))
+    orphans = nodes[nodes["email"].notna() & ~nodes["has_person"]]
+    lefts: list[int] = []
+    rights: list[int] = []
+    for node, email in zip(orphans["node_id"], orphans["email"], strict=True):
+        local = _fold(str(email).split("@", 1)[0])
+        digits = _LOCAL_DIGITS.findall(local)
+        letters = _letters(local)
+        if len(letters) < 5 or len(digits) > 1:
+            continue
+        number = digits[0] if digits else None
+        for candidate, year, needs_year in index.get(letters, ()):
+            if _year_matches(number, year, needs_year):
+                lefts.append(int(node))
+                rights.append(candidate)
+    if not lefts:
+        return empty_edges()
+    edges = pd.DataFrame({"node_l": np.array(lefts, dtype=np.int64),
+                          "node_r": np.array(rights, dtype=np.int64)})
+    edges["edge_type"] = "rule"
+    edges["rule"] = EMAIL_NAME_RULE
+    edges["priority"] = PRIORITY_EMAIL_NAME
+    edges["score"] = 0.0
+    edges["check_person"] = False
+    edges["attach"] = True
+    return edges[EDGE_COLUMNS]
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text)
+
+
+def empty_edges() -> pd.DataFrame:
+    return pd.DataFrame({
+        "node_l": pd.Series(dtype=np.int64), "node_r": pd.Series(dtype=np.int64),
+        "edge_type": pd.Series(dtype=object), "rule": pd.Series(dtype=object),
+        "priority": pd.Series(dtype=np.int64), "score": pd.Series(dtype=float),
+        "check_person": pd.Series(dtype=bool), "attach": pd.Series(dtype=bool),
+    })
+
+
+def validate_overrides(overrides: pd.DataFrame | None) -> pd.DataFrame:
+    """Check the manual override frame.
+
+    Expected columns: ``source_l, record_id_l, source_r, record_id_r, kind`` with kind
+    ``must_link`` or ``cannot_link``.
+    """
+    columns = ["source_l", "record_id_l", "source_r", "record_id_r", "kind"]
+    if overrides is None or len(overrides) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+    missing = [c for c in columns if c not in overrides.columns]
+    if missing:
+        raise ValueError(f"identity overrides lack column(s): {missing}; expected {columns}")
+    out = overrides[columns].astype("string").copy()
+    out["kind"] = out["kind"].str.strip().str.lower()
+    bad = sorted(set(out["kind"].dropna()) - set(OVERRIDE_KINDS))
+    if bad or out["kind"].isna().any():
+        raise ValueError(f"identity overrides: kind must be one of {OVERRIDE_KINDS}, got {bad}")
+    if out.isna().any().any():
+        raise ValueError("identity overrides contain null keys")
+    return out.reset_index(drop=True)
+
+
+def override_edges(overrides: pd.DataFrame, record_node: pd.Series
+                   ) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
+    """Map record-level overrides to node edges (must-links) and node pairs (cannot-links).
+
+    ``record_node`` maps ``"source:record_id"`` to node id.  Overrides naming records not in
+    the input are skipped (and counted): an override outlives the records it was made for.
+    """
+    if overrides.empty:
+        return empty_edges(), []
+    left = (overrides["source_l"] + ":" + overrides["record_id_l"]).map(record_node)
+    right = (overrides["source_r"] + ":" + overrides["record_id_r"]).map(record_node)
+    known = left.notna() & right.notna()
+    if (~known).any():
+        log.info("identity overrides: %d override(s) name records not in the input",
+                 int((~known).sum()))
+    frame = pd.DataFrame({"l": left[known].astype(np.int64), "r": right[known].astype(np.int64),
+                          "kind": overrides.loc[known, "kind"]})
+    frame = frame[frame["l"] != frame["r"]]
+    must = frame[frame["kind"] == "must_link"]
+    edges = pd.DataFrame({
+        "node_l": np.minimum(must["l"], must["r"]).to_numpy(dtype=np.int64),
+        "node_r": np.maximum(must["l"], must["r"]).to_numpy(dtype=np.int64),
+    })
+    edges["edge_type"] = "rule"
+    edges["rule"] = "must_link"
+    edges["priority"] = PRIORITY_MUST_LINK
+    edges["score"] = 0.0
+    edges["check_person"] = False
+    edges["attach"] = False
+    cannot = frame[frame["kind"] == "cannot_link"]
+    pairs = [(int(a), int(b)) for a, b in zip(cannot["l"], cannot["r"], strict=True)]
+    return edges[EDGE_COLUMNS], pairs

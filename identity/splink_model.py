@@ -1,0 +1,296 @@
+"""Probabilistic edges between person nodes with Splink 5 on a private DuckDB connection.
+
+Only nodes carrying a name go in: records holding just an e-mail, phone, card or cookie have
+nothing for a Fellegi-Sunter model to weigh and are attached by the rules instead.  Splink
+always gets its *own* in-memory DuckDB connection: inside dbt-duckdb the session handle is a
+cursor wrapper Splink cannot drive, and a private connection keeps Splink's scratch tables out
+of the warehouse.
+
+Model files are JSON: ``{"format", "model_version", "fingerprint", "trained_at", "splink"}``
+where ``splink`` is Splink's own settings dict and ``fingerprint`` identifies the node data
+the model was trained on (row count + content hash), for lineage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+from identity.config import IdentityConfig
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "cdp-identity-splink"
+MODEL_VERSION = 1  # bump when the comparisons / node columns below change
+SPLINK_COLUMNS: tuple[str, ...] = (
+    "first_name", "last_name", "birth_date", "email", "phone", "street", "house_number",
+    "postcode", "city",
+)
+COMPARISON_NAMES: tuple[str, ...] = (
+    "first_name", "last_name", "birth_date", "email", "phone", "address",
+)
+MIN_SPLINK_NODES = 30  # below this there is nothing to learn from; rules only
+
+
+def _address_comparison() -> cl.CustomComparison:
+    """One comparison for the whole address: its parts are far from independent."""
+    def level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
+        return {"sql_condition": sql, "label_for_charts": label, **extra}
+
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="street, house number, postcode, city",
+        comparison_levels=[
+            level('("postcode_l" IS NULL AND "city_l" IS NULL) OR '
+                  '("postcode_r" IS NULL AND "city_r" IS NULL)', "address missing",
+                  is_null_level=True),
+            level('"postcode_l" = "postcode_r" AND "street_l" = "street_r" '
+                  'AND "house_number_l" = "house_number_r"', "same full address"),
+            level('"postcode_l" = "postcode_r" AND '
+                  'jaro_winkler_similarity("street_l", "street_r") >= 0.88',
+                  "same postcode, similar street"),
+            level('"postcode_l" = "postcode_r"', "same postcode"),
+            level('jaro_winkler_similarity("city_l", "city_r") >= 0.92', "same city"),
+            level("ELSE", "different address"),
+        ],
+    )
+
+
+def _email_comparison() -> cl.CustomComparison:
+    """Exact address, same local part at another provider, or a typo at the same provider.
+
+    No general fuzzy level: local parts are built from names, so "similar e-mail" mostly
+    re-counts the name evidence and made namesakes look like one person.  A difference only
+    in digits (``anna.berg`` / ``anna.berg2``) is a provider-level name clash - two people -
+    so the typo level requires the letters to differ.
+    """
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_description="e-mail address",
+        comparison_levels=[
+            {"sql_condition": '"email_l" IS NULL OR "email_r" IS NULL',
+             "label_for_charts": "email missing", "is_null_level": True},
+            {"sql_condition": '"email_l" = "email_r"', "label_for_charts": "same email",
+             "tf_adjustment_column": "email", "tf_adjustment_weight": 1.0},
+            {"sql_condition": "regexp_extract(\"email_l\", '^[^@]+') = "
+                              "regexp_extract(\"email_r\", '^[^@]+')",
+             "label_for_charts": "same local part"},
+            {"sql_condition": "split_part(\"email_l\", '@', 2) = split_part(\"email_r\", '@', 2)"
+                              " AND damerau_levenshtein(split_part(\"email_l\", '@', 1), "
+                              "split_part(\"email_r\", '@', 1)) <= 2"
+                              " AND regexp_replace(split_part(\"email_l\", '@', 1), '[0-9]', '', 'g')"
+                              " <> regexp_replace(split_part(\"email_r\", '@', 1), '[0-9]', '', 'g')",
+             "label_for_charts": "typo in local part, same provider"},
+            {"sql_condition": "ELSE", "label_for_charts": "different email"},
+        ],
+    )
+
+
+def settings_creator() -> SettingsCreator:
+    """The (untrained) model: comparisons and the blocking rules bounding predict()."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            cl.NameComparison("first_name"),
+            cl.NameComparison("last_name"),
+            cl.DateOfBirthComparison("birth_date", input_is_string=False),
+            _email_comparison(),
+            cl.LevenshteinAtThresholds("phone", [2]),
+            _address_comparison(),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name", "last_name"),
+            block_on("birth_date"),
+            block_on("email"),
+            block_on("phone"),
+            block_on("last_name", "postcode"),
+            block_on("first_name", "postcode"),
+            block_on("last_name", "city"),
+            block_on("first_name", "city"),
+            block_on("substr(first_name, 1, 2)", "substr(last_name, 1, 2)",
+                     "year(birth_date)"),
+            block_on("regexp_extract(email, '^[^@]+')"),
+        ],
+        retain_matching_columns=True,  # Splink 5 only keeps gamma_* columns with this on
+        retain_intermediate_calculation_columns=False,
+        probability_two_random_records_match=1e-4,
+    )
+
+
+def splink_input(nodes: pd.DataFrame) -> pd.DataFrame:
+    """Named nodes in the shape the model expects (``unique_id`` = node id)."""
+    named = nodes.loc[nodes["has_name"]]
+    frame = pd.DataFrame({"unique_id": named["node_id"].to_numpy(dtype=np.int64)})
+    for column in SPLINK_COLUMNS:
+        values = named[column]
+        if column != "birth_date":
+            values = values.astype("string")
+        frame[column] = values.to_numpy() if column != "birth_date" else values.array
+    return frame.sort_values("unique_id", kind="stable").reset_index(drop=True)
+
+
+def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
+    """Row count + content hash of the training frame (order-independent)."""
+    body = frame.drop(columns=["unique_id"], errors="ignore").astype("string")
+    hashes = np.sort(pd.util.hash_pandas_object(body, index=False).to_numpy())
+    digest = hashlib.sha256(hashes.tobytes()).hexdigest()
+    return {"rows": int(len(frame)), "sha256": digest}
+
+
+@contextmanager
+def _quiet_splink() -> Iterator[None]:
+    """Splink narrates every training step at INFO; keep the caller's log to our counts."""
+    splink_logger = logging.getLogger("splink")
+    previous = splink_logger.level
+    if previous < logging.ERROR:
+        splink_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        splink_logger.setLevel(previous)
+
+
+def _linker(frame: pd.DataFrame, settings: SettingsCreator | dict[str, Any],
+            con: duckdb.DuckDBPyConnection) -> Linker:
+    db_api = DuckDBAPI(connection=con)
+    sdf = db_api.register(frame, table_name="identity_nodes")
+    return Linker(sdf, settings, log_level=None)
+
+
+def _train_linker(linker: Linker, config: IdentityConfig) -> None:
+    training = linker.training
+    deterministic = [
+        "l.email = r.email AND l.first_name = r.first_name",
+        "l.phone = r.phone AND l.first_name = r.first_name",
+        "l.first_name = r.first_name AND l.last_name = r.last_name "
+        "AND l.birth_date = r.birth_date",
+    ]
+    try:
+        training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+    except ValueError:  # tiny or duplicate-heavy inputs: keep the settings' prior
+        log.info("identity splink: kept default prior for probability_two_random_records_match")
+    training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
+    for rule in (block_on("first_name", "last_name"), block_on("birth_date"),
+                 block_on("email")):
+        training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True)
+
+
+def _model_document(linker: Linker, frame: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "format": MODEL_FORMAT,
+        "model_version": MODEL_VERSION,
+        "fingerprint": fingerprint(frame),
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "splink": linker.misc.save_model_to_json(),
+    }
+
+
+def load_model(path: str | Path) -> dict[str, Any]:
+    """Read and check a model file written by :func:`train_model`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"identity model file not found: {path}")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if document.get("format") != MODEL_FORMAT or "splink" not in document:
+        raise ValueError(f"{path} is not an identity model file ({MODEL_FORMAT})")
+    if document.get("model_version") != MODEL_VERSION:
+        raise ValueError(
+            f"identity model {path} has version {document.get('model_version')}, this code "
+            f"expects {MODEL_VERSION}; retrain with identity.train()")
+    names = [c.get("output_column_name") for c in document["splink"].get("comparisons", [])]
+    if tuple(names) != COMPARISON_NAMES:
+        raise ValueError(f"identity model {path} has comparisons {names}, expected "
+                         f"{list(COMPARISON_NAMES)}; retrain with identity.train()")
+    return document
+
+
+def train_model(nodes: pd.DataFrame, config: IdentityConfig,
+                path: str | Path | None = None) -> dict[str, Any]:
+    """Train on the named nodes; write the model document to ``path`` if given."""
+    frame = splink_input(nodes)
+    if len(frame) < MIN_SPLINK_NODES:
+        raise ValueError(f"need at least {MIN_SPLINK_NODES} named records to train, "
+                         f"got {len(frame)}")
+    con = duckdb.connect(":memory:")
+    try:
+        with _quiet_splink():
+            linker = _linker(frame, settings_creator(), con)
+            _train_linker(linker, config)
+            document = _model_document(linker, frame)
+    finally:
+        con.close()
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, sort_keys=False), encoding="utf-8")
+        log.info("identity splink: model written (%d training nodes)", len(frame))
+    return document
+
+
+def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
+                  model: dict[str, Any] | None = None
+                  ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Score candidate pairs of named nodes; return edges above the threshold.
+
+    Trains in memory when ``model`` (a loaded model document) is None.  Returns the edges
+    (``node_l, node_r, match_probability, match_weight, gamma``) and the model document used.
+    """
+    frame = splink_input(nodes)
+    empty = pd.DataFrame({"node_l": pd.Series(dtype=np.int64),
+                          "node_r": pd.Series(dtype=np.int64),
+                          "match_probability": pd.Series(dtype=float),
+                          "match_weight": pd.Series(dtype=float),
+                          "gamma": pd.Series(dtype=object)})
+    if len(frame) < MIN_SPLINK_NODES and model is None:
+        log.info("identity splink: skipped, only %d named nodes", len(frame))
+        return empty, None
+    if len(frame) < 2:
+        return empty, model
+    con = duckdb.connect(":memory:")
+    try:
+        with _quiet_splink():
+            if model is None:
+                linker = _linker(frame, settings_creator(), con)
+                _train_linker(linker, config)
+                document = _model_document(linker, frame)
+            else:
+                linker = _linker(frame, dict(model["splink"]), con)
+                document = model
+            predictions = linker.inference.predict(
+                threshold_match_probability=config.match_threshold, warning_mode="never")
+            gamma_cols = [f"gamma_{name}" for name in COMPARISON_NAMES]
+            select = ", ".join(
+                ["unique_id_l", "unique_id_r", "match_probability", "match_weight", *gamma_cols])
+            result = con.sql(f"SELECT {select} FROM {predictions.physical_name}").df()
+    finally:
+        con.close()
+    if result.empty:
+        return empty, document
+    gammas = result[gamma_cols].astype(int).to_numpy()
+    gamma_json = [json.dumps(dict(zip(COMPARISON_NAMES, map(int, row), strict=True)))
+                  for row in gammas]
+    left = result["unique_id_l"].to_numpy(dtype=np.int64)
+    right = result["unique_id_r"].to_numpy(dtype=np.int64)
+    edges = pd.DataFrame({
+        "node_l": np.minimum(left, right), "node_r": np.maximum(left, right),
+        "match_probability": result["match_probability"].astype(float).round(10),
+        "match_weight": result["match_weight"].astype(float).round(8),
+        "gamma": gamma_json,
+    })
+    log.info("identity splink: %d scored nodes, %d edges above %.3f", len(frame), len(edges),
+             config.match_threshold)
+    return edges, document

@@ -1,0 +1,29 @@
+"""Errors ingest raises; messages name source, file and reason, never row contents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.loader import SourceLoadReport
+
+
+class IngestError(RuntimeError):
+    """One source could not be loaded (unreadable file, missing mapped column, ...)."""
+
+    def __init__(self, message: str, *, source: str | None = None, file: str | None = None):
+        super().__init__(message)
+        self.source = source
+        self.file = file
+
+
+class IngestRunError(IngestError):
+    """Some sources of a ``load_all`` run failed; the others were loaded and are reported."""
+
+    def __init__(self, reports: Sequence[SourceLoadReport]):
+        self.reports = list(reports)
+        self.failed = [r for r in self.reports if r.error is not None]
+        lines = [f"{len(self.failed)} source(s) failed to load:"]
+        lines += [f"  - {r.source}: {r.error}" for r in self.failed]
+        super().__init__("\n".join(lines))

@@ -1,0 +1,643 @@
+"""Load landing files into the DuckDB warehouse: exactly once per file, nothing lost.
+
+Per source: hash every matching file, skip bytes the ledger already holds, check every new
+file's columns against the registry (a missing mapped column fails the source before anything
+is written), then per file: stage it in temp tables (see ``ingest.readers``), and in ONE
+transaction add drifted columns, append good rows to ``raw.<source>``, quarantine the rest in
+``raw.<source>__rejected`` and write the ledger row. A crash at any point leaves either the
+whole file or nothing; a rerun picks up where the ledger says.
+
+Type casts run in SQL (TRY_CAST / TRY_STRPTIME); a value that does not parse sends its row to
+quarantine with the column named in ``_reason``. Logs carry counts, file names, hashes and
+reasons, never row contents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ingest.errors import IngestError, IngestRunError
+from ingest.files import Fingerprint, discover, fingerprint
+from ingest.ledger import (
+    DUCK_TYPES,
+    LEDGER,
+    RAW,
+    already_loaded,
+    ensure_raw_schema,
+    ensure_source_tables,
+    has_history,
+    refresh_latest_view,
+    retry_conflicts,
+    table_columns,
+    write_source_registry,
+)
+from ingest.readers import (
+    BAD,
+    REJECTS,
+    FileColumns,
+    StagedFile,
+    drop_temp_tables,
+    inspect_columns,
+    missing_columns,
+    stage_csv_staged,
+    stage_file,
+)
+from ingest.registry import Registry, SourceSpec
+from ingest.sql import q, qualified
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FileLoadReport",
+    "IngestError",
+    "IngestRunError",
+    "SourceLoadReport",
+    "connect",
+    "load_all",
+    "load_source",
+]
+
+
+@dataclass
+class FileLoadReport:
+    """Outcome for one landing file."""
+
+    file_name: str
+    file_sha256: str
+    status: str  # loaded | skipped_duplicate
+    mode: str = ""  # csv | csv_lines | jsonl | parquet | empty
+    rows_in_file: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    new_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class SourceLoadReport:
+    """Outcome for one source in one run (counts only: safe to log and to store as JSON)."""
+
+    source: str
+    run_id: str
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    new_columns: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    files: list[FileLoadReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def add(self, item: FileLoadReport) -> None:
+        self.files.append(item)
+        if item.status == "loaded":
+            self.files_loaded += 1
+            self.rows_loaded += item.rows_loaded
+            self.rows_rejected += item.rows_rejected
+            for column in item.new_columns:
+                if column not in self.new_columns:
+                    self.new_columns.append(column)
+        else:
+            self.files_skipped += 1
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def connect(db_path: Path | str, lock_timeout: float = 600.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-write, waiting while another process holds DuckDB's file lock.
+
+    A doubled task (e.g. a retry while a zombie attempt still runs) thus waits, then finds the
+    files in the ledger and loads nothing.
+    """
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_timeout
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise IngestError(
+                    f"cannot open warehouse {path}: {str(error).splitlines()[0]}"
+                ) from error
+            time.sleep(0.2)
+
+
+_SETTING_VALUE = re.compile(r"[A-Za-z0-9_/+\-:.]+")
+
+
+@contextmanager
+def _session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """UTC session time zone (naive timestamps are UTC) and file-order preserving scans."""
+    saved = {}
+    for name, value in (("TimeZone", "UTC"), ("preserve_insertion_order", "true")):
+        row = con.execute("SELECT current_setting($name)", {"name": name}).fetchone()
+        saved[name] = str(row[0]) if row else None
+        con.execute(f"SET {name} = '{value}'")
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is not None and _SETTING_VALUE.fullmatch(old):
+                con.execute(f"SET {name} = '{old}'")
+
+
+# --------------------------------------------------------------------------- casting
+
+
+def _typed_value(
+    ref: str, staged_type: str, target: str, fmt: str | None, param: str
+) -> tuple[str, str | None, dict[str, object]]:
+    """SQL for (typed value, "a value was present" condition, parameters) of one column.
+
+    A row fails its type when a value was present but the typed value is NULL. DuckDB's
+    casts tolerate surrounding blanks, so only blank-only strings need ``trim`` (and that is
+    evaluated after the cheap checks).
+    """
+    duck = DUCK_TYPES[target]
+    if staged_type.upper() == duck:
+        return ref, None, {}
+    if staged_type.upper() != "VARCHAR":
+        return f"TRY_CAST({ref} AS {duck})", f"{ref} IS NOT NULL", {}
+    if target == "varchar":
+        return ref, None, {}
+    present = f"{ref} IS NOT NULL AND trim({ref}) <> ''"
+    if target in ("timestamp", "date") and fmt:
+        parsed = f"TRY_STRPTIME({ref}, ${param})"
+        return f"CAST({parsed} AS {duck})", present, {param: fmt}
+    if target == "timestamp":
+        # Strings with a UTC offset or zone ("Z", "+02:00", "Europe/Berlin") go through
+        # TIMESTAMPTZ so it is honoured (session time zone is UTC); plain ones are UTC.
+        tail = f"substr({ref}, 12)"
+        return (
+            f"CASE WHEN suffix({ref}, 'Z') OR contains({tail}, '+') OR contains({tail}, '-') "
+            f"OR contains({tail}, '/') "
+            f"THEN CAST(TRY_CAST({ref} AS TIMESTAMPTZ) AS TIMESTAMP) "
+            f"ELSE TRY_CAST({ref} AS TIMESTAMP) END",
+            present,
+            {},
+        )
+    if target == "boolean":
+        return f"TRY_CAST(trim({ref}) AS BOOLEAN)", present, {}
+    return f"TRY_CAST({ref} AS {duck})", present, {}
+
+
+@dataclass
+class _Plan:
+    """SQL fragments shared by the insert of good rows and the quarantine of bad ones."""
+
+    values: dict[str, str]  # column -> typed value expression over alias s
+    failures: list[tuple[str, str]]  # (failure condition over alias s, reason parameter)
+    params: dict[str, object]
+
+    @property
+    def bad(self) -> str:
+        return " OR ".join(cond for cond, _ in self.failures) or "false"
+
+    def reason(self) -> str:
+        cases = ", ".join(f"CASE WHEN {cond} THEN ${param} END" for cond, param in self.failures)
+        return f"concat_ws('; ', {cases})" if cases else "NULL"
+
+
+def _plan(spec: SourceSpec, staged: StagedFile) -> _Plan:
+    types = spec.column_types
+    birth_column = spec.identity.get("birth_date")
+    values: dict[str, str] = {}
+    failures: list[tuple[str, str]] = []
+    params: dict[str, object] = {}
+    key_ref = f"s.{q(spec.record_key)}"
+    if staged.columns.get(spec.record_key, "VARCHAR").upper() != "VARCHAR":
+        key_ref = f"CAST({key_ref} AS VARCHAR)"
+    failures.append((f"({key_ref} IS NULL OR trim({key_ref}) = '')", "reason_key"))
+    params["reason_key"] = f"missing record key {spec.record_key!r}"
+    for index, (column, staged_type) in enumerate(staged.columns.items()):
+        target = types.get(column, "varchar")
+        fmt = None
+        if target == "timestamp":
+            fmt = spec.timestamp_format
+        elif target == "date" and column == birth_column:
+            fmt = spec.birth_date_format
+        value, present, extra = _typed_value(
+            f"s.{q(column)}", staged_type, target, fmt, f"fmt_{index}"
+        )
+        values[column] = value
+        params.update(extra)
+        if present is not None:
+            check = value
+            if value.startswith("CASE WHEN suffix("):
+                # Same verdict as the offset-aware cast (TIMESTAMP accepts offsets), cheaper.
+                check = f"TRY_CAST(s.{q(column)} AS TIMESTAMP)"
+            failures.append((f"(({check}) IS NULL AND {present})", f"reason_{index}"))
+            detail = f" (format {fmt!r})" if fmt else ""
+            params[f"reason_{index}"] = f"column {column!r} is not a valid {target}{detail}"
+    return _Plan(values=values, failures=failures, params=params)
+
+
+def _used(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """Only the named parameters a statement uses (DuckDB rejects extra ones)."""
+    names = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+    return {k: v for k, v in params.items() if k in names}
+
+
+def _execute_count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object]) -> int:
+    row = con.execute(sql, _used(sql, params)).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _evolve_schema(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: StagedFile
+) -> list[str]:
+    """Add the file's new columns to ``raw.<source>`` (older rows read NULL)."""
+    existing = {name.lower(): kind for name, kind in table_columns(con, RAW, spec.table).items()}
+    types = spec.column_types
+    added = []
+    for column in staged.columns:
+        target = DUCK_TYPES[types.get(column, "varchar")]
+        current = existing.get(column.lower())
+        if current is None:
+            con.execute(
+                f"ALTER TABLE {qualified(RAW, spec.table)} ADD COLUMN {q(column)} {target}"
+            )
+            added.append(column)
+        elif current.upper() != target:
+            raise IngestError(
+                f"source {spec.name}: column {column!r} is {current} in raw.{spec.table} but "
+                f"the registry makes it {target}; migrate the raw table first",
+                source=spec.name,
+            )
+    return added
+
+
+def _commit_file(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    fp: Fingerprint,
+    staged: StagedFile | None,
+    run_id: str,
+    report_new_columns: bool,
+) -> FileLoadReport:
+    """Append rows, quarantine, ledger: one transaction. Returns the file's report."""
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    base = {
+        "source": spec.name,
+        "file": fp.name,
+        "sha": fp.sha256,
+        "run_id": run_id,
+        "loaded_at": loaded_at,
+    }
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if already_loaded(con, spec.name, fp.sha256):
+            con.execute("ROLLBACK")
+            return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
+        loaded = rejected = 0
+        added: list[str] = []
+        if staged is not None:
+            added = _evolve_schema(con, spec, staged)
+            loaded, rejected = _insert_rows(con, spec, staged, base)
+            if staged.expected_total is not None and loaded + rejected != staged.expected_total:
+                raise IngestError(
+                    f"source {spec.name}: file {fp.name}: accounting mismatch "
+                    f"(loaded {loaded} + rejected {rejected} != {staged.expected_total} "
+                    "records in the file); nothing loaded",
+                    source=spec.name,
+                    file=fp.name,
+                )
+        if not fp.unchanged():
+            raise IngestError(
+                f"source {spec.name}: file {fp.name} changed while it was being loaded; "
+                "nothing loaded (deliver files by writing elsewhere and renaming)",
+                source=spec.name,
+                file=fp.name,
+            )
+        new_columns = added if report_new_columns else []
+        con.execute(
+            f"""INSERT INTO {qualified(RAW, LEDGER)} VALUES
+                ($source, $file, $sha, $rows_in_file, $loaded, $rejected, $new_columns,
+                 $run_id, $loaded_at)""",
+            {
+                **base,
+                "rows_in_file": loaded + rejected,
+                "loaded": loaded,
+                "rejected": rejected,
+                "new_columns": new_columns,
+            },
+        )
+        con.execute("COMMIT")
+    except _Restage:
+        _rollback(con)
+        raise
+    except (duckdb.ConstraintException, duckdb.TransactionException) as error:
+        _rollback(con)
+        if already_loaded(con, spec.name, fp.sha256):
+            log.info("source=%s file=%s sha256=%s: loaded concurrently by another task",
+                     spec.name, fp.name, fp.sha256)
+            return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
+        raise IngestError(
+            f"source {spec.name}: file {fp.name}: write conflict with a concurrent load "
+            f"({type(error).__name__}); nothing loaded, rerun to retry",
+            source=spec.name,
+            file=fp.name,
+        ) from error
+    except BaseException:
+        _rollback(con)
+        raise
+    return FileLoadReport(
+        file_name=fp.name,
+        file_sha256=fp.sha256,
+        status="loaded",
+        mode=staged.mode if staged is not None else "empty",
+        rows_in_file=loaded + rejected,
+        rows_loaded=loaded,
+        rows_rejected=rejected,
+        new_columns=new_columns,
+    )
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # no transaction active any more
+        con.execute("ROLLBACK")
+
+
+class _Restage(Exception):
+    """The strict CSV fast path could not prove the file; redo it with the staged reader."""
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    staged: StagedFile,
+    base: Mapping[str, object],
+) -> tuple[int, int]:
+    """Append good rows, quarantine rows failing key/type checks; returns (loaded, rejected).
+
+    Staged files: the failing rows are collected first (one scan of the temp table), so the
+    big append needs no filter, only an anti-join against the usually tiny failure set.
+    Direct CSV: one filtered pass appends; a second pass collects failures only when the
+    append came up short of the file's line count.
+    """
+    plan = _plan(spec, staged)
+    params = {**base, **plan.params, **staged.raw_line_params, **staged.params}
+    relation = staged.relation
+    key = q(spec.record_key)
+    collect_bad = f"""CREATE TEMP TABLE {q(BAD)} AS
+        SELECT s._row_number AS _line_number, {plan.reason()} AS _reason,
+               {staged.raw_line_sql} AS _raw_line, CAST(s.{key} AS VARCHAR) AS _key
+        FROM {relation} s WHERE {plan.bad}"""
+    values = "".join(f"{value} AS {q(column)}, " for column, value in plan.values.items())
+    append = f"""INSERT INTO {qualified(RAW, spec.table)} BY NAME
+        SELECT {values}$file AS _source_file, $sha AS _file_sha256,
+               s._row_number AS _row_number, $loaded_at AS _loaded_at, $run_id AS _run_id
+        FROM {relation} s"""
+    if staged.direct:
+        try:
+            loaded = _execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
+            if loaded == staged.expected_total:
+                con.execute(f"CREATE TEMP TABLE {q(BAD)} (_line_number BIGINT, _reason VARCHAR, "
+                            "_raw_line VARCHAR, _key VARCHAR)")
+            else:
+                _execute_count(con, collect_bad, params)
+        except duckdb.InvalidInputException as error:  # strict parser met a broken line
+            raise _Restage(type(error).__name__) from error
+        bad_count = _count_temp(con, BAD)
+        if loaded + bad_count != staged.expected_total:
+            raise _Restage("records do not add up to the file's lines")
+        con.execute(f"CREATE TEMP TABLE {q(REJECTS)} (_line_number BIGINT, _reason VARCHAR, "
+                    "_raw_line VARCHAR)")
+    else:
+        bad_count = _execute_count(con, collect_bad, params)
+        anti = (
+            f" ANTI JOIN temp.main.{q(BAD)} b ON s._row_number = b._line_number"
+            if bad_count
+            else ""
+        )
+        loaded = _execute_count(con, append + anti, params)
+    rejected = _execute_count(
+        con,
+        f"""INSERT INTO {qualified(RAW, spec.rejected_table)} BY NAME
+            SELECT $file AS _source_file, $sha AS _file_sha256, _line_number, _reason,
+                   _raw_line, $run_id AS _run_id, $loaded_at AS _loaded_at, _key AS {key}
+            FROM temp.main.{q(BAD)}
+            UNION ALL BY NAME
+            SELECT $file AS _source_file, $sha AS _file_sha256, _line_number, _reason,
+                   _raw_line, $run_id AS _run_id, $loaded_at AS _loaded_at
+            FROM temp.main.{q(REJECTS)}""",
+        params,
+    )
+    return loaded, rejected
+
+
+def _count_temp(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM temp.main.{q(table)}").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --------------------------------------------------------------------------- one source
+
+
+def load_source(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path, run_id: str
+) -> SourceLoadReport:
+    """Load the new files of one source from ``landing_dir`` (= ``landing/<source>/``).
+
+    ``con`` must be in auto-commit mode (each file gets its own transaction). Raises
+    ``IngestError`` (with ``.report`` holding what was already committed) when a file cannot
+    be read or lacks a mapped column; in the latter case nothing of the source is loaded.
+    """
+    started = time.perf_counter()
+    report = SourceLoadReport(source=spec.name, run_id=run_id)
+    landing_dir = Path(landing_dir)
+    try:
+        with _session(con):
+            ensure_raw_schema(con)
+            ensure_source_tables(con, spec)
+            pending = _plan_files(con, spec, landing_dir, report)
+            history = has_history(con, spec.name)
+            for fp, columns in pending:
+                item = _load_file(con, spec, fp, columns, run_id, history)
+                history = history or item.status == "loaded"
+                report.add(item)
+            if report.new_columns:
+                retry_conflicts(lambda: refresh_latest_view(con, spec))
+    except IngestError as error:
+        report.error = str(error)
+        report.seconds = round(time.perf_counter() - started, 3)
+        error.report = report  # type: ignore[attr-defined]
+        raise
+    report.seconds = round(time.perf_counter() - started, 3)
+    log.info(
+        "source=%s run=%s files_seen=%d loaded=%d skipped=%d rows_loaded=%d rows_rejected=%d "
+        "new_columns=%s seconds=%.2f",
+        spec.name, run_id, report.files_seen, report.files_loaded, report.files_skipped,
+        report.rows_loaded, report.rows_rejected, report.new_columns, report.seconds,
+    )
+    return report
+
+
+def _plan_files(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    landing_dir: Path,
+    report: SourceLoadReport,
+) -> list[tuple[Fingerprint, FileColumns]]:
+    """Hash, dedupe and check every file before loading any (a bad file stops the source)."""
+    files = discover(landing_dir, spec.path)
+    report.files_seen = len(files)
+    if not landing_dir.is_dir():
+        log.info("source=%s: no landing folder %s", spec.name, landing_dir)
+    pending: list[tuple[Fingerprint, FileColumns]] = []
+    seen: set[str] = set()
+    for path in files:
+        name = path.relative_to(landing_dir).as_posix()
+        try:
+            fp = fingerprint(path, landing_dir, text=spec.format != "parquet")
+        except OSError as error:
+            raise IngestError(
+                f"source {spec.name}: file {name}: cannot read: {error.strerror or error}",
+                source=spec.name,
+                file=name,
+            ) from error
+        if fp.sha256 in seen or already_loaded(con, spec.name, fp.sha256):
+            log.info("source=%s file=%s sha256=%s: already loaded, skipped",
+                     spec.name, fp.name, fp.sha256)
+            report.add(FileLoadReport(fp.name, fp.sha256, "skipped_duplicate"))
+            continue
+        seen.add(fp.sha256)
+        columns = inspect_columns(con, spec, fp)
+        if not columns.empty:
+            missing = missing_columns(spec, columns.names)
+            if missing:
+                raise IngestError(
+                    f"source {spec.name}: file {fp.name}: missing mapped column(s) "
+                    f"{', '.join(repr(c) for c in missing)} (record key, timestamp, typed or "
+                    "identity columns of the registry); nothing of this source was loaded",
+                    source=spec.name,
+                    file=fp.name,
+                )
+        pending.append((fp, columns))
+    return pending
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    fp: Fingerprint,
+    columns: FileColumns,
+    run_id: str,
+    history: bool,
+) -> FileLoadReport:
+    started = time.perf_counter()
+    try:
+        staged = None if columns.empty else stage_file(con, spec, fp, columns)
+        try:
+            item = _commit_file(con, spec, fp, staged, run_id, history)
+        except _Restage as why:
+            log.info("source=%s file=%s: fast CSV path not provable (%s); staged re-read",
+                     spec.name, fp.name, why)
+            drop_temp_tables(con)
+            staged = stage_csv_staged(con, spec, fp, columns)
+            item = _commit_file(con, spec, fp, staged, run_id, history)
+    except duckdb.Error as error:
+        raise IngestError(
+            f"source {spec.name}: file {fp.name}: load failed: {str(error).splitlines()[0]}",
+            source=spec.name,
+            file=fp.name,
+        ) from error
+    finally:
+        drop_temp_tables(con)
+    item.seconds = round(time.perf_counter() - started, 3)
+    if item.status == "loaded":
+        log.info(
+            "source=%s file=%s sha256=%s mode=%s rows_in_file=%d loaded=%d rejected=%d "
+            "new_columns=%s seconds=%.2f",
+            spec.name, fp.name, fp.sha256, item.mode, item.rows_in_file, item.rows_loaded,
+            item.rows_rejected, item.new_columns, item.seconds,
+        )
+        if item.rows_rejected:
+            log.warning(
+                "source=%s file=%s: %d row(s) quarantined in raw.%s",
+                spec.name, fp.name, item.rows_rejected, spec.rejected_table,
+            )
+    return item
+
+
+# --------------------------------------------------------------------------- all sources
+
+
+RegistryLike = Registry | Mapping[str, SourceSpec] | Iterable[SourceSpec]
+
+
+def _specs(registry: RegistryLike) -> list[SourceSpec]:
+    if isinstance(registry, Registry):
+        return list(registry)
+    if isinstance(registry, Mapping):
+        return list(registry.values())
+    return list(registry)
+
+
+def load_all(
+    db_path: Path | str,
+    registry: RegistryLike,
+    landing_root: Path | str,
+    run_id: str,
+    sources: Sequence[str] | None = None,
+    *,
+    raise_on_error: bool = True,
+    lock_timeout: float = 600.0,
+) -> list[SourceLoadReport]:
+    """Load every (or the named) registered source from ``landing_root/<source>/``.
+
+    Also (re)writes ``raw._source_registry`` for all registered sources. A failing source does
+    not stop the others; afterwards ``IngestRunError`` lists the failed ones (unless
+    ``raise_on_error`` is false, then their reports carry ``error``).
+    """
+    specs = _specs(registry)
+    by_name = {spec.name: spec for spec in specs}
+    if sources is not None:
+        unknown = [name for name in sources if name not in by_name]
+        if unknown:
+            raise IngestError(f"unknown source(s) {unknown}; registered: {sorted(by_name)}")
+        selected = [by_name[name] for name in sources]
+    else:
+        selected = specs
+    landing_root = Path(landing_root)
+    reports: list[SourceLoadReport] = []
+    con = connect(db_path, lock_timeout)
+    try:
+        with _session(con):
+            ensure_raw_schema(con)
+            for spec in specs:
+                ensure_source_tables(con, spec)
+            write_source_registry(con, specs)
+        for spec in selected:
+            try:
+                reports.append(load_source(con, spec, landing_root / spec.name, run_id))
+            except (IngestError, duckdb.Error, OSError) as error:
+                report = getattr(error, "report", None) or SourceLoadReport(spec.name, run_id)
+                report.error = report.error or str(error).splitlines()[0]
+                log.error("source=%s run=%s failed: %s", spec.name, run_id, report.error)
+                reports.append(report)
+    finally:
+        con.close()
+    if raise_on_error and any(not r.ok for r in reports):
+        raise IngestRunError(reports)
+    return reports

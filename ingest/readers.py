@@ -1,0 +1,583 @@
+"""Per-format staging: one landing file -> connection-local temp tables, no per-row Python.
+
+Every reader produces the same two things the loader commits from:
+
+* a *relation* (SQL over temp tables) with ``_row_number`` plus the file's columns, names
+  already mapped onto the registry's spelling; text values stay VARCHAR (the loader casts);
+* the temp table ``_ingest_rejects(_line_number, _reason, _raw_line)`` with the lines the
+  parser could not turn into a record (broken quoting, wrong field count, bad encoding, invalid
+  JSON).
+
+``_row_number`` is the line number of the record in the file (header = line 1) for CSV and
+JSONL, so raw rows and quarantined lines share one number space; for Parquet it is the 1-based
+row position. CSV goes through DuckDB's parallel reader with ``store_rejects``; because that
+reader can silently swallow lines after a stray quote, the result is reconciled against the
+physical line count and, if it does not add up, the file is re-read line by line (also in
+DuckDB) so that every physical line ends up either loaded or quarantined.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from ingest.errors import IngestError
+from ingest.files import Fingerprint, read_csv_header, unique_names
+from ingest.registry import METADATA_COLUMNS, SourceSpec
+from ingest.sql import q
+
+log = logging.getLogger(__name__)
+
+STAGE = "_ingest_stage"
+REJECTS = "_ingest_rejects"
+CSV_ERRORS = "_ingest_csv_errors"
+CSV_SCANS = "_ingest_csv_scans"
+LINES = "_ingest_lines"
+NUMBERED = "_ingest_numbered"
+PARSED = "_ingest_parsed"
+GAPS = "_ingest_gaps"
+BAD = "_ingest_bad"
+TEMP_TABLES = (STAGE, REJECTS, CSV_ERRORS, CSV_SCANS, LINES, NUMBERED, PARSED, GAPS, BAD)
+
+#: Separator for the line-by-line scan: JSON cannot contain it raw, and the registry forbids
+#: it as CSV delimiter, so every physical line arrives as one value.
+LINE_SCAN_SEPARATOR = "\x1f"
+#: Parser errors after which DuckDB's CSV reader may have lost or merged lines.
+UNSAFE_CSV_ERRORS = ("UNQUOTED VALUE", "LINE SIZE OVER MAXIMUM", "INVALID STATE")
+
+
+@dataclass(frozen=True)
+class FileColumns:
+    """Columns of one file: (name in the file, name in the warehouse, staged DuckDB type)."""
+
+    columns: tuple[tuple[str, str, str], ...]
+    empty: bool = False  # no content at all: a valid empty delivery
+
+    @property
+    def names(self) -> list[str]:
+        return [name for _, name, _ in self.columns]
+
+
+@dataclass
+class StagedFile:
+    """What the loader needs to commit one staged file."""
+
+    mode: str  # csv | csv_lines | jsonl | parquet
+    relation: str  # SQL FROM item yielding _row_number + columns (alias it as s)
+    columns: dict[str, str]  # warehouse column -> staged DuckDB type
+    raw_line_sql: str  # expression over alias s re-creating the source line of a record
+    raw_line_params: dict[str, object] = field(default_factory=dict)
+    records: int = 0  # rows in relation
+    parser_rejects: int = 0  # rows in _ingest_rejects
+    expected_total: int | None = None  # physical data lines, when the mode can prove it
+    params: dict[str, object] = field(default_factory=dict)  # used by relation
+    direct: bool = False  # relation reads the file itself (no temp stage, see csv_direct)
+
+
+def drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget the previous file's staging (temp tables are connection-local)."""
+    for table in TEMP_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS temp.main.{q(table)}")
+
+
+def _fail(spec: SourceSpec, fp: Fingerprint, reason: str) -> IngestError:
+    return IngestError(
+        f"source {spec.name}: file {fp.name} (sha256 {fp.sha256[:12]}): {reason}",
+        source=spec.name,
+        file=fp.name,
+    )
+
+
+def _duck_error(error: duckdb.Error) -> str:
+    """First line of a DuckDB error: the reason without the echoed line contents."""
+    return str(error).strip().splitlines()[0][:300]
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def canonical_names(spec: SourceSpec, names: Sequence[str]) -> list[str]:
+    """Rename file columns that match a registry column up to letter case to its spelling."""
+    wanted = {column.lower(): column for column in spec.required_columns}
+    reserved = (*METADATA_COLUMNS, "ordinality", "_key")
+    return unique_names([wanted.get(name.lower(), name) for name in names], reserved)
+
+
+def inspect_columns(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint
+) -> FileColumns:
+    """Read just enough of the file to know its columns (header, JSON keys, Parquet schema)."""
+    if fp.size == 0 or (fp.lines is not None and not fp.lines.has_content):
+        return FileColumns((), empty=True)
+    if spec.format == "csv":
+        names = read_csv_header(fp.path, spec, fp.name)
+        mapped = canonical_names(spec, names)
+        return FileColumns(tuple((n, m, "VARCHAR") for n, m in zip(names, mapped, strict=True)))
+    if spec.format == "jsonl":
+        keys = _json_keys(con, spec, fp)
+        mapped = canonical_names(spec, keys)
+        return FileColumns(tuple((k, m, "VARCHAR") for k, m in zip(keys, mapped, strict=True)))
+    try:
+        described = con.execute(
+            "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet($path))",
+            {"path": str(fp.path)},
+        ).fetchall()
+    except duckdb.Error as error:
+        raise _fail(spec, fp, f"cannot read Parquet file: {_duck_error(error)}") from error
+    names = [str(name) for name, _ in described]
+    mapped = canonical_names(spec, names)
+    return FileColumns(
+        tuple(
+            (name, m, str(kind)) for (name, kind), m in zip(described, mapped, strict=True)
+        )
+    )
+
+
+def _line_scan_sql(encoding_param: bool = True) -> str:
+    encoding = ", encoding=$encoding" if encoding_param else ""
+    return (
+        "read_csv($path, columns={'l': 'VARCHAR'}, header=false, delim=$sep, quote='', "
+        f"escape='', auto_detect=false{encoding}"
+    )
+
+
+def _json_keys(con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint) -> list[str]:
+    """Union of top-level keys over the file's JSON objects, roughly in first-seen order."""
+    sql = f"""
+        SELECT k FROM (
+            SELECT unnest(json_keys(j)) AS k, unnest(range(len(json_keys(j)))) AS pos
+            FROM (SELECT CASE WHEN json_valid(l) THEN l END AS j
+                  FROM {_line_scan_sql(False)}, ignore_errors=true))
+            WHERE json_type(j) = 'OBJECT')
+        GROUP BY k ORDER BY min(pos), k
+    """
+    try:
+        rows = con.execute(sql, {"path": str(fp.path), "sep": LINE_SCAN_SEPARATOR}).fetchall()
+    except duckdb.Error as error:
+        raise _fail(spec, fp, f"cannot read JSONL file: {_duck_error(error)}") from error
+    return [str(k) for (k,) in rows]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM temp.main.{q(table)}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _numbered_relation(
+    con: duckdb.DuckDBPyConnection, table: str, offset: int, reject_ordinals_sql: str | None
+) -> str:
+    """``table`` with ``_row_number`` = record ordinal in the file + ``offset``.
+
+    The staged rows are in file order (``rowid``), but lines the parser rejected are missing
+    from them. With the rejected ordinals q_1 < q_2 < ..., the k-th staged row sits at ordinal
+    k + #{i : q_i - i < k}; an ASOF join on g_i = q_i - i finds that count.
+    """
+    row = con.execute(f"SELECT coalesce(min(rowid), 0) FROM temp.main.{q(table)}").fetchone()
+    base = int(row[0]) if row else 0
+    position = f"(s.rowid - {base} + 1)"
+    if reject_ordinals_sql is None:
+        return (
+            f"(SELECT {position} + {int(offset)} AS _row_number, s.* "
+            f"FROM temp.main.{q(table)} s)"
+        )
+    con.execute(
+        f"""CREATE TEMP TABLE {q(GAPS)} AS
+            SELECT g, max(i) AS i FROM (
+                SELECT ordinal - row_number() OVER (ORDER BY ordinal) AS g,
+                       row_number() OVER (ORDER BY ordinal) AS i
+                FROM ({reject_ordinals_sql}))
+            GROUP BY g"""
+    )
+    return (
+        f"(SELECT {position} + coalesce(g.i, 0) + {int(offset)} AS _row_number, s.* "
+        f"FROM temp.main.{q(table)} s ASOF LEFT JOIN temp.main.{q(GAPS)} g "
+        f"ON {position} > g.g)"
+    )
+
+
+def _regex_char(ch: str) -> str:
+    """One character as an RE2 hex escape (safe inside and outside classes)."""
+    return f"\\x{{{ord(ch):x}}}"
+
+
+def _csv_raw_line(columns: Sequence[str], delimiter: str) -> tuple[str, dict[str, object]]:
+    """Re-serialise a staged CSV record (only evaluated for quarantined rows)."""
+    parts = []
+    for column in columns:
+        ref = f"s.{q(column)}"
+        parts.append(
+            f"CASE WHEN {ref} IS NULL THEN '' "
+            f"WHEN regexp_matches({ref}, $needs_quote) "
+            f"THEN '\"' || replace({ref}, '\"', '\"\"') || '\"' ELSE {ref} END"
+        )
+    needs_quote = "[" + "".join(_regex_char(c) for c in (delimiter, '"', "\r", "\n")) + "]"
+    if not parts:
+        return "NULL::VARCHAR", {}
+    params: dict[str, object] = {"delim": delimiter, "needs_quote": needs_quote}
+    return f"concat_ws($delim, {', '.join(parts)})", params
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+_READ_CSV = """read_csv($path, columns=$columns, header=$header, delim=$delim, quote='"',
+    escape='"', encoding=$encoding, auto_detect=false, parallel=true"""
+
+
+def _read_csv_params(spec: SourceSpec, fp: Fingerprint, names: Sequence[str]) -> dict[str, object]:
+    return {
+        "path": str(fp.path),
+        "columns": {name: "VARCHAR" for name in names},
+        "header": spec.csv.header,
+        "delim": spec.csv.delimiter,
+        "encoding": spec.csv.encoding,
+    }
+
+
+def stage_csv(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
+) -> StagedFile:
+    """Fast path: let the insert read the file itself, strictly (no temp stage).
+
+    Used when the file's physical data lines are known. The loader appends straight from
+    ``read_csv(...) WITH ORDINALITY`` (record number = line number, as no line may be
+    rejected in strict mode) and proves loaded + quarantined = physical lines. Any parser
+    error or a count that does not add up makes the loader roll back and call
+    ``stage_csv_staged``, which keeps the rejects.
+    """
+    header_lines = 1 if spec.csv.header else 0
+    physical = _physical_data_lines(fp, header_lines)
+    if physical is None:
+        return stage_csv_staged(con, spec, fp, cols)
+    names = cols.names
+    raw_line_sql, raw_params = _csv_raw_line(names, spec.csv.delimiter)
+    relation = (
+        f"(SELECT ordinality + {header_lines} AS _row_number, * EXCLUDE (ordinality) "
+        f"FROM {_READ_CSV}) WITH ORDINALITY)"
+    )
+    return StagedFile(
+        mode="csv",
+        relation=relation,
+        columns={name: "VARCHAR" for name in names},
+        raw_line_sql=raw_line_sql,
+        raw_line_params=raw_params,
+        expected_total=physical,
+        params=_read_csv_params(spec, fp, names),
+        direct=True,
+    )
+
+
+def stage_csv_staged(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
+) -> StagedFile:
+    """DuckDB's parallel CSV reader with a rejects table; line-mode fallback if unprovable."""
+    drop_temp_tables(con)
+    names = cols.names
+    header_lines = 1 if spec.csv.header else 0
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE {q(STAGE)} AS SELECT * FROM {_READ_CSV},
+                    store_rejects=true, rejects_table='{CSV_ERRORS}',
+                    rejects_scan='{CSV_SCANS}', rejects_limit=0)""",
+            _read_csv_params(spec, fp, names),
+        )
+    except duckdb.Error as error:
+        log.warning(
+            "source=%s file=%s: CSV reader failed (%s); re-reading line by line",
+            spec.name, fp.name, type(error).__name__,
+        )
+        return stage_csv_lines(con, spec, fp, cols)
+
+    records = _count(con, STAGE)
+    stats = con.execute(
+        f"""SELECT count(DISTINCT line),
+                   count(*) FILTER (WHERE error_type::VARCHAR IN $unsafe
+                                       OR contains(trim(csv_line, $crlf), chr(10)))
+            FROM temp.main.{q(CSV_ERRORS)}""",
+        {"unsafe": list(UNSAFE_CSV_ERRORS), "crlf": "\r\n"},
+    ).fetchone()
+    rejected, unsafe = (int(stats[0]), int(stats[1])) if stats else (0, 0)
+    physical = _physical_data_lines(fp, header_lines)
+    # Records spanning lines are the only way fewer records than lines can still be complete.
+    embedded = (
+        _embedded_newlines(con, names)
+        if physical is not None and records + rejected < physical
+        else 0
+    )
+    if physical is None or unsafe or records + rejected + embedded != physical:
+        log.warning(
+            "source=%s file=%s: CSV reader result does not reconcile with the file's lines "
+            "(records=%d rejected=%d physical=%s unsafe_errors=%d); re-reading line by line",
+            spec.name, fp.name, records, rejected, physical, unsafe,
+        )
+        return stage_csv_lines(con, spec, fp, cols)
+
+    con.execute(
+        f"""CREATE TEMP TABLE {q(REJECTS)} AS
+            SELECT line::BIGINT AS _line_number,
+                   'malformed CSV line: ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
+                       || error_message || ')', '; ') AS _reason,
+                   trim(min(csv_line), $crlf) AS _raw_line
+            FROM temp.main.{q(CSV_ERRORS)} GROUP BY line""",
+        {"crlf": "\r\n"},
+    )
+    ordinals = (
+        f"SELECT _line_number - {header_lines} AS ordinal FROM temp.main.{q(REJECTS)}"
+        if rejected
+        else None
+    )
+    raw_line_sql, raw_params = _csv_raw_line(names, spec.csv.delimiter)
+    return StagedFile(
+        mode="csv_staged",
+        relation=_numbered_relation(con, STAGE, header_lines, ordinals),
+        columns={name: "VARCHAR" for name in names},
+        raw_line_sql=raw_line_sql,
+        raw_line_params=raw_params,
+        records=records,
+        parser_rejects=rejected,
+        expected_total=physical - embedded,
+    )
+
+
+def _physical_data_lines(fp: Fingerprint, header_lines: int) -> int | None:
+    """Non-empty physical lines after the header, or None if empty lines sit in between."""
+    if fp.lines is None or fp.lines.has_inner_blank_lines:
+        return None
+    return max(fp.lines.content_lines() - header_lines, 0)
+
+
+def _embedded_newlines(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> int:
+    """Line breaks inside loaded values (quoted multi-line fields)."""
+    if not names:
+        return 0
+    any_newline = " OR ".join(f"contains({q(n)}, chr(10))" for n in names)
+    row = con.execute(
+        f"SELECT count(*) FROM temp.main.{q(STAGE)} WHERE {any_newline}"
+    ).fetchone()
+    if not row or not row[0]:
+        return 0
+    total = " + ".join(
+        f"coalesce(length({q(n)}) - length(replace({q(n)}, chr(10), '')), 0)" for n in names
+    )
+    row = con.execute(f"SELECT sum({total}) FROM temp.main.{q(STAGE)}").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _scan_lines(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, encoding: str,
+    first_data_line: int,
+) -> int:
+    """Every physical line of the file into NUMBERED(_line, l); unreadable lines to REJECTS.
+
+    Returns the number of non-empty data lines (loaded + rejected must add up to it).
+    """
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE {q(LINES)} AS SELECT l FROM {_line_scan_sql()},
+                    store_rejects=true, rejects_table='{CSV_ERRORS}',
+                    rejects_scan='{CSV_SCANS}', rejects_limit=0)""",
+            {"path": str(fp.path), "sep": LINE_SCAN_SEPARATOR, "encoding": encoding},
+        )
+    except duckdb.Error as error:
+        raise _fail(spec, fp, f"cannot read file: {_duck_error(error)}") from error
+    con.execute(
+        f"""CREATE TEMP TABLE {q(REJECTS)} AS
+            SELECT line::BIGINT AS _line_number,
+                   'unreadable line: ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
+                       || error_message || ')', '; ') AS _reason,
+                   trim(min(csv_line), $crlf) AS _raw_line
+            FROM temp.main.{q(CSV_ERRORS)}
+            WHERE line >= $first GROUP BY line""",
+        {"crlf": "\r\n", "first": first_data_line},
+    )
+    row = con.execute(f"SELECT count(DISTINCT line) FROM temp.main.{q(CSV_ERRORS)}").fetchone()
+    has_errors = bool(row and row[0])
+    ordinals = (
+        f"SELECT DISTINCT line::BIGINT AS ordinal FROM temp.main.{q(CSV_ERRORS)}"
+        if has_errors
+        else None
+    )
+    relation = _numbered_relation(con, LINES, 0, ordinals)
+    blank = "l IS NULL" if spec.format == "csv" else "l IS NULL OR trim(l) = ''"
+    con.execute(
+        f"""CREATE TEMP TABLE {q(NUMBERED)} AS
+            SELECT _row_number AS _line, l FROM {relation} s
+            WHERE _row_number >= $first AND NOT ({blank})""",
+        {"first": first_data_line},
+    )
+    return _count(con, NUMBERED) + _count(con, REJECTS)
+
+
+def stage_csv_lines(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
+) -> StagedFile:
+    """Line-mode CSV: split each physical line with RE2 (quoted fields cannot span lines)."""
+    drop_temp_tables(con)
+    names = cols.names
+    header_lines = 1 if spec.csv.header else 0
+    expected = _scan_lines(con, spec, fp, spec.csv.encoding, header_lines + 1)
+    d = _regex_char(spec.csv.delimiter)
+    field_re = f'"(?:[^"]|"")*"|(?:[^"{d}][^{d}]*)?'
+    params = {
+        "line_re": f"(?:{field_re})(?:{d}(?:{field_re}))*",
+        "field_re": f"{d}({field_re})",
+        "delim": spec.csv.delimiter,
+    }
+    con.execute(
+        f"""CREATE TEMP TABLE {q(PARSED)} AS
+            SELECT _line, l,
+                   CASE WHEN regexp_full_match(l, $line_re)
+                        THEN regexp_extract_all($delim || l, $field_re, 1) END AS f
+            FROM temp.main.{q(NUMBERED)}""",
+        params,
+    )
+    width = len(names)
+    con.execute(
+        f"""INSERT INTO temp.main.{q(REJECTS)}
+            SELECT _line, CASE
+                WHEN f IS NULL THEN 'malformed CSV line: unbalanced or misplaced quote'
+                WHEN len(f) < $width THEN 'malformed CSV line: MISSING COLUMNS (expected '
+                    || $width || ' fields, found ' || len(f) || ')'
+                ELSE 'malformed CSV line: TOO MANY COLUMNS (expected ' || $width
+                    || ' fields, found ' || len(f) || ')' END, l
+            FROM temp.main.{q(PARSED)} WHERE f IS NULL OR len(f) <> $width""",
+        {"width": width},
+    )
+    fields = ", ".join(
+        f"""nullif(CASE WHEN starts_with(f[{i + 1}], '"')
+                   THEN replace(substr(f[{i + 1}], 2, length(f[{i + 1}]) - 2), '""', '"')
+                   ELSE f[{i + 1}] END, '') AS {q(name)}"""
+        for i, name in enumerate(names)
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE {q(STAGE)} AS
+            SELECT _line AS _row_number, l AS _raw_line{', ' + fields if fields else ''}
+            FROM temp.main.{q(PARSED)} WHERE len(f) = $width""",
+        {"width": width},
+    )
+    return StagedFile(
+        mode="csv_lines",
+        relation=f"temp.main.{q(STAGE)}",
+        columns={name: "VARCHAR" for name in names},
+        raw_line_sql="s._raw_line",
+        records=_count(con, STAGE),
+        parser_rejects=_count(con, REJECTS),
+        expected_total=expected,
+    )
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def stage_jsonl(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
+) -> StagedFile:
+    """One JSON object per line, parsed by DuckDB's JSON functions; other lines quarantined."""
+    drop_temp_tables(con)
+    expected = _scan_lines(con, spec, fp, "utf-8", 1)
+    con.execute(
+        f"""CREATE TEMP TABLE {q(PARSED)} AS
+            SELECT _line, l, CASE WHEN json_valid(l) THEN json_type(l) END AS t
+            FROM temp.main.{q(NUMBERED)}"""
+    )
+    con.execute(
+        f"""INSERT INTO temp.main.{q(REJECTS)}
+            SELECT _line, CASE WHEN t IS NULL THEN 'invalid JSON line'
+                               ELSE 'JSON line is not an object (found ' || t || ')' END, l
+            FROM temp.main.{q(PARSED)} WHERE t IS DISTINCT FROM 'OBJECT'"""
+    )
+    keys = [source for source, _, _ in cols.columns]
+    names = cols.names
+    fields = "".join(f", v[{i + 1}] AS {q(name)}" for i, name in enumerate(names))
+    con.execute(
+        f"""CREATE TEMP TABLE {q(STAGE)} AS
+            SELECT _line AS _row_number, l AS _raw_line{fields}
+            FROM (SELECT _line, l, json_extract_string(l, $paths::VARCHAR[]) AS v
+                  FROM temp.main.{q(PARSED)} WHERE t = 'OBJECT')""",
+        {"paths": [_json_path(k) for k in keys]},
+    )
+    return StagedFile(
+        mode="jsonl",
+        relation=f"temp.main.{q(STAGE)}",
+        columns={name: "VARCHAR" for name in names},
+        raw_line_sql="s._raw_line",
+        records=_count(con, STAGE),
+        parser_rejects=_count(con, REJECTS),
+        expected_total=expected,
+    )
+
+
+# --------------------------------------------------------------------------- Parquet
+
+_NESTED = re.compile(r"(STRUCT|MAP|UNION|\[)", re.IGNORECASE)
+
+
+def stage_parquet(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
+) -> StagedFile:
+    """Parquet via read_parquet; typed columns keep their native type, others become text."""
+    drop_temp_tables(con)
+    typed = spec.column_types
+    select = []
+    staged: dict[str, str] = {}
+    for source_name, name, kind in cols.columns:
+        ref = q(source_name)
+        if name in typed:
+            select.append(f"{ref} AS {q(name)}")
+            staged[name] = kind
+        elif _NESTED.search(kind):
+            select.append(f"CAST(to_json({ref}) AS VARCHAR) AS {q(name)}")
+            staged[name] = "VARCHAR"
+        else:
+            select.append(f"CAST({ref} AS VARCHAR) AS {q(name)}")
+            staged[name] = "VARCHAR"
+    try:
+        con.execute(
+            f"""CREATE TEMP TABLE {q(STAGE)} AS
+                SELECT file_row_number + 1 AS _row_number{''.join(', ' + s for s in select)}
+                FROM read_parquet($path, file_row_number=true)""",
+            {"path": str(fp.path)},
+        )
+    except duckdb.Error as error:
+        raise _fail(spec, fp, f"cannot read Parquet file: {_duck_error(error)}") from error
+    con.execute(
+        f"CREATE TEMP TABLE {q(REJECTS)} (_line_number BIGINT, _reason VARCHAR, _raw_line VARCHAR)"
+    )
+    packed = ", ".join(f"{q(name)} := s.{q(name)}" for name in staged)
+    records = _count(con, STAGE)
+    return StagedFile(
+        mode="parquet",
+        relation=f"temp.main.{q(STAGE)}",
+        columns=staged,
+        raw_line_sql=f"to_json(struct_pack({packed}))" if packed else "NULL::VARCHAR",
+        records=records,
+        parser_rejects=0,
+        expected_total=records,
+    )
+
+
+STAGERS = {"csv": stage_csv, "jsonl": stage_jsonl, "parquet": stage_parquet}
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
+) -> StagedFile:
+    """Stage one file with the reader of its source's format."""
+    return STAGERS[spec.format](con, spec, fp, cols)
+
+
+def missing_columns(spec: SourceSpec, present: Mapping[str, object] | Sequence[str]) -> list[str]:
+    """Registry columns (key, timestamp, identity, typed) the file does not carry."""
+    have = {str(name) for name in present}
+    return [column for column in spec.required_columns if column not in have]
