@@ -8,7 +8,9 @@ when the merge would
 
 * join two different authoritative (CRM) customer numbers,
 * join two clearly conflicting birth dates,
-* (soft identifiers only) join people whose first names clearly differ,
+* (soft identifiers and Splink edges) join people whose first names clearly differ - a
+  household shares surname, address, landline and often an e-mail, which Splink's
+  independence assumption over-counts,
 * join records separated by a manual cannot-link, or
 * exceed the maximum cluster size.
 
@@ -62,13 +64,25 @@ class ClusterOutcome:
 
 
 def people_compatible(a: _Component, b: _Component, threshold: float) -> bool:
-    """Some first name of one side fits some first name - or, swapped, last name - of the
-    other (first/last name swaps are a common entry error)."""
+    """Some first name of one side fits some first name of the other, or one side holds the
+    other's names the wrong way round (a common entry error).  A swap needs both halves to
+    fit where both are known: partners share the last name."""
     for x in a.first_names:
         for y in b.first_names:
             if first_names_compatible(x, y, threshold):
                 return True
-    return bool(a.first_names & b.last_names or b.first_names & a.last_names)
+    return _swapped(a, b, threshold) or _swapped(b, a, threshold)
+
+
+def _swapped(a: _Component, b: _Component, threshold: float) -> bool:
+    """``a`` has ``b``'s last name as a first name, and ``a``'s last name (if any) fits one
+    of ``b``'s first names (if any)."""
+    if not a.first_names & b.last_names:
+        return False
+    if not a.last_names or not b.first_names:
+        return True
+    return any(first_names_compatible(x, y, threshold)
+               for x in a.last_names for y in b.first_names)
 
 
 class _ConstrainedUnionFind:

@@ -25,7 +25,7 @@ def _read_file(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
                            header=0 if csv.get("header", True) else None,
                            dtype=str, keep_default_na=False, na_values=[""])
     if fmt == "jsonl":
-        frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        frame = pd.read_json(path, lines=True, dtype=False)
         return frame.astype("object").where(frame.notna(), None).astype("string")
     if fmt == "parquet":
         return pd.read_parquet(path).astype("string")

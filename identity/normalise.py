@@ -3,7 +3,7 @@
 Matching quality depends more on normalisation than on the matcher: the same e-mail typed
 with a plus-tag, a phone written five ways, "Müller"/"Mueller"/"Muller" must each collapse to
 one value before rules or Splink see them.  Every normaliser is a scalar function applied
-once per *distinct* raw value (``_map_unique``) because source data repeats the same values
+once per *distinct* raw value (``map_distinct``) because source data repeats the same values
 heavily (event streams), which makes this as fast as vectorised string code and far simpler.
 """
 
@@ -40,7 +40,7 @@ def _blank_to_none(value: object) -> str | None:
     return text
 
 
-def _map_unique(series: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
+def map_distinct(series: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
     """Apply ``func`` once per distinct non-blank value; blanks become missing."""
     raw = series.astype("object")
     uniques = pd.unique(raw[raw.notna()])
@@ -56,7 +56,7 @@ _FOLD_TABLE = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ø": "o", "ł": "
                              "đ": "d", "æ": "ae", "œ": "oe", "þ": "th"})
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Case-fold and transliterate so German spelling variants compare equal.
 
     ß→ss (casefold), ä/ö/ü→a/o/u, other diacritics stripped, and the ASCII spellings
@@ -96,7 +96,7 @@ def normalise_email_value(raw: str) -> str | None:
 
 
 def normalise_email(series: pd.Series) -> pd.Series:
-    return _map_unique(series, normalise_email_value)
+    return map_distinct(series, normalise_email_value)
 
 
 # ------------------------------------------------------------------------------------ phone
@@ -158,14 +158,14 @@ def normalise_phone(
 ) -> pd.Series:
     """Parse phones; a record's own (normalised) country, if known, beats the default region."""
     if regions is None:
-        return _map_unique(series, lambda v: normalise_phone_value(v, default_region))
+        return map_distinct(series, lambda v: normalise_phone_value(v, default_region))
     frame = pd.DataFrame({"p": series.astype("object"), "r": regions.astype("object")})
     frame["r"] = frame["r"].where(frame["r"].notna(), default_region)
     out = pd.Series(pd.NA, index=series.index, dtype="string")
     for region, part in frame.groupby("r", sort=True):
         region_code = str(region) if str(region) in phonenumbers.SUPPORTED_REGIONS \
             else default_region
-        out.loc[part.index] = _map_unique(
+        out.loc[part.index] = map_distinct(
             part["p"], lambda v, rc=region_code: normalise_phone_value(v, rc))
     return out
 
@@ -266,14 +266,17 @@ _NICKNAMES_RAW: dict[str, tuple[str, ...]] = {
 # A short form claimed by several canonical names (alex, chris, leni, ...) is ambiguous and is
 # left as typed: Jaro-Winkler still relates "chris" to both "christian" and "christina".
 _NICKNAMES: dict[str, str] = {}
+_SHORT_FORMS: dict[str, tuple[str, ...]] = {}  # canonical -> every short form (incl. ambiguous)
 
 
 def _build_nicknames() -> None:
     claims: dict[str, set[str]] = {}
     for canonical, shorts in _NICKNAMES_RAW.items():
         for short in shorts:
-            claims.setdefault(_fold(short), set()).add(_fold(canonical))
-    canonicals = {_fold(c) for c in _NICKNAMES_RAW}
+            claims.setdefault(fold(short), set()).add(fold(canonical))
+    for canonical, shorts in _NICKNAMES_RAW.items():
+        _SHORT_FORMS[fold(canonical)] = tuple(fold(short) for short in shorts)
+    canonicals = {fold(c) for c in _NICKNAMES_RAW}
     for short, targets in claims.items():
         # A canonical name is never itself rewritten to another canonical name.
         if len(targets) == 1 and short not in canonicals:
@@ -281,7 +284,7 @@ def _build_nicknames() -> None:
 
 
 def _clean_name(raw: str) -> str | None:
-    text = _fold(raw)
+    text = fold(raw)
     text = re.sub(r"[-_/.,]", " ", text)
     text = re.sub(r"[^a-z ]", "", text)
     tokens = [t for t in text.split() if t not in _TITLES]
@@ -303,11 +306,11 @@ def normalise_last_name_value(raw: str) -> str | None:
 
 
 def normalise_first_name(series: pd.Series) -> pd.Series:
-    return _map_unique(series, normalise_first_name_value)
+    return map_distinct(series, normalise_first_name_value)
 
 
 def normalise_last_name(series: pd.Series) -> pd.Series:
-    return _map_unique(series, normalise_last_name_value)
+    return map_distinct(series, normalise_last_name_value)
 
 
 def canonical_first_name(name: str) -> str:
@@ -368,6 +371,11 @@ def first_names_compatible(a: str, b: str, threshold: float) -> bool:
     return common >= 4 and common / max(sum(ca.values()), sum(cb.values())) >= 0.8
 
 
+def _initials(given: str) -> set[str]:
+    """Initials a person may use: of the name and of its nicknames (Dorothea -> d, t)."""
+    return {given[:1]} | {short[:1] for short in _SHORT_FORMS.get(_NICKNAMES.get(given, given), ())}
+
+
 def email_contradicts_name(email: str, first: str | None, last: str | None,
                            threshold: float = 0.8) -> bool:
     """Does the e-mail's local part name *someone else* with this last name?
@@ -378,33 +386,34 @@ def email_contradicts_name(email: str, first: str | None, last: str | None,
     """
     if not first or not last:
         return False
-    local = re.sub(r"[^a-z]", "", _fold(email.split("@", 1)[0]))
+    local = re.sub(r"[^a-z]", "", fold(email.split("@", 1)[0]))
     surname = re.sub(r"[^a-z]", "", last)
-    given = re.sub(r"[^a-z]", "", first)
+    given = re.sub(r"[^a-z ]", "", first).split(" ")[0]
     if len(surname) < 3 or surname not in local or not given:
         return False
     rest = local.replace(surname, "", 1)
     if not rest:
         return False
-    if len(rest) == 1:
-        return rest != given[0]
-    if len(rest) == 2 and rest[0] == given[0]:  # two initials, "hp.mueller"
-        return False
-    return not first_names_compatible(rest, given, threshold)
+    if len(rest) <= 2:  # initials: "t.schwarz" for Dorothea ("Thea"), "hp.mueller"
+        return rest[0] not in _initials(given)
+    return not first_names_compatible(rest, re.sub(r"[^a-z]", "", first), threshold)
 
 
 def email_name_affinity(email: str, first: str | None, last: str | None) -> int:
-    """How clearly the local part spells this person: 2 full name or initial + last name,
-    1 last name only, 0 nothing recognisable.  Breaks ties between household members."""
-    local = re.sub(r"[^a-z]", "", _fold(email.split("@", 1)[0]))
+    """How clearly the local part spells this person: 2 first (or initial) and last name,
+    1 one of them, 0 nothing recognisable.  Picks the owner among household members."""
+    local = fold(email.split("@", 1)[0])
+    letters = re.sub(r"[^a-z]", "", local)
     surname = re.sub(r"[^a-z]", "", last or "")
-    given = re.sub(r"[^a-z]", "", first or "")
-    if len(surname) < 3 or surname not in local:
-        return 1 if given and len(given) >= 4 and given in local else 0
-    rest = local.replace(surname, "", 1)
-    if given and rest and (rest == given or rest == given[0] or rest.startswith(given)):
-        return 2
-    return 1
+    given = re.sub(r"[^a-z ]", "", first or "").split(" ")[0]
+    has_last = len(surname) >= 3 and surname in letters
+    rest = letters.replace(surname, "", 1) if has_last else letters
+    tokens = [t for t in re.split(r"[^a-z]+", local) if len(t) >= 4]
+    has_first = bool(given) and (
+        (len(rest) <= 2 and rest[:1] in _initials(given) and has_last)
+        or (len(given) >= 4 and given in rest)
+        or any(first_names_compatible(t, given, 0.88) for t in tokens if t != surname))
+    return int(has_last) + int(has_first)
 
 
 # ---------------------------------------------------------------------------------- address
@@ -416,7 +425,7 @@ _HOUSE_RE = re.compile(r"^(?P<street>.*?\D)[\s,]*(?P<house>\d+\s*[a-z]?(\s*[-/]\
 @lru_cache(maxsize=200_000)
 def split_street_value(raw: str) -> tuple[str | None, str | None]:
     """Normalise a street and pull off a trailing house number if one is embedded."""
-    text = _fold(raw)
+    text = fold(raw)
     house: str | None = None
     match = _HOUSE_RE.match(text.strip())
     if match and match.group("street").strip(" ,"):
@@ -454,7 +463,7 @@ def normalise_postcode_value(raw: str) -> str | None:
 
 def normalise_postcode(series: pd.Series, country: pd.Series) -> pd.Series:
     """Postcodes; a German one that lost its leading zero in a spreadsheet gets it back."""
-    codes = _map_unique(series, normalise_postcode_value)
+    codes = map_distinct(series, normalise_postcode_value)
     german = country.isna() | (country == "DE")
     short = codes.str.fullmatch(r"\d{4}").fillna(False).astype(bool) & german
     return codes.where(~short, "0" + codes)
@@ -462,7 +471,7 @@ def normalise_postcode(series: pd.Series, country: pd.Series) -> pd.Series:
 
 @lru_cache(maxsize=200_000)
 def normalise_city_value(raw: str) -> str | None:
-    text = _fold(raw)
+    text = fold(raw)
     text = re.sub(r"\(.*?\)", " ", text)
     text = re.sub(r"[^a-z ]", " ", text)
     return " ".join(text.split()) or None
@@ -489,7 +498,7 @@ _COUNTRIES = {
 
 @lru_cache(maxsize=200_000)
 def normalise_country_value(raw: str) -> str | None:
-    key = " ".join(re.sub(r"[^a-z ]", " ", _fold(raw)).split())
+    key = " ".join(re.sub(r"[^a-z ]", " ", fold(raw)).split())
     if key in _COUNTRIES:
         return _COUNTRIES[key]
     code = key.upper()
@@ -572,22 +581,22 @@ def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "D
     frame = coerce_input(records)
     out = frame[["source", "record_id", "record_ts"]].copy()
     out["email"] = normalise_email(frame["email"])
-    country = _map_unique(frame["country"], normalise_country_value)
+    country = map_distinct(frame["country"], normalise_country_value)
     out["phone"] = normalise_phone(frame["phone"], default_region, regions=country)
     out["first_name"] = normalise_first_name(frame["first_name"])
     out["last_name"] = normalise_last_name(frame["last_name"])
     out["birth_date"] = normalise_birth_date(frame["birth_date"])
     street, embedded_house = normalise_street(frame["street"])
     out["street"] = street
-    house = _map_unique(frame["house_number"], normalise_house_number_value)
+    house = map_distinct(frame["house_number"], normalise_house_number_value)
     out["house_number"] = house.fillna(embedded_house)
     out["postcode"] = normalise_postcode(frame["postcode"], country)
-    out["city"] = _map_unique(frame["city"], normalise_city_value)
+    out["city"] = map_distinct(frame["city"], normalise_city_value)
     out["country"] = country
-    out["customer_number"] = _map_unique(frame["customer_number"], normalise_code_value)
-    out["user_id"] = _map_unique(frame["user_id"], _strip_value)
-    out["anonymous_id"] = _map_unique(frame["anonymous_id"], _strip_value)
-    out["loyalty_card"] = _map_unique(frame["loyalty_card"], normalise_code_value)
+    out["customer_number"] = map_distinct(frame["customer_number"], normalise_code_value)
+    out["user_id"] = map_distinct(frame["user_id"], _strip_value)
+    out["anonymous_id"] = map_distinct(frame["anonymous_id"], _strip_value)
+    out["loyalty_card"] = map_distinct(frame["loyalty_card"], normalise_code_value)
     return out
 
 

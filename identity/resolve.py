@@ -28,7 +28,7 @@ from identity.rules import (
     rule_edges,
     validate_overrides,
 )
-from identity.splink_model import load_model, predict_edges, train_model
+from identity.splink_model import empty_splink_edges, load_model, predict_edges, train_model
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,10 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
     rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
 
     model: dict[str, Any] | None = None
+    splink_edges = empty_splink_edges()
     if config.use_splink:
         document = load_model(model_path) if model_path is not None else None
         splink_edges, model = predict_edges(nodes, config, document)
-    else:
-        splink_edges, _ = predict_edges(nodes.iloc[0:0], config, None)
     t_splink = time.perf_counter()
 
     dob_guard = _birth_date_guard(config, nodes, splink_edges)
@@ -139,7 +138,7 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
     component = outcome.component[node_of_record]
     smallest = pd.Series(record_key.to_numpy(), dtype=object).groupby(component).min()
     profile_of_component = smallest.map(profile_id_for)
-    profile_ids = profile_of_component.reindex(component).to_numpy()
+    profile_ids = pd.array(profile_of_component.reindex(component).to_numpy(), dtype="string")
     clusters = pd.DataFrame({"source": norm["source"], "record_id": norm["record_id"],
                              "profile_id": profile_ids})
     normalised = norm.assign(profile_id=profile_ids)

@@ -22,10 +22,10 @@ import pandas as pd
 
 from identity.normalise import (
     IDENTITY_COLUMNS,
-    _fold,
-    _map_unique,
     email_contradicts_name,
     email_name_affinity,
+    fold,
+    map_distinct,
     phone_national_digits,
 )
 
@@ -105,7 +105,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     nodes["n_records"] = frame.groupby("node_id").size()
     nodes["sources"] = frame.groupby("node_id")["source"].agg(
         lambda s: ",".join(sorted(set(s))))
-    nodes["phone_digits"] = _map_unique(nodes["phone"], phone_national_digits)
+    nodes["phone_digits"] = map_distinct(nodes["phone"], phone_national_digits)
     nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
     nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
     nodes.index.name = "node_id"
@@ -293,10 +293,11 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     the clustering attaches an orphan e-mail only when all candidates sit in *one* profile
     (and never adds it to a profile that already holds people data of its own).
 
-    Measured on the demo data this gains ~2 points of recall for ~0.1 of precision; the
-    misses are people who only ever appear under an address (never with a name) and share
-    their name with a known customer.  Looser variants (initials without a birth year, the
-    same local part at another provider) cost more precision than they gained recall.
+    Measured on the 10k-person demo data: recall +2.2 points (default noise) / +3.7 (hard)
+    for precision -0.11 / -0.20; the misses are people who only ever appear under an address
+    (never with a name) and share their name with a known customer.  Looser variants
+    (initials without a birth year, the same local part at another provider) cost more
+    precision than they gained recall.
     """
     named = nodes[nodes["first_name"].notna()]
     index: dict[str, list[tuple[int, int | None, bool]]] = {}
@@ -312,7 +313,7 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     lefts: list[int] = []
     rights: list[int] = []
     for node, email in zip(orphans["node_id"], orphans["email"], strict=True):
-        local = _fold(str(email).split("@", 1)[0])
+        local = fold(str(email).split("@", 1)[0])
         digits = _LOCAL_DIGITS.findall(local)
         letters = _letters(local)
         if len(letters) < 5 or len(digits) > 1:

@@ -33,7 +33,7 @@ from identity.config import IdentityConfig
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "cdp-identity-splink"
-MODEL_VERSION = 1  # bump when the comparisons / node columns below change
+MODEL_VERSION = 2  # bump when the comparisons / node columns below change
 SPLINK_COLUMNS: tuple[str, ...] = (
     "first_name", "last_name", "birth_date", "email", "phone", "street", "house_number",
     "postcode", "city",
@@ -68,6 +68,28 @@ def _address_comparison() -> cl.CustomComparison:
     )
 
 
+def _name_comparison(column: str, other: str) -> cl.CustomComparison:
+    """Splink's name comparison (exact with term frequencies, Jaro-Winkler bands) plus a
+    level for first and last name entered the wrong way round."""
+    left, right = f'"{column}_l"', f'"{column}_r"'
+    levels: list[dict[str, Any]] = [
+        {"sql_condition": f"{left} IS NULL OR {right} IS NULL",
+         "label_for_charts": f"{column} missing", "is_null_level": True},
+        {"sql_condition": f"{left} = {right}", "label_for_charts": f"same {column}",
+         "tf_adjustment_column": column, "tf_adjustment_weight": 1.0},
+        {"sql_condition": f'{left} = "{other}_r" AND "{other}_l" = {right}',
+         "label_for_charts": "first and last name swapped"},
+    ]
+    for threshold in (0.92, 0.88, 0.7):
+        levels.append({
+            "sql_condition": f"jaro_winkler_similarity({left}, {right}) >= {threshold}",
+            "label_for_charts": f"{column} Jaro-Winkler >= {threshold}"})
+    levels.append({"sql_condition": "ELSE", "label_for_charts": f"different {column}"})
+    return cl.CustomComparison(output_column_name=column, comparison_levels=levels,
+                               comparison_description=f"{column} (names folded, nicknames "
+                                                      "mapped)")
+
+
 def _email_comparison() -> cl.CustomComparison:
     """Exact address, same local part at another provider, or a typo at the same provider.
 
@@ -76,6 +98,10 @@ def _email_comparison() -> cl.CustomComparison:
     in digits (``anna.berg`` / ``anna.berg2``) is a provider-level name clash - two people -
     so the typo level requires the letters to differ.
     """
+    local_l, local_r = "split_part(\"email_l\", '@', 1)", "split_part(\"email_r\", '@', 1)"
+    domain_l, domain_r = "split_part(\"email_l\", '@', 2)", "split_part(\"email_r\", '@', 2)"
+    letters_l = f"regexp_replace({local_l}, '[0-9]', '', 'g')"
+    letters_r = f"regexp_replace({local_r}, '[0-9]', '', 'g')"
     return cl.CustomComparison(
         output_column_name="email",
         comparison_description="e-mail address",
@@ -84,14 +110,9 @@ def _email_comparison() -> cl.CustomComparison:
              "label_for_charts": "email missing", "is_null_level": True},
             {"sql_condition": '"email_l" = "email_r"', "label_for_charts": "same email",
              "tf_adjustment_column": "email", "tf_adjustment_weight": 1.0},
-            {"sql_condition": "regexp_extract(\"email_l\", '^[^@]+') = "
-                              "regexp_extract(\"email_r\", '^[^@]+')",
-             "label_for_charts": "same local part"},
-            {"sql_condition": "split_part(\"email_l\", '@', 2) = split_part(\"email_r\", '@', 2)"
-                              " AND damerau_levenshtein(split_part(\"email_l\", '@', 1), "
-                              "split_part(\"email_r\", '@', 1)) <= 2"
-                              " AND regexp_replace(split_part(\"email_l\", '@', 1), '[0-9]', '', 'g')"
-                              " <> regexp_replace(split_part(\"email_r\", '@', 1), '[0-9]', '', 'g')",
+            {"sql_condition": f"{local_l} = {local_r}", "label_for_charts": "same local part"},
+            {"sql_condition": f"{domain_l} = {domain_r} AND damerau_levenshtein({local_l}, "
+                              f"{local_r}) <= 2 AND {letters_l} <> {letters_r}",
              "label_for_charts": "typo in local part, same provider"},
             {"sql_condition": "ELSE", "label_for_charts": "different email"},
         ],
@@ -104,8 +125,8 @@ def settings_creator() -> SettingsCreator:
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=[
-            cl.NameComparison("first_name"),
-            cl.NameComparison("last_name"),
+            _name_comparison("first_name", "last_name"),
+            _name_comparison("last_name", "first_name"),
             cl.DateOfBirthComparison("birth_date", input_is_string=False),
             _email_comparison(),
             cl.LevenshteinAtThresholds("phone", [2]),
@@ -241,6 +262,14 @@ def train_model(nodes: pd.DataFrame, config: IdentityConfig,
     return document
 
 
+def empty_splink_edges() -> pd.DataFrame:
+    return pd.DataFrame({"node_l": pd.Series(dtype=np.int64),
+                         "node_r": pd.Series(dtype=np.int64),
+                         "match_probability": pd.Series(dtype=float),
+                         "match_weight": pd.Series(dtype=float),
+                         "gamma": pd.Series(dtype=object)})
+
+
 def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
                   model: dict[str, Any] | None = None
                   ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
@@ -250,11 +279,7 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
     (``node_l, node_r, match_probability, match_weight, gamma``) and the model document used.
     """
     frame = splink_input(nodes)
-    empty = pd.DataFrame({"node_l": pd.Series(dtype=np.int64),
-                          "node_r": pd.Series(dtype=np.int64),
-                          "match_probability": pd.Series(dtype=float),
-                          "match_weight": pd.Series(dtype=float),
-                          "gamma": pd.Series(dtype=object)})
+    empty = empty_splink_edges()
     if len(frame) < MIN_SPLINK_NODES and model is None:
         log.info("identity splink: skipped, only %d named nodes", len(frame))
         return empty, None
