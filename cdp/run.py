@@ -30,6 +30,7 @@ class RunSummary:
     published: Path | None = None
     exports: list[dict[str, Any]] = field(default_factory=list)
     failed_tasks: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -77,6 +78,8 @@ def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunS
     summary = RunSummary(run_id=run_id, state=state, seconds=seconds)
     for name, report in reports.items():
         stage = name.split("__", 1)[0]
+        if report.get("error"):
+            summary.errors[name.replace("__", " ")] = str(report["error"])
         summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + float(
             report.get("seconds", 0.0)
         )

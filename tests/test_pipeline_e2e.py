@@ -116,3 +116,4 @@ def test_unreadable_landing_file_fails_the_run_and_publishes_nothing(
         (run_report_dir(paths, summary.run_id) / "ingest__pos_orders.json").read_text()
     )
     assert "orders_broken.csv" in report["error"]
+    assert any("orders_broken.csv" in error for error in summary.errors.values())
