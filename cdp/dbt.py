@@ -6,11 +6,12 @@ step (Splink) runs inside that build as a dbt-duckdb Python model.
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cdp.settings import REPO_ROOT, DataPaths
+from cdp.settings import REPO_ROOT, DataPaths, config_dir
 
 
 class DbtBuildFailed(RuntimeError):
@@ -38,6 +39,7 @@ def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOut
         result = dbtRunner().invoke(
             [
                 *args,
+                *(["--vars", json.dumps(config_vars())] if _takes_vars(args) else []),
                 "--project-dir", str(REPO_ROOT),
                 "--profiles-dir", str(REPO_ROOT / "dbt_project"),
                 "--target-path", str(target),
@@ -61,6 +63,22 @@ def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOut
         detail = "; ".join(outcome.failures) or "see the dbt log under logs/dbt"
         raise DbtBuildFailed(f"dbt {' '.join(args)} failed: {detail}")
     return outcome
+
+
+def config_vars() -> dict[str, object]:
+    """YAML configuration dbt models read as vars (survivorship rules), so changing a rule
+    is an edit of config/, not of SQL."""
+    import yaml
+
+    path = config_dir() / "survivorship.yml"
+    survivorship = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {"survivorship": (survivorship or {}).get("attributes", {})}
+
+
+def _takes_vars(args: list[str]) -> bool:
+    """Commands that compile models accept --vars; an explicit --vars from the caller wins."""
+    compiling = {"build", "run", "test", "compile", "show", "seed", "snapshot", "list", "ls"}
+    return bool(args) and args[0] in compiling and "--vars" not in args
 
 
 def _release_warehouse() -> None:

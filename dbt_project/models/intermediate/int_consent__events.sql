@@ -1,5 +1,8 @@
 -- Every explicit consent statement from every source, attached to its profile and contact
 -- point (normalised email, E.164 phone, 'postal', or '*' for all contact points of a channel).
+-- Statements stay attached to the record that made them, so a merge pools them and a split
+-- hands each part back only its own. `reason` says what kind of statement it was; for the
+-- consent log it is the origin (preference_centre, web_form, call_centre).
 with records as (
     select source, record_id, profile_id, email, phone
     from {{ ref('fct_identity_graph') }}
@@ -41,13 +44,15 @@ shop_newsletter as (
 ),
 
 preference_centre as (
+    -- A change naming no contact point of its channel (only a customer number, say) is about
+    -- the channel as a whole: '*'.
     select r.profile_id, c.channel,
-           case
+           coalesce(case
                when c.channel in ('sms', 'phone') then r.phone
                when c.channel = 'post' then 'postal'
                when c.channel = 'online_ads' then coalesce(r.email, r.phone)
                else r.email
-           end as contact_point,
+           end, '*') as contact_point,
            case c.action when 'opt_in' then 'opted_in' else 'opted_out' end as status,
            c.changed_at as decided_at, 'consent_log' as source, c.change_id as record_id,
            c.origin as reason
@@ -70,5 +75,5 @@ do_not_contact as (
 select * from email_engagement
 union all select * from crm_flags
 union all select * from shop_newsletter
-union all select * from preference_centre where contact_point is not null
+union all select * from preference_centre
 union all select * from do_not_contact

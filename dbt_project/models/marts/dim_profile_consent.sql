@@ -1,7 +1,9 @@
 -- Consent per profile, channel and contact point. The latest explicit statement about a contact
 -- point wins, whichever record of the profile made it; on equal timestamps an opt-out wins; a
--- profile-wide opt-out ('*') covers every contact point of the channel. No recorded opt-in means
--- not contactable: every channel is opt-in.
+-- channel-wide statement ('*') covers every contact point of the channel. No recorded opt-in
+-- means not contactable: every channel is opt-in. A contact point on the active suppression
+-- list is not contactable on any channel, whatever the sources say; only a newer opt-in from
+-- the preference centre takes it off that list (see dim_suppression_list).
 with contact_points as (
     select distinct profile_id, channel, email as contact_point
     from {{ ref('fct_identity_graph') }}
@@ -34,17 +36,27 @@ grid as (
 decisions as (
     select
         g.profile_id, g.channel, g.contact_point,
-        e.status, e.decided_at, e.source, e.reason,
-        row_number() over (
-            partition by g.profile_id, g.channel, g.contact_point
-            order by e.decided_at desc nulls last,
-                     case e.status when 'opted_out' then 0 else 1 end
-        ) as recency
+        e.status, e.decided_at, e.source, e.reason
     from grid as g
     left join {{ ref('int_consent__events') }} as e
         on e.profile_id = g.profile_id
        and e.channel = g.channel
        and (e.contact_point = g.contact_point or e.contact_point = '*')
+    qualify row_number() over (
+        partition by g.profile_id, g.channel, g.contact_point
+        order by e.decided_at desc nulls last,
+                 case e.status when 'opted_out' then 0 else 1 end,
+                 e.source, e.reason
+    ) = 1
+),
+
+judged as (
+    select
+        d.*,
+        {{ identifier_hash('d.contact_point') }} in (
+            select identifier_hash from {{ ref('dim_suppression_list') }}
+        ) as is_suppressed
+    from decisions as d
 )
 
 select
@@ -52,8 +64,10 @@ select
     channel,
     contact_point,
     coalesce(status, 'unknown') as status,
-    coalesce(status = 'opted_in' and contact_point <> 'none', false) as is_contactable,
+    coalesce(status = 'opted_in' and contact_point <> 'none' and not is_suppressed, false)
+        as is_contactable,
+    coalesce(is_suppressed, false) as is_suppressed,
     source as decided_by_source,
-    decided_at
-from decisions
-where recency = 1
+    decided_at,
+    reason as decided_by_reason
+from judged

@@ -1,35 +1,38 @@
--- The golden record: one row per persistent profile. Each attribute survives from the most
--- trusted source that has it (CRM before shop before support before the rest), the most recent
--- record breaking ties.
+-- The golden record: one row per persistent profile. Every attribute survives by the rule
+-- configured for it in config/survivorship.yml (most trusted source, most recent or most
+-- frequent value) and keeps the source and time of the record it came from. The address
+-- survives as one unit.
+{%- set attributes = golden_attributes() %}
 with records as (
+    select *{{ survivorship_frequency_columns() }}
+    from {{ ref('int_profile__attribute_records') }}
+),
+
+survivors as (
     select
-        g.profile_id,
-        g.source,
-        g.record_ts,
-        g.email,
-        g.phone,
-        r.first_name,
-        r.last_name,
-        r.birth_date,
-        r.street,
-        r.house_number,
-        r.postcode,
-        r.city,
-        r.country,
-        r.customer_number,
-        {{ source_trust_rank('g.source') }} * 1e11 - coalesce(epoch(g.record_ts), 0) as survival_rank
-    from {{ ref('fct_identity_graph') }} as g
-    join {{ ref('int_identity__records') }} as r using (source, record_id)
+        profile_id,
+        {%- for attribute in attributes %}
+        {{ survive(attribute) }} as {{ attribute }}__survivor,
+        {%- endfor %}
+        count(*) as record_count,
+        list_sort(list(distinct source)) as sources,
+        min(record_ts) as first_seen_at,
+        max(record_ts) as last_seen_at
+    from records
+    group by profile_id
 )
+
 select
     profile_id,
-    {%- for attribute in ['first_name', 'last_name', 'birth_date', 'email', 'phone', 'street',
-                          'house_number', 'postcode', 'city', 'country', 'customer_number'] %}
-    arg_min({{ attribute }}, survival_rank) filter (where {{ attribute }} is not null) as {{ attribute }},
+    {%- for attribute, spec in attributes.items() %}
+    {%- for column in spec.columns %}
+    {{ attribute }}__survivor.{{ column }} as {{ column }},
     {%- endfor %}
-    count(*) as record_count,
-    list_sort(list(distinct source)) as sources,
-    min(record_ts) as first_seen_at,
-    max(record_ts) as last_seen_at
-from records
-group by profile_id
+    {{ attribute }}__survivor.source as {{ attribute }}_source,
+    {{ attribute }}__survivor.at as {{ attribute }}_at,
+    {%- endfor %}
+    record_count,
+    sources,
+    first_seen_at,
+    last_seen_at
+from survivors

@@ -5,7 +5,7 @@ select
     anonymous_id,
     user_id,
     lower(event_type) as event_type,
-    product_group,
-    offer_id,
+    nullif(trim(product_group), '') as product_group,
+    nullif(trim(offer_id), '') as offer_id,
     page
 from ({{ latest_per_key(source('raw', 'web_events'), 'event_id') }})

@@ -1,0 +1,55 @@
+-- The suppression log: every explicit opt-out of a direct channel (email, sms, phone) keyed by
+-- hashed identifier (SHA-256 of the normalised email / E.164 phone). Only ever appended to
+-- (incremental, full refresh disabled): once seen, an opt-out stays, whatever later happens to
+-- the records that stated it (merges, splits, erasure, re-imports of old exports).
+-- dim_suppression_list derives the active list from it. CRM opt-in flags are snapshots, not
+-- statements, so a CRM 'nein' does not suppress; online-ads and postal opt-outs are consent
+-- only (an ads opt-out must not cost a person the newsletter they asked for).
+{{ config(materialized='incremental', on_schema_change='append_new_columns', full_refresh=false) }}
+
+with opt_outs as (
+    select e.channel, e.contact_point, e.reason, e.decided_at, e.source, e.record_id,
+           g.email, g.phone
+    from {{ ref('int_consent__events') }} as e
+    join {{ ref('fct_identity_graph') }} as g using (source, record_id)
+    where e.status = 'opted_out' and e.source <> 'crm_customers'
+      and e.channel in ('email', 'sms', 'phone')
+),
+
+identifiers as (
+    -- A statement about one contact point suppresses that point; a channel-wide one ('*')
+    -- suppresses the identifiers the stating record itself carries.
+    select channel, contact_point as identifier, reason, decided_at, source, record_id
+    from opt_outs
+    where contact_point <> '*'
+    union
+    select channel, email, reason, decided_at, source, record_id
+    from opt_outs
+    where contact_point = '*' and channel = 'email' and email is not null
+    union
+    select channel, phone, reason, decided_at, source, record_id
+    from opt_outs
+    where contact_point = '*' and channel in ('sms', 'phone') and phone is not null
+),
+
+suppressions as (
+    select
+        {{ identifier_hash('identifier') }} as identifier_hash,
+        {{ identifier_type('identifier') }} as identifier_type,
+        channel,
+        reason,
+        decided_at as suppressed_at,
+        source,
+        record_id,
+        cast(current_timestamp as timestamp) as recorded_at
+    from identifiers
+)
+
+select * from suppressions as s
+{%- if is_incremental() %}
+where not exists (
+    select 1 from {{ this }} as t
+    where t.identifier_hash = s.identifier_hash and t.channel = s.channel
+      and t.source = s.source and t.record_id = s.record_id
+)
+{%- endif %}
