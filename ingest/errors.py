@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ingest.loader import SourceLoadReport
+
+
+_VALUE = re.compile(r"""(string|value|Value|String)\s*('[^']*'|"[^"]*")""")
+
+
+def safe_reason(error: BaseException, limit: int = 300) -> str:
+    """First line of an error, with quoted data values redacted (DuckDB conversion errors
+    quote the offending value, which may be personal data; the reason goes to logs)."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return _VALUE.sub(r"\1 <redacted>", line)[:limit]
 
 
 class IngestError(RuntimeError):
@@ -27,3 +39,7 @@ class IngestRunError(IngestError):
         lines = [f"{len(self.failed)} source(s) failed to load:"]
         lines += [f"  - {r.source}: {r.error}" for r in self.failed]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        """Pickle by reports (Airflow/multiprocessing may ship exceptions across processes)."""
+        return (type(self), (self.reports,))

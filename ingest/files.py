@@ -1,8 +1,9 @@
-"""Landing files: discovery, fingerprint (SHA-256 and line statistics) and CSV header.
+"""Landing files: discovery, fingerprint (SHA-256), line statistics and CSV header.
 
-Why one streaming pass: the ledger needs the SHA-256 of the exact bytes, and the CSV loader
-needs the number of physical lines to prove that DuckDB's parser neither dropped nor merged
-lines (a stray quote can swallow thousands of lines silently). Both come from the same read.
+The ledger needs the SHA-256 of the exact bytes; the CSV loader needs the number of physical
+lines to prove that DuckDB's parser neither dropped nor merged lines (a stray quote can
+swallow thousands of lines silently). Lines are counted in a helper thread while DuckDB
+loads the file, so the proof costs little wall time.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import csv
 import gzip
 import hashlib
 import io
+import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import IngestError
@@ -50,16 +51,22 @@ class LineStats:
         return self.newlines - self.trailing_newlines + 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class Fingerprint:
-    """Identity of one delivered file: its bytes' SHA-256, size, mtime and line statistics."""
+    """Identity of one delivered file: its bytes' SHA-256, size and mtime.
+
+    Line statistics (text formats) are computed on demand, possibly in a helper thread while
+    DuckDB is busy with the same file (``prefetch_line_stats``).
+    """
 
     path: Path
     name: str  # path relative to the source's landing folder, POSIX style
     sha256: str
     size: int
     mtime_ns: int
-    lines: LineStats | None  # None for binary formats
+    text: bool = True
+    _lines: LineStats | None = field(default=None, repr=False)
+    _job: threading.Thread | None = field(default=None, repr=False)
 
     def unchanged(self) -> bool:
         """True if the file still has the size and mtime it had when hashed."""
@@ -68,6 +75,31 @@ class Fingerprint:
         except OSError:
             return False
         return stat.st_size == self.size and stat.st_mtime_ns == self.mtime_ns
+
+    def prefetch_line_stats(self) -> None:
+        """Start counting lines in a thread (bytes.count & co. overlap DuckDB's work)."""
+        if self.text and self._lines is None and self._job is None:
+            self._job = threading.Thread(target=self._compute_lines, daemon=True)
+            self._job.start()
+
+    def line_stats(self) -> LineStats | None:
+        """Physical line statistics of a text file (None for binary formats)."""
+        if not self.text:
+            return None
+        if self._job is not None:
+            self._job.join()
+            self._job = None
+        if self._lines is None:
+            self._compute_lines()
+        return self._lines
+
+    def _compute_lines(self) -> None:
+        counter = _LineCounter()
+        opener = gzip.open if is_gzip(self.path) else open
+        with opener(self.path, "rb") as handle:  # type: ignore[operator]
+            while chunk := handle.read(CHUNK):
+                counter.feed(chunk)
+        self._lines = counter.result()
 
 
 def discover(landing_dir: Path, pattern: str) -> list[Path]:
@@ -136,36 +168,19 @@ class _LineCounter:
 
 
 def fingerprint(path: Path, landing_dir: Path, *, text: bool) -> Fingerprint:
-    """Hash the file (and count its lines if it is text) in one streaming pass."""
+    """SHA-256, size and mtime of one file (streamed; hashlib releases the GIL)."""
     stat = path.stat()
     digest = hashlib.sha256()
-    counter = _LineCounter() if text and not is_gzip(path) else None
-    # hashlib releases the GIL on large updates: hash chunk n in a helper thread while this
-    # thread counts the lines of chunk n (about halves the wall time on two cores).
-    with path.open("rb") as handle, ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[None] | None = None
+    with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(digest.update, chunk)
-            if counter is not None:
-                counter.feed(chunk)
-        if pending is not None:
-            pending.result()
-    lines = counter.result() if counter is not None else None
-    if text and is_gzip(path):
-        counter = _LineCounter()
-        with gzip.open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                counter.feed(chunk)
-        lines = counter.result()
+            digest.update(chunk)
     return Fingerprint(
         path=path,
         name=path.relative_to(landing_dir).as_posix(),
         sha256=digest.hexdigest(),
         size=stat.st_size,
         mtime_ns=stat.st_mtime_ns,
-        lines=lines,
+        text=text,
     )
 
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import IngestError, IngestRunError
+from ingest.errors import IngestError, IngestRunError, safe_reason
 from ingest.files import Fingerprint, discover, fingerprint
 from ingest.ledger import (
     DUCK_TYPES,
@@ -43,9 +43,13 @@ from ingest.ledger import (
 )
 from ingest.readers import (
     BAD,
+    GAPS,
     REJECTS,
     FileColumns,
     StagedFile,
+    create_csv_rejects,
+    create_gaps,
+    csv_error_stats,
     drop_temp_tables,
     inspect_columns,
     missing_columns,
@@ -75,7 +79,7 @@ class FileLoadReport:
     file_name: str
     file_sha256: str
     status: str  # loaded | skipped_duplicate
-    mode: str = ""  # csv | csv_lines | jsonl | parquet | empty
+    mode: str = ""  # csv | csv_stream | csv_lines | jsonl | parquet | empty
     rows_in_file: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -134,7 +138,7 @@ def connect(db_path: Path | str, lock_timeout: float = 600.0) -> duckdb.DuckDBPy
         except duckdb.IOException as error:
             if "lock" not in str(error).lower() or time.monotonic() > deadline:
                 raise IngestError(
-                    f"cannot open warehouse {path}: {str(error).splitlines()[0]}"
+                    f"cannot open warehouse {path}: {safe_reason(error)}"
                 ) from error
             time.sleep(0.2)
 
@@ -179,7 +183,7 @@ def _typed_value(
         return ref, None, {}
     present = f"{ref} IS NOT NULL AND trim({ref}) <> ''"
     if target in ("timestamp", "date") and fmt:
-        parsed = f"TRY_STRPTIME({ref}, ${param})"
+        parsed = f"TRY_STRPTIME(trim({ref}), ${param})"
         return f"CAST({parsed} AS {duck})", present, {param: fmt}
     if target == "timestamp":
         # Strings with a UTC offset or zone ("Z", "+02:00", "Europe/Berlin") go through
@@ -216,6 +220,7 @@ class _Plan:
 
 
 def _plan(spec: SourceSpec, staged: StagedFile) -> _Plan:
+    """Typed value per column, plus every way a row can fail (no key, unparsable value)."""
     types = spec.column_types
     birth_column = spec.identity.get("birth_date")
     values: dict[str, str] = {}
@@ -348,7 +353,7 @@ def _commit_file(
         raise
     except (duckdb.ConstraintException, duckdb.TransactionException) as error:
         _rollback(con)
-        if already_loaded(con, spec.name, fp.sha256):
+        if _wait_for_concurrent_load(con, spec.name, fp.sha256):
             log.info("source=%s file=%s sha256=%s: loaded concurrently by another task",
                      spec.name, fp.name, fp.sha256)
             return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
@@ -373,6 +378,19 @@ def _commit_file(
     )
 
 
+def _wait_for_concurrent_load(
+    con: duckdb.DuckDBPyConnection, source: str, sha256: str, timeout: float = 60.0
+) -> bool:
+    """After a ledger conflict: wait for the other task's commit (True) or give up (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if already_loaded(con, source, sha256):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     with contextlib.suppress(duckdb.Error):  # no transaction active any more
         con.execute("ROLLBACK")
@@ -390,47 +408,33 @@ def _insert_rows(
 ) -> tuple[int, int]:
     """Append good rows, quarantine rows failing key/type checks; returns (loaded, rejected).
 
-    Staged files: the failing rows are collected first (one scan of the temp table), so the
-    big append needs no filter, only an anti-join against the usually tiny failure set.
-    Direct CSV: one filtered pass appends; a second pass collects failures only when the
-    append came up short of the file's line count.
+    One filtered pass appends the good rows; a second pass collects the failing ones only
+    when the append came up short (of the staged records, or of the CSV's line count).
     """
     plan = _plan(spec, staged)
     params = {**base, **plan.params, **staged.raw_line_params, **staged.params}
     relation = staged.relation
     key = q(spec.record_key)
-    collect_bad = f"""CREATE TEMP TABLE {q(BAD)} AS
-        SELECT s._row_number AS _line_number, {plan.reason()} AS _reason,
-               {staged.raw_line_sql} AS _raw_line, CAST(s.{key} AS VARCHAR) AS _key
-        FROM {relation} s WHERE {plan.bad}"""
+
+    def collect_bad(source: str) -> str:
+        return f"""CREATE TEMP TABLE {q(BAD)} AS
+            SELECT s._row_number AS _line_number, {plan.reason()} AS _reason,
+                   {staged.raw_line_sql} AS _raw_line, CAST(s.{key} AS VARCHAR) AS _key
+            FROM {source} s WHERE {plan.bad}"""
+
     values = "".join(f"{value} AS {q(column)}, " for column, value in plan.values.items())
     append = f"""INSERT INTO {qualified(RAW, spec.table)} BY NAME
         SELECT {values}$file AS _source_file, $sha AS _file_sha256,
                s._row_number AS _row_number, $loaded_at AS _loaded_at, $run_id AS _run_id
         FROM {relation} s"""
     if staged.direct:
-        try:
-            loaded = _execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
-            if loaded == staged.expected_total:
-                con.execute(f"CREATE TEMP TABLE {q(BAD)} (_line_number BIGINT, _reason VARCHAR, "
-                            "_raw_line VARCHAR, _key VARCHAR)")
-            else:
-                _execute_count(con, collect_bad, params)
-        except duckdb.InvalidInputException as error:  # strict parser met a broken line
-            raise _Restage(type(error).__name__) from error
-        bad_count = _count_temp(con, BAD)
-        if loaded + bad_count != staged.expected_total:
-            raise _Restage("records do not add up to the file's lines")
-        con.execute(f"CREATE TEMP TABLE {q(REJECTS)} (_line_number BIGINT, _reason VARCHAR, "
-                    "_raw_line VARCHAR)")
+        loaded = _append_direct(con, spec, staged, plan, params, append, collect_bad)
     else:
-        bad_count = _execute_count(con, collect_bad, params)
-        anti = (
-            f" ANTI JOIN temp.main.{q(BAD)} b ON s._row_number = b._line_number"
-            if bad_count
-            else ""
-        )
-        loaded = _execute_count(con, append + anti, params)
+        loaded = _execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
+        if loaded < staged.records:
+            _execute_count(con, collect_bad(relation), params)
+        else:
+            _create_empty_bad(con)
     rejected = _execute_count(
         con,
         f"""INSERT INTO {qualified(RAW, spec.rejected_table)} BY NAME
@@ -444,6 +448,76 @@ def _insert_rows(
         params,
     )
     return loaded, rejected
+
+
+def _append_direct(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    staged: StagedFile,
+    plan: _Plan,
+    params: Mapping[str, object],
+    append: str,
+    collect_bad: Callable[[str], str],
+) -> int:
+    """CSV fast path: one filtered append straight from read_csv, then prove the counts.
+
+    Raises ``_Restage`` when DuckDB reports an error after which it may have lost lines, or
+    when loaded + failing + rejected lines do not equal the file's physical data lines
+    (values spanning lines, or lost lines): the staged reader then sorts it out.
+    """
+    try:
+        loaded = _execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
+    except duckdb.InvalidInputException as error:  # a CSV error store_rejects did not absorb
+        raise _Restage(type(error).__name__) from error
+    rejected_lines, unsafe = csv_error_stats(con)
+    if unsafe:
+        raise _Restage(f"{unsafe} CSV error(s) after which lines may be lost")
+    expected = staged.expected_later() if staged.expected_later else None
+    if expected is None:
+        raise _Restage("empty lines inside the file")
+    staged.expected_total = expected
+    if loaded + rejected_lines == expected:
+        _create_empty_bad(con)
+    else:
+        _execute_count(con, collect_bad(staged.rescan_relation), params)
+    bad = _count_temp(con, BAD)
+    if loaded + bad + rejected_lines != expected:
+        raise _Restage(
+            f"loaded {loaded} + failing {bad} + rejected lines {rejected_lines} "
+            f"!= {expected} physical lines"
+        )
+    create_csv_rejects(con)
+    if rejected_lines:
+        _renumber_after_rejects(con, spec, staged.header_lines, params)
+    return loaded
+
+
+def _renumber_after_rejects(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    header_lines: int,
+    params: Mapping[str, object],
+) -> None:
+    """Shift the record numbers that follow rejected lines (ordinality skips them)."""
+    header = int(header_lines)
+    create_gaps(con, f"SELECT _line_number - {header} AS ordinal FROM temp.main.{q(REJECTS)}")
+    gaps = f"temp.main.{q(GAPS)}"
+    for table, column, extra in (
+        (qualified(RAW, spec.table), "_row_number", "AND _file_sha256 = $sha"),
+        (f"temp.main.{q(BAD)}", "_line_number", ""),
+    ):
+        sql = f"""UPDATE {table} AS t
+            SET {column} = t.{column}
+                + coalesce((SELECT max(i) FROM {gaps} WHERE g < t.{column} - {header}), 0)
+            WHERE t.{column} - {header} > (SELECT min(g) FROM {gaps}) {extra}"""
+        con.execute(sql, _used(sql, params))
+
+
+def _create_empty_bad(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"CREATE TEMP TABLE {q(BAD)} (_line_number BIGINT, _reason VARCHAR, "
+        "_raw_line VARCHAR, _key VARCHAR)"
+    )
 
 
 def _count_temp(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -558,7 +632,7 @@ def _load_file(
             item = _commit_file(con, spec, fp, staged, run_id, history)
     except duckdb.Error as error:
         raise IngestError(
-            f"source {spec.name}: file {fp.name}: load failed: {str(error).splitlines()[0]}",
+            f"source {spec.name}: file {fp.name}: load failed: {safe_reason(error)}",
             source=spec.name,
             file=fp.name,
         ) from error
@@ -633,7 +707,7 @@ def load_all(
                 reports.append(load_source(con, spec, landing_root / spec.name, run_id))
             except (IngestError, duckdb.Error, OSError) as error:
                 report = getattr(error, "report", None) or SourceLoadReport(spec.name, run_id)
-                report.error = report.error or str(error).splitlines()[0]
+                report.error = report.error or safe_reason(error)
                 log.error("source=%s run=%s failed: %s", spec.name, run_id, report.error)
                 reports.append(report)
     finally:

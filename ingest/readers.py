@@ -1,31 +1,41 @@
-"""Per-format staging: one landing file -> connection-local temp tables, no per-row Python.
+"""Per-format readers: one landing file -> a SQL relation the loader appends from.
 
-Every reader produces the same two things the loader commits from:
+Every reader produces the same two things (no per-row Python anywhere):
 
-* a *relation* (SQL over temp tables) with ``_row_number`` plus the file's columns, names
-  already mapped onto the registry's spelling; text values stay VARCHAR (the loader casts);
+* a *relation* with ``_row_number`` plus the file's columns, names already mapped onto the
+  registry's spelling; text values stay VARCHAR (the loader casts with TRY_CAST/STRPTIME);
 * the temp table ``_ingest_rejects(_line_number, _reason, _raw_line)`` with the lines the
-  parser could not turn into a record (broken quoting, wrong field count, bad encoding, invalid
-  JSON).
+  parser could not turn into a record (broken quoting, wrong field count, bad encoding,
+  invalid JSON).
 
 ``_row_number`` is the line number of the record in the file (header = line 1) for CSV and
-JSONL, so raw rows and quarantined lines share one number space; for Parquet it is the 1-based
-row position. CSV goes through DuckDB's parallel reader with ``store_rejects``; because that
-reader can silently swallow lines after a stray quote, the result is reconciled against the
-physical line count and, if it does not add up, the file is re-read line by line (also in
-DuckDB) so that every physical line ends up either loaded or quarantined.
+JSONL, so raw rows and quarantined lines share one number space; for Parquet it is the
+1-based row position.
+
+CSV, in tiers (mode names as in the load report):
+
+* ``csv``: the file in a temp table (parallel ``read_csv`` with ``store_rejects``), rows
+  numbered by ``rowid``, reconciled against the physical lines (values with line breaks are
+  counted in); the append from it is parallel too. Used up to ``PARALLEL_STAGE_MAX_BYTES``.
+* ``csv_stream``: bigger files: the append reads ``read_csv(...) WITH ORDINALITY`` itself
+  (constant memory, but ordinality keeps that pipeline on one thread); the loader proves
+  loaded + quarantined = physical lines, else falls back to ``csv``.
+* ``csv_lines``: DuckDB's CSV reader can silently swallow thousands of lines after a stray
+  quote. When the counts do not add up, every physical line is read on its own (still in
+  DuckDB) and split with RE2, so each line ends up either loaded or quarantined (a quoted
+  value spanning lines is then quarantined line by line).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 
-from ingest.errors import IngestError
+from ingest.errors import IngestError, safe_reason
 from ingest.files import Fingerprint, read_csv_header, unique_names
 from ingest.registry import METADATA_COLUMNS, SourceSpec
 from ingest.sql import q
@@ -41,11 +51,17 @@ NUMBERED = "_ingest_numbered"
 PARSED = "_ingest_parsed"
 GAPS = "_ingest_gaps"
 BAD = "_ingest_bad"
-TEMP_TABLES = (STAGE, REJECTS, CSV_ERRORS, CSV_SCANS, LINES, NUMBERED, PARSED, GAPS, BAD)
+ROWNUM = "_ingest_rownum"
+TEMP_TABLES = (
+    STAGE, REJECTS, CSV_ERRORS, CSV_SCANS, LINES, NUMBERED, PARSED, GAPS, BAD, ROWNUM
+)
 
 #: Separator for the line-by-line scan: JSON cannot contain it raw, and the registry forbids
 #: it as CSV delimiter, so every physical line arrives as one value.
 LINE_SCAN_SEPARATOR = "\x1f"
+#: CSV files up to this size are staged in a temp table first: parallel on all cores, but
+#: memory grows with the file (about 8x its size). Bigger files stream (single pipeline).
+PARALLEL_STAGE_MAX_BYTES = 256 << 20
 #: Parser errors after which DuckDB's CSV reader may have lost or merged lines.
 UNSAFE_CSV_ERRORS = ("UNQUOTED VALUE", "LINE SIZE OVER MAXIMUM", "INVALID STATE")
 
@@ -66,7 +82,7 @@ class FileColumns:
 class StagedFile:
     """What the loader needs to commit one staged file."""
 
-    mode: str  # csv | csv_lines | jsonl | parquet
+    mode: str  # csv | csv_stream | csv_lines | jsonl | parquet
     relation: str  # SQL FROM item yielding _row_number + columns (alias it as s)
     columns: dict[str, str]  # warehouse column -> staged DuckDB type
     raw_line_sql: str  # expression over alias s re-creating the source line of a record
@@ -75,7 +91,10 @@ class StagedFile:
     parser_rejects: int = 0  # rows in _ingest_rejects
     expected_total: int | None = None  # physical data lines, when the mode can prove it
     params: dict[str, object] = field(default_factory=dict)  # used by relation
-    direct: bool = False  # relation reads the file itself (no temp stage, see csv_direct)
+    direct: bool = False  # relation reads the file itself (no temp stage, see stage_csv)
+    rescan_relation: str = ""  # direct only: same records again, without collecting rejects
+    expected_later: Callable[[], int | None] | None = None  # direct: physical lines, lazily
+    header_lines: int = 0
 
 
 def drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -92,11 +111,6 @@ def _fail(spec: SourceSpec, fp: Fingerprint, reason: str) -> IngestError:
     )
 
 
-def _duck_error(error: duckdb.Error) -> str:
-    """First line of a DuckDB error: the reason without the echoed line contents."""
-    return str(error).strip().splitlines()[0][:300]
-
-
 # --------------------------------------------------------------------------- inspect
 
 
@@ -111,14 +125,18 @@ def inspect_columns(
     con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint
 ) -> FileColumns:
     """Read just enough of the file to know its columns (header, JSON keys, Parquet schema)."""
-    if fp.size == 0 or (fp.lines is not None and not fp.lines.has_content):
+    if fp.size == 0:
         return FileColumns((), empty=True)
     if spec.format == "csv":
         names = read_csv_header(fp.path, spec, fp.name)
+        if not names:
+            return FileColumns((), empty=True)
         mapped = canonical_names(spec, names)
         return FileColumns(tuple((n, m, "VARCHAR") for n, m in zip(names, mapped, strict=True)))
     if spec.format == "jsonl":
         keys = _json_keys(con, spec, fp)
+        if not keys and not _has_content(fp):
+            return FileColumns((), empty=True)
         mapped = canonical_names(spec, keys)
         return FileColumns(tuple((k, m, "VARCHAR") for k, m in zip(keys, mapped, strict=True)))
     try:
@@ -127,7 +145,7 @@ def inspect_columns(
             {"path": str(fp.path)},
         ).fetchall()
     except duckdb.Error as error:
-        raise _fail(spec, fp, f"cannot read Parquet file: {_duck_error(error)}") from error
+        raise _fail(spec, fp, f"cannot read Parquet file: {safe_reason(error)}") from error
     names = [str(name) for name, _ in described]
     mapped = canonical_names(spec, names)
     return FileColumns(
@@ -135,6 +153,11 @@ def inspect_columns(
             (name, m, str(kind)) for (name, kind), m in zip(described, mapped, strict=True)
         )
     )
+
+
+def _has_content(fp: Fingerprint) -> bool:
+    stats = fp.line_stats()
+    return stats is None or stats.has_content
 
 
 def _line_scan_sql(encoding_param: bool = True) -> str:
@@ -158,7 +181,7 @@ def _json_keys(con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint
     try:
         rows = con.execute(sql, {"path": str(fp.path), "sep": LINE_SCAN_SEPARATOR}).fetchall()
     except duckdb.Error as error:
-        raise _fail(spec, fp, f"cannot read JSONL file: {_duck_error(error)}") from error
+        raise _fail(spec, fp, f"cannot read JSONL file: {safe_reason(error)}") from error
     return [str(k) for (k,) in rows]
 
 
@@ -171,22 +194,51 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _numbered_relation(
-    con: duckdb.DuckDBPyConnection, table: str, offset: int, reject_ordinals_sql: str | None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    offset: int,
+    reject_ordinals_sql: str | None,
+    *,
+    wide: bool = False,
 ) -> str:
     """``table`` with ``_row_number`` = record ordinal in the file + ``offset``.
 
     The staged rows are in file order (``rowid``), but lines the parser rejected are missing
     from them. With the rejected ordinals q_1 < q_2 < ..., the k-th staged row sits at ordinal
-    k + #{i : q_i - i < k}; an ASOF join on g_i = q_i - i finds that count.
+    k + #{i : q_i - i < k}; an ASOF join on g_i = q_i - i finds that count. For wide tables
+    the ASOF join would sort every column, so the ordinals are mapped on a narrow table first
+    and joined back by position (hash join, parallel).
     """
-    row = con.execute(f"SELECT coalesce(min(rowid), 0) FROM temp.main.{q(table)}").fetchone()
-    base = int(row[0]) if row else 0
+    row = con.execute(
+        f"SELECT coalesce(min(rowid), 0), count(*) FROM temp.main.{q(table)}"
+    ).fetchone()
+    base, count = (int(row[0]), int(row[1])) if row else (0, 0)
     position = f"(s.rowid - {base} + 1)"
     if reject_ordinals_sql is None:
         return (
             f"(SELECT {position} + {int(offset)} AS _row_number, s.* "
             f"FROM temp.main.{q(table)} s)"
         )
+    create_gaps(con, reject_ordinals_sql)
+    gaps = f"temp.main.{q(GAPS)}"
+    if not wide:
+        return (
+            f"(SELECT {position} + coalesce(g.i, 0) + {int(offset)} AS _row_number, s.* "
+            f"FROM temp.main.{q(table)} s ASOF LEFT JOIN {gaps} g ON {position} > g.g)"
+        )
+    con.execute(
+        f"""CREATE TEMP TABLE {q(ROWNUM)} AS
+            SELECT p.k, p.k + coalesce(g.i, 0) + {int(offset)} AS n
+            FROM range(1, {count + 1}) p(k) ASOF LEFT JOIN {gaps} g ON p.k > g.g"""
+    )
+    return (
+        f"(SELECT m.n AS _row_number, s.* FROM temp.main.{q(table)} s "
+        f"JOIN temp.main.{q(ROWNUM)} m ON m.k = {position})"
+    )
+
+
+def create_gaps(con: duckdb.DuckDBPyConnection, reject_ordinals_sql: str) -> None:
+    """GAPS(g, i): for rejected ordinals q_1 < q_2 < ..., g_i = q_i - i (see above)."""
     con.execute(
         f"""CREATE TEMP TABLE {q(GAPS)} AS
             SELECT g, max(i) AS i FROM (
@@ -195,10 +247,30 @@ def _numbered_relation(
                 FROM ({reject_ordinals_sql}))
             GROUP BY g"""
     )
-    return (
-        f"(SELECT {position} + coalesce(g.i, 0) + {int(offset)} AS _row_number, s.* "
-        f"FROM temp.main.{q(table)} s ASOF LEFT JOIN temp.main.{q(GAPS)} g "
-        f"ON {position} > g.g)"
+
+
+def csv_error_stats(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(distinct rejected lines, errors after which lines may be lost) of the last scan."""
+    row = con.execute(
+        f"""SELECT count(DISTINCT line),
+                   count(*) FILTER (WHERE error_type::VARCHAR IN $unsafe
+                                       OR contains(trim(csv_line, $crlf), chr(10)))
+            FROM temp.main.{q(CSV_ERRORS)}""",
+        {"unsafe": list(UNSAFE_CSV_ERRORS), "crlf": "\r\n"},
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def create_csv_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    """REJECTS from DuckDB's CSV rejects table, one row per rejected line."""
+    con.execute(
+        f"""CREATE TEMP TABLE {q(REJECTS)} AS
+            SELECT line::BIGINT AS _line_number,
+                   'malformed CSV line: ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
+                       || error_message || ')', '; ') AS _reason,
+                   trim(min(csv_line), $crlf) AS _raw_line
+            FROM temp.main.{q(CSV_ERRORS)} GROUP BY line""",
+        {"crlf": "\r\n"},
     )
 
 
@@ -244,33 +316,42 @@ def _read_csv_params(spec: SourceSpec, fp: Fingerprint, names: Sequence[str]) ->
 def stage_csv(
     con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
 ) -> StagedFile:
-    """Fast path: let the insert read the file itself, strictly (no temp stage).
+    """Small files: ``stage_csv_staged``; big ones stream (no temp stage, one parse).
 
-    Used when the file's physical data lines are known. The loader appends straight from
-    ``read_csv(...) WITH ORDINALITY`` (record number = line number, as no line may be
-    rejected in strict mode) and proves loaded + quarantined = physical lines. Any parser
-    error or a count that does not add up makes the loader roll back and call
-    ``stage_csv_staged``, which keeps the rejects.
+    Streaming: lines are counted in a helper thread meanwhile. The loader appends straight
+    from ``read_csv(...) WITH ORDINALITY`` with ``store_rejects``, renumbers rows after
+    rejected lines, and proves loaded + quarantined = physical lines. Errors after which
+    DuckDB may have lost lines, or counts that do not add up, make the loader roll back and
+    call ``stage_csv_staged``.
     """
-    header_lines = 1 if spec.csv.header else 0
-    physical = _physical_data_lines(fp, header_lines)
-    if physical is None:
+    fp.prefetch_line_stats()
+    if fp.size <= PARALLEL_STAGE_MAX_BYTES:
         return stage_csv_staged(con, spec, fp, cols)
+    header_lines = 1 if spec.csv.header else 0
+    drop_temp_tables(con)
     names = cols.names
     raw_line_sql, raw_params = _csv_raw_line(names, spec.csv.delimiter)
-    relation = (
-        f"(SELECT ordinality + {header_lines} AS _row_number, * EXCLUDE (ordinality) "
-        f"FROM {_READ_CSV}) WITH ORDINALITY)"
-    )
+
+    def numbered(options: str) -> str:
+        return (
+            f"(SELECT ordinality + {header_lines} AS _row_number, * EXCLUDE (ordinality) "
+            f"FROM {_READ_CSV}, {options}) WITH ORDINALITY)"
+        )
+
     return StagedFile(
-        mode="csv",
-        relation=relation,
+        mode="csv_stream",
+        relation=numbered(
+            f"store_rejects=true, rejects_table='{CSV_ERRORS}', rejects_scan='{CSV_SCANS}', "
+            "rejects_limit=0"
+        ),
+        rescan_relation=numbered("ignore_errors=true"),
         columns={name: "VARCHAR" for name in names},
         raw_line_sql=raw_line_sql,
         raw_line_params=raw_params,
-        expected_total=physical,
+        expected_later=lambda: _physical_data_lines(fp, header_lines),
         params=_read_csv_params(spec, fp, names),
         direct=True,
+        header_lines=header_lines,
     )
 
 
@@ -278,6 +359,7 @@ def stage_csv_staged(
     con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint, cols: FileColumns
 ) -> StagedFile:
     """DuckDB's parallel CSV reader with a rejects table; line-mode fallback if unprovable."""
+    fp.prefetch_line_stats()
     drop_temp_tables(con)
     names = cols.names
     header_lines = 1 if spec.csv.header else 0
@@ -296,14 +378,7 @@ def stage_csv_staged(
         return stage_csv_lines(con, spec, fp, cols)
 
     records = _count(con, STAGE)
-    stats = con.execute(
-        f"""SELECT count(DISTINCT line),
-                   count(*) FILTER (WHERE error_type::VARCHAR IN $unsafe
-                                       OR contains(trim(csv_line, $crlf), chr(10)))
-            FROM temp.main.{q(CSV_ERRORS)}""",
-        {"unsafe": list(UNSAFE_CSV_ERRORS), "crlf": "\r\n"},
-    ).fetchone()
-    rejected, unsafe = (int(stats[0]), int(stats[1])) if stats else (0, 0)
+    rejected, unsafe = csv_error_stats(con)
     physical = _physical_data_lines(fp, header_lines)
     # Records spanning lines are the only way fewer records than lines can still be complete.
     embedded = (
@@ -319,15 +394,7 @@ def stage_csv_staged(
         )
         return stage_csv_lines(con, spec, fp, cols)
 
-    con.execute(
-        f"""CREATE TEMP TABLE {q(REJECTS)} AS
-            SELECT line::BIGINT AS _line_number,
-                   'malformed CSV line: ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
-                       || error_message || ')', '; ') AS _reason,
-                   trim(min(csv_line), $crlf) AS _raw_line
-            FROM temp.main.{q(CSV_ERRORS)} GROUP BY line""",
-        {"crlf": "\r\n"},
-    )
+    create_csv_rejects(con)
     ordinals = (
         f"SELECT _line_number - {header_lines} AS ordinal FROM temp.main.{q(REJECTS)}"
         if rejected
@@ -335,8 +402,8 @@ def stage_csv_staged(
     )
     raw_line_sql, raw_params = _csv_raw_line(names, spec.csv.delimiter)
     return StagedFile(
-        mode="csv_staged",
-        relation=_numbered_relation(con, STAGE, header_lines, ordinals),
+        mode="csv",
+        relation=_numbered_relation(con, STAGE, header_lines, ordinals, wide=True),
         columns={name: "VARCHAR" for name in names},
         raw_line_sql=raw_line_sql,
         raw_line_params=raw_params,
@@ -348,9 +415,10 @@ def stage_csv_staged(
 
 def _physical_data_lines(fp: Fingerprint, header_lines: int) -> int | None:
     """Non-empty physical lines after the header, or None if empty lines sit in between."""
-    if fp.lines is None or fp.lines.has_inner_blank_lines:
+    stats = fp.line_stats()
+    if stats is None or stats.has_inner_blank_lines:
         return None
-    return max(fp.lines.content_lines() - header_lines, 0)
+    return max(stats.content_lines() - header_lines, 0)
 
 
 def _embedded_newlines(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> int:
@@ -386,7 +454,7 @@ def _scan_lines(
             {"path": str(fp.path), "sep": LINE_SCAN_SEPARATOR, "encoding": encoding},
         )
     except duckdb.Error as error:
-        raise _fail(spec, fp, f"cannot read file: {_duck_error(error)}") from error
+        raise _fail(spec, fp, f"cannot read file: {safe_reason(error)}") from error
     con.execute(
         f"""CREATE TEMP TABLE {q(REJECTS)} AS
             SELECT line::BIGINT AS _line_number,
@@ -550,7 +618,7 @@ def stage_parquet(
             {"path": str(fp.path)},
         )
     except duckdb.Error as error:
-        raise _fail(spec, fp, f"cannot read Parquet file: {_duck_error(error)}") from error
+        raise _fail(spec, fp, f"cannot read Parquet file: {safe_reason(error)}") from error
     con.execute(
         f"CREATE TEMP TABLE {q(REJECTS)} (_line_number BIGINT, _reason VARCHAR, _raw_line VARCHAR)"
     )
@@ -578,6 +646,13 @@ def stage_file(
 
 
 def missing_columns(spec: SourceSpec, present: Mapping[str, object] | Sequence[str]) -> list[str]:
-    """Registry columns (key, timestamp, identity, typed) the file does not carry."""
+    """Registry columns (key, timestamp, identity, typed) the file does not carry.
+
+    JSON omits absent values, so a JSONL file only has to carry record key and timestamp;
+    its other mapped keys may be missing from every line (they load as NULL).
+    """
     have = {str(name) for name in present}
-    return [column for column in spec.required_columns if column not in have]
+    required = (
+        [spec.record_key, spec.timestamp] if spec.format == "jsonl" else spec.required_columns
+    )
+    return [column for column in dict.fromkeys(required) if column not in have]
