@@ -252,3 +252,32 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     if refused:
         log.info("identity clustering: refused edges by reason %s", dict(sorted(refused.items())))
     return ClusterOutcome(component=component, status=status, refused=refused)
+
+
+def components_from_edges(records: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
+    """Connected components of ``records`` (``source, record_id``) over ``edges``.
+
+    The clusters model derives profiles from the *materialised* merged edges instead of
+    re-running resolution, so the published graph and the published evidence can never
+    disagree.  Returns, aligned with ``records``, the position of the component's first
+    record (a plain cluster label).  Edges naming records not in ``records`` are ignored.
+    """
+    keys = records["source"].astype(str) + "\x1f" + records["record_id"].astype(str)
+    position = pd.Series(np.arange(len(keys), dtype=np.int64), index=keys.to_numpy())
+    left = (edges["source_l"].astype(str) + "\x1f" + edges["record_id_l"].astype(str))
+    right = (edges["source_r"].astype(str) + "\x1f" + edges["record_id_r"].astype(str))
+    left, right = left.map(position), right.map(position)
+    known = left.notna() & right.notna()
+    a = left[known].to_numpy(dtype=np.int64)
+    b = right[known].to_numpy(dtype=np.int64)
+    label = np.arange(len(keys), dtype=np.int64)
+    while True:  # min-label propagation with pointer jumping: a few vectorised passes
+        low = np.minimum(label[a], label[b])
+        before = label.copy()
+        np.minimum.at(label, a, low)
+        np.minimum.at(label, b, low)
+        np.minimum.at(label, before, label)  # pull each old root down with its members
+        while not np.array_equal(label, label[label]):
+            label = label[label]
+        if np.array_equal(label, before):
+            return pd.Series(label, index=records.index, name="cluster")

@@ -43,6 +43,9 @@ class IdentityConfig:
             data first: if confident Splink matches disagree on birth date too often, birth
             dates are unreliable in this data and the guard is switched off for the run.
         use_splink: switch the probabilistic stage off (rules only), e.g. for debugging.
+        model: which Splink model daily runs use - ``auto`` (newest trained version, train
+            and save one when none exists), ``train`` (re-estimate in memory every run) or a
+            model file path; see :mod:`identity.model_store`.
     """
 
     default_region: str = "DE"
@@ -56,6 +59,7 @@ class IdentityConfig:
     first_name_similarity: float = 0.8
     birth_date_guard: bool | str = "auto"
     use_splink: bool = True
+    model: str = "auto"
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -81,6 +85,9 @@ class IdentityConfig:
                             f"{self.birth_date_guard!r}")
         if float(self.u_max_pairs) < 1e3:
             problems.append(f"u_max_pairs must be >= 1000, got {self.u_max_pairs!r}")
+        if not (isinstance(self.model, str) and self.model.strip()):
+            problems.append(f"model must be 'auto', 'train' or a model file path, got "
+                            f"{self.model!r}")
         if problems:
             raise IdentityConfigError("invalid identity config: " + "; ".join(problems))
         object.__setattr__(self, "default_region", self.default_region.upper())

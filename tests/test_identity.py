@@ -460,3 +460,56 @@ def test_resolve_small_demo_population(tmp_path: Path) -> None:
     # measured: P=1.000 R=0.973 F1=0.986 (10k people: P=0.997 R=0.985 F1=0.991)
     assert metrics.precision >= 0.99
     assert metrics.f1 >= 0.96
+
+
+# ------------------------------------------------------------ edges, model store, explain
+
+
+def test_clusters_derived_from_merged_edges_equal_resolve(fake_1000) -> None:
+    from identity.clustering import components_from_edges
+
+    records, _ = fake_1000
+    result = resolve(records)
+    merged = result.edges[result.edges["status"] == "merged"]
+    derived = components_from_edges(records, merged)
+    pairs = pd.DataFrame({"cluster": derived.to_numpy(),
+                          "profile": result.clusters["profile_id"].to_numpy()})
+    assert pairs.groupby("cluster")["profile"].nunique().max() == 1
+    assert pairs.groupby("profile")["cluster"].nunique().max() == 1
+
+
+def test_model_plan_versions_and_explicit_paths(tmp_path: Path) -> None:
+    from identity.model_store import newest_model, plan_model, save_versioned
+
+    models = tmp_path / "models"
+    plan = plan_model(IdentityConfig(), models)
+    assert plan.path is None and plan.save_trained_to == models and plan.action == "trained"
+    document = {"fingerprint": {"sha256": "ab" * 32}}
+    first = save_versioned(document, models)
+    assert first.name.startswith("model-") and first.name.endswith("-abababab.json")
+    assert newest_model(models) == first
+    assert plan_model(IdentityConfig(), models).path == first
+    assert plan_model(IdentityConfig(model="train"), models).path is None
+    assert plan_model(IdentityConfig(model="train"), models).save_trained_to is None
+    shipped = plan_model(IdentityConfig(model="identity/models/demo_default.json"), models)
+    assert shipped.path is not None and shipped.path.exists()
+    with pytest.raises(FileNotFoundError, match="config key 'model'"):
+        plan_model(IdentityConfig(model="identity/models/nope.json"), models)
+    with pytest.raises(IdentityConfigError, match="model must be"):
+        IdentityConfig(model="")
+
+
+def test_comparison_weights_and_masking() -> None:
+    from identity.explain import comparison_weights, mask
+
+    model = load_model(Path(__file__).parent.parent / "identity/models/demo_default.json")
+    gamma = json.dumps({"first_name": 5, "last_name": 5, "birth_date": -1, "email": 0,
+                        "phone": -1, "address": 4})
+    weights = json.loads(comparison_weights([gamma, None], model)[0])
+    assert weights["first_name"]["level"] == "same first_name"
+    assert weights["first_name"]["weight"] > 5
+    assert weights["birth_date"]["weight"] == 0.0 and weights["email"]["weight"] < 0
+    assert comparison_weights([None], model) == [None]
+    assert mask("max.mustermann@gmail.com", "email") == "m***@g***.com"
+    assert mask("+4915112345678", "phone") == "***78"
+    assert mask("C0001") == "C***" and mask(None) == ""

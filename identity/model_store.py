@@ -1,0 +1,89 @@
+"""The trained Splink model as a versioned artefact.
+
+Training is its own job (``cdp identity train``): it writes
+``model-<yyyymmddHHMMSS>-<fingerprint8>.json`` into the model folder, never overwriting an
+earlier version, so a run can always say which model produced its edges and a bad model can be
+rolled back by deleting one file.  Daily runs pick the model per ``model`` in
+``config/identity.yml``:
+
+* ``auto`` (default): the newest model in the folder; when there is none, train on this
+  run's data and save it as the first version (stats say ``trained``).
+* ``train``: re-estimate in memory on every run and save nothing (experiments).
+* a file path (relative to the repository root), e.g. the shipped
+  ``identity/models/demo_default.json``: always use exactly that model.
+
+The shipped demo model is *not* the default: it was estimated on synthetic data, and m/u
+probabilities learned there would silently mis-weight a real customer base.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from identity.config import IdentityConfig
+
+MODEL_GLOB = "model-*.json"
+
+
+def default_model_dir(home: Path | None = None) -> Path:
+    """``<data directory>/models/identity``: models belong to the data they were fitted on."""
+    from cdp.settings import data_paths
+
+    return data_paths(home).home / "models" / "identity"
+
+
+def model_file_name(document: dict[str, Any], now: dt.datetime | None = None) -> str:
+    """``model-<UTC yyyymmddHHMMSS>-<first 8 hex of the training data fingerprint>.json``."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d%H%M%S")
+    return f"model-{stamp}-{document['fingerprint']['sha256'][:8]}.json"
+
+
+def save_versioned(document: dict[str, Any], directory: Path) -> Path:
+    """Write ``document`` as a new version in ``directory`` (never overwrites)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / model_file_name(document)
+    if path.exists():  # same second, same data: the existing file is this model
+        return path
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def newest_model(directory: Path) -> Path | None:
+    """Latest version by name (names start with a sortable UTC timestamp)."""
+    versions = sorted(directory.glob(MODEL_GLOB)) if directory.is_dir() else []
+    return versions[-1] if versions else None
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """What a run does about the model: load ``path``, or train (and maybe save)."""
+
+    path: Path | None
+    save_trained_to: Path | None
+
+    @property
+    def action(self) -> str:
+        return "reused" if self.path is not None else "trained"
+
+
+def plan_model(config: IdentityConfig, directory: Path | None = None) -> ModelPlan:
+    """Resolve ``config.model`` into a :class:`ModelPlan`."""
+    directory = directory or default_model_dir()
+    if config.model == "train":
+        return ModelPlan(None, None)
+    if config.model == "auto":
+        newest = newest_model(directory)
+        return ModelPlan(newest, None if newest else directory)
+    from cdp.settings import REPO_ROOT
+
+    path = Path(config.model)
+    path = path if path.is_absolute() else REPO_ROOT / path
+    if not path.exists():
+        raise FileNotFoundError(f"identity model {path} (config key 'model') does not exist")
+    return ModelPlan(path, None)

@@ -1,0 +1,84 @@
+"""Persistent profile ids: a new clustering inherits the ids of the previous one.
+
+Exports, suppression lists and marketing tools key on ``profile_id``, so re-running the
+pipeline must not renumber people.  Each new cluster takes the previous id it shares most
+records with; an old id goes to at most one new cluster (the others of a split get fresh
+ids); fresh ids are derived from the cluster's smallest record key and re-drawn whenever they
+would collide with an id in use or retired, so an id never comes back for someone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from identity.resolve import profile_id_for
+
+KEY = ["source", "record_id"]
+
+
+def _fresh_id(record_key: str, taken: set[str]) -> str:
+    """Deterministic id for a new cluster, skipping every id in ``taken``."""
+    candidate, attempt = profile_id_for(record_key), 0
+    while candidate in taken:
+        attempt += 1
+        candidate = profile_id_for(f"{record_key}#{attempt}")
+    return candidate
+
+
+def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None = None,
+                          retired: Iterable[str] = ()) -> pd.DataFrame:
+    """Give every cluster of ``clusters`` (``source, record_id, cluster``) a profile id.
+
+    Args:
+        clusters: one row per record; ``cluster`` is any label grouping the records.
+        previous: the last published assignment ``source, record_id, profile_id`` (None or
+            empty on the first run).
+        retired: ids issued before that are no longer in use (merged away); never reissued.
+
+    Returns ``source, record_id, profile_id, previous_profile_id`` (the latter null for
+    records new to this run).
+    """
+    frame = clusters[KEY + ["cluster"]].copy()
+    frame["record_key"] = frame["source"].astype(str) + ":" + frame["record_id"].astype(str)
+    if previous is not None and len(previous):
+        old = previous[KEY + ["profile_id"]].rename(columns={"profile_id": "previous_profile_id"})
+        old = old.astype({"source": "string", "record_id": "string"})
+        frame = frame.astype({"source": "string", "record_id": "string"}).merge(
+            old, on=KEY, how="left")
+    else:
+        frame["previous_profile_id"] = pd.NA
+    frame["previous_profile_id"] = frame["previous_profile_id"].astype("string")
+
+    overlap = (frame.dropna(subset=["previous_profile_id"])
+               .groupby(["cluster", "previous_profile_id"]).size().rename("shared")
+               .reset_index()
+               .sort_values(["shared", "previous_profile_id", "cluster"],
+                            ascending=[False, True, True], kind="stable"))
+    # greedy by overlap: the largest share wins; each old id and each cluster used once
+    inherited: dict[object, str] = {}
+    used_old: set[str] = set()
+    for cluster, old_id in zip(overlap["cluster"], overlap["previous_profile_id"], strict=True):
+        if cluster in inherited or old_id in used_old:
+            continue
+        inherited[cluster] = str(old_id)
+        used_old.add(str(old_id))
+
+    taken = set(frame["previous_profile_id"].dropna().astype(str)) | set(map(str, retired))
+    smallest = frame.groupby("cluster")["record_key"].min()
+    ids: dict[object, str] = {}
+    for cluster, record_key in smallest.sort_values(kind="stable").items():
+        if cluster in inherited:
+            ids[cluster] = inherited[cluster]
+            continue
+        ids[cluster] = _fresh_id(record_key, taken)
+        taken.add(ids[cluster])
+    profile = frame["cluster"].map(ids)
+    return pd.DataFrame({
+        "source": frame["source"].astype("string").to_numpy(),
+        "record_id": frame["record_id"].astype("string").to_numpy(),
+        "profile_id": pd.array(profile.to_numpy(dtype=object), dtype="string"),
+        "previous_profile_id": frame["previous_profile_id"].to_numpy(),
+    })
+
