@@ -23,6 +23,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks (not tests): ingest throughput, identity stage, exports
 	$(BIN)/python benchmarks/ingest_throughput.py
+	$(BIN)/python benchmarks/identity_stage.py
+	$(BIN)/python benchmarks/export_segment.py
+	$(BIN)/python benchmarks/ticket_classifier_accuracy.py
 
 clean:
 	rm -rf $(VENV) data dbt_project/target dbt_project/logs

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from cdp.commands.identity import explain, train
+from cdp.commands.segments import segment_app
+from cdp.commands.serve import serve
 from cdp.settings import DataPaths, data_paths
 
 app = typer.Typer(help="Customer data platform: ingest, resolve identities, gate, publish, export.",
@@ -21,6 +24,10 @@ app.add_typer(demo_app, name="demo")
 # Areas with several commands keep them in cdp/commands/<area>.py and are registered here.
 app.add_typer(identity_app, name="identity")
 app.add_typer(publish_app, name="publish")
+app.add_typer(segment_app, name="segment")
+app.command("serve")(serve)
+identity_app.command("train")(train)
+app.command("explain")(explain)
 
 console = Console(stderr=True)
 
@@ -109,28 +116,15 @@ def print_summary(summary: object) -> None:
             "F1 [bold]{f1:.4f}[/]".format(**m)
         )
     if summary.quality:
-        q = summary.quality
-        out.print(f"quality gate: {'passed' if q.get('passed') else '[red]failed[/]'}")
-        layers: dict[str, list[int]] = {}
-        for suite in q.get("suites", []):
-            counts = layers.setdefault(suite["layer"], [0, 0, 0])
-            counts[0] += 1
-            counts[1] += suite["passed"]
-            counts[2] += suite["failed"]
-        for layer, (suites, passed, failed) in layers.items():
-            out.print(
-                f"  {layer}: {suites} suites, {passed} expectations passed, {failed} failed"
-            )
-        if q.get("data_docs_index"):
-            out.print(f"  Data Docs: {q['data_docs_index']}")
-        if q.get("error"):
-            out.print(f"  [red]{q['error']}[/]")
+        _print_quality(out, summary.quality)
     if summary.published:
         out.print(f"published: {summary.published}")
     for export in summary.exports:
         out.print(f"export: {export['segment']} ({export['rows']:,} rows) → {export['path']}")
     for task_id, state in summary.failed_tasks.items():
         out.print(f"[red]task {task_id}: {state}[/]")
+    for stage, error in summary.errors.items():
+        out.print(f"{stage}: {error}", markup=False, style="red")
     if not summary.succeeded:
         out.print(
             "[red]nothing was published by this run; the previous publication is unchanged[/]"
@@ -142,6 +136,39 @@ def print_summary(summary: object) -> None:
         times.add_row(stage, f"{seconds:.1f}")
     times.add_row("total (dag.test)", f"{summary.seconds:.1f}")
     out.print(times)
+
+
+def _print_quality(out: Console, report: dict[str, Any]) -> None:
+    """Every suite with its counts, then each failure: expectation, observed value, keys."""
+    from rich.markup import escape
+
+    from quality.gate import FailedExpectation
+
+    suites = report.get("suites", [])
+    passed = sum(s["passed"] for s in suites)
+    failed = sum(s["failed"] for s in suites)
+    verdict = "passed" if report.get("passed") else "[red]FAILED[/]"
+    out.print(
+        f"quality gate: {verdict} ({len(suites)} suites, {passed} expectations passed, "
+        f"{failed} failed, {report.get('seconds', 0):.1f} s)"
+    )
+    table = Table(show_header=True, box=None, padding=(0, 2))
+    for column in ("layer", "suite", "passed", "failed"):
+        table.add_column(column, justify="right" if column in ("passed", "failed") else "left")
+    for s in suites:
+        style = "red" if s["failed"] else None
+        table.add_row(s["layer"], s["suite"], str(s["passed"]), str(s["failed"]), style=style)
+    out.print(table)
+    for key, colour in (("failures", "red"), ("warnings", "yellow")):
+        for item in report.get(key, []):
+            described = FailedExpectation(**{**item, "examples": tuple(item["examples"])})
+            out.print(f"  [{colour}]{key[:-1]}: {escape(described.describe())}[/]", soft_wrap=True)
+    if report.get("error") and not report.get("failures"):
+        out.print(f"  [red]{escape(report['error'])}[/]")
+    for note in report.get("notes", []):
+        out.print(f"  [dim]note: {escape(note)}[/]", soft_wrap=True)
+    if report.get("data_docs_index"):
+        out.print(f"  Data Docs: {report['data_docs_index']}")
 
 
 @identity_app.command("evaluate")

@@ -130,12 +130,14 @@ def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
             sources_config=config_dir() / "sources.yml",
         )
     except QualityGateFailed as failed:
+        # The verdict line only: suites, failures and notes are in the report's own fields.
+        verdict = str(failed).splitlines()[0]
         write_stage_report(
             paths,
             run_id,
             "quality_gate",
             {"seconds": round(time.perf_counter() - started, 2), "passed": False,
-             "error": str(failed), **_as_dict(getattr(failed, "result", None))},
+             "error": verdict, **_as_dict(failed.result)},
         )
         raise
     report = {"seconds": round(time.perf_counter() - started, 2), "passed": True}
@@ -158,7 +160,7 @@ def publish(paths: DataPaths, run_id: str) -> dict[str, Any]:
 
 
 def export(paths: DataPaths, run_id: str) -> dict[str, Any]:
-    """Export every published segment to CSV under exports/<segment>/<run_id>/."""
+    """Export every segment, through the suppression chain, under exports/<segment>/<run_id>/."""
     from profiles.export import export_all
 
     started = time.perf_counter()
@@ -166,7 +168,9 @@ def export(paths: DataPaths, run_id: str) -> dict[str, Any]:
     report = {
         "seconds": round(time.perf_counter() - started, 2),
         "exports": [
-            {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file)}
+            {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file),
+             "candidates": e.manifest.candidates,
+             "dropped": {s["step"]: s["dropped"] for s in e.manifest.steps}}
             for e in exports
         ],
     }

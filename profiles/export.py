@@ -1,9 +1,19 @@
-"""Segment exports, read from the published warehouse only.
+"""Segment exports and dry runs, read from the published warehouse only.
 
-Each segment table in the published ``segments`` schema becomes
-``exports/<segment>/<run_id>/members.csv`` plus a ``manifest.json`` (row count, SHA-256,
-run id), written to a temporary folder first and renamed into place, so a tool polling the
-exports folder never sees a half-written export.
+``exports/<segment>/<run_id>/`` holds, for one run of one segment after the suppression chain:
+
+* ``members.csv`` - Mautic contact-import columns (``email``, ``firstname``, ``lastname``,
+  ``phone``, ``address1``, ``zipcode``, ``city``, ``country``) plus ``profile_id``;
+* ``members.parquet`` - the same rows, typed;
+* ``google_customer_match.csv`` / ``meta_custom_audience.csv`` - hashed identifiers only
+  (rules in ``profiles.hashing``);
+* ``joined.csv`` / ``left.csv`` - the delta against the segment's previous export, so a tool
+  can remove someone who unsubscribed; ``suppressed.csv`` - profile ids dropped and why;
+* ``manifest.json`` - per file the row count and SHA-256, plus run id, publication run and the
+  segment definition hash.
+
+Every file is written by DuckDB ``COPY`` into a hidden temporary folder that is renamed into
+place, so a tool polling the folder never sees a half-written export.
 """
 
 from __future__ import annotations
@@ -13,11 +23,27 @@ import json
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
+
+from cdp.settings import config_dir
+from profiles.hashing import EMAIL_SQL, GOOGLE_PHONE_SQL, META_PHONE_SQL
+from profiles.published import PUBLISHED, open_published, publication_run_id
+from profiles.segments import (
+    ActivationConfig,
+    Segment,
+    available_segments,
+    find_segment,
+    load_config,
+)
+from profiles.suppression import STEPS, Suppressed, suppress
 
 
 class ExportError(RuntimeError):
@@ -25,13 +51,30 @@ class ExportError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ExportedFile:
+    name: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ExportManifest:
     segment: str
     run_id: str
+    definition_hash: str
+    publication_run_id: str | None
+    exported_at: str
     rows: int
+    """Members after suppression; ``file`` / ``sha256`` describe the members CSV."""
     file: str
     sha256: str
-    exported_at: str
+    candidates: int
+    steps: list[dict[str, Any]]
+    previous_run_id: str | None
+    files: list[ExportedFile] = field(default_factory=list)
+    quality_warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Per phase (select_and_suppress, files, quality_gate): where an export spends its time."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +87,34 @@ class Export:
         return self.directory / self.manifest.file
 
 
+ROWS = "memory.main.export_rows"
+"""The export's member rows (Mautic columns), materialised once for every output file."""
+
+
+def default_config_path() -> Path:
+    return config_dir() / "segments.yml"
+
+
+def member_rows_sql(members: str, published: str = PUBLISHED) -> str:
+    """Mautic contact-import columns for the members table: the channel's consented contact
+    point as email or phone, the postal address only when the contact point is postal."""
+    return f"""
+        SELECT m.profile_id,
+               CASE WHEN contains(m.contact_point, '@') THEN m.contact_point END AS email,
+               p.first_name AS firstname, p.last_name AS lastname,
+               CASE WHEN starts_with(m.contact_point, '+') THEN m.contact_point END AS phone,
+               CASE WHEN m.contact_point = 'postal'
+                    THEN concat_ws(' ', p.street, p.house_number) END AS address1,
+               CASE WHEN m.contact_point = 'postal' THEN p.postcode END AS zipcode,
+               p.city, p.country
+        FROM {members} AS m JOIN {published}.main.dim_profiles AS p USING (profile_id)"""
+
+
+def safe_run_id(run_id: str) -> str:
+    """The folder name of a run's export (pipeline run ids hold ":" and "+")."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:120]
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -52,55 +123,198 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sql_string(path: Path) -> str:
-    """COPY takes no bound parameters: quote our own (never user-supplied) path safely."""
-    return str(path).replace("'", "''")
+def _sql_path(path: Path) -> str:
+    """COPY targets are our own paths, never user input; quote them as SQL strings."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
-def list_segments(published_db: Path) -> list[str]:
-    with duckdb.connect(str(published_db), read_only=True) as con:
-        rows = con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'segments' "
-            "ORDER BY table_name"
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
-def export_segment(published_db: Path, exports_dir: Path, segment: str, run_id: str) -> Export:
-    """Write one segment's members to CSV with a manifest; replaces an export of the same run."""
+@contextmanager
+def selected(
+    published_db: Path, name: str, config: ActivationConfig, as_of: datetime | None = None
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, Segment, Suppressed]]:
+    """A read-only session with the segment selected and suppressed into memory tables."""
     if not published_db.exists():
         raise ExportError(f"no published warehouse at {published_db}: run the pipeline first")
-    if segment not in list_segments(published_db):
-        raise ExportError(f"unknown segment {segment!r}: not in the published 'segments' schema")
-    safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    con = open_published(published_db)
+    try:
+        segment = find_segment(config, con, name)
+        yield con, segment, suppress(con, segment, config.policy, as_of)
+    finally:
+        con.close()
+
+
+def previous_export(exports_dir: Path, segment: str, run_id: str) -> Export | None:
+    """The segment's most recent export other than ``run_id`` (by export time)."""
+    found: list[Export] = []
+    for folder in (exports_dir / segment).glob("*/manifest.json"):
+        if folder.parent.name.startswith(".") or folder.parent.name == safe_run_id(run_id):
+            continue
+        raw = json.loads(folder.read_text())
+        if "definition_hash" not in raw:
+            continue  # an export from before manifests described deltas
+        raw["files"] = [ExportedFile(**f) for f in raw.get("files", [])]
+        found.append(Export(folder.parent, ExportManifest(**raw)))
+    return max(found, key=lambda e: e.manifest.exported_at, default=None)
+
+
+def export_segment(
+    published_db: Path,
+    exports_dir: Path,
+    segment: str,
+    run_id: str,
+    config: ActivationConfig | None = None,
+    as_of: datetime | None = None,
+    reports_dir: Path | None = None,
+) -> Export:
+    """Select, suppress, write and validate one segment; replaces an export of the same run.
+
+    The export quality gate (``quality.exports``) checks the members against the published
+    warehouse before the folder is renamed into place; a failure leaves nothing behind.
+    Its results go to ``reports_dir`` (default: ``reports/`` next to ``exports_dir``).
+    """
+    from quality.exports import validate_export
+
+    config = config or load_config(default_config_path())
+    safe_run = safe_run_id(run_id)
     final_dir = exports_dir / segment / safe_run
     tmp_dir = exports_dir / segment / f".{safe_run}.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    csv_path = tmp_dir / "members.csv"
-    with duckdb.connect(str(published_db), read_only=True) as con:
-        con.execute(
-            f"COPY (SELECT * FROM segments.\"{segment}\" ORDER BY profile_id) "
-            f"TO '{_sql_string(csv_path)}' "
-            "(HEADER, DELIMITER ',')"
-        )
-        count = con.execute(f'SELECT count(*) FROM segments."{segment}"').fetchone()
-    manifest = ExportManifest(
-        segment=segment,
-        run_id=run_id,
-        rows=int(count[0]) if count else 0,
-        file="members.csv",
-        sha256=_sha256(csv_path),
-        exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    (tmp_dir / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+    clock = [time.perf_counter()]
+
+    def lap() -> float:
+        clock.append(time.perf_counter())
+        return round(clock[-1] - clock[-2], 3)
+
+    with selected(published_db, segment, config, as_of) as (con, definition, result):
+        seconds = {"select_and_suppress": lap()}  # the name is a known segment from here on
+        previous = previous_export(exports_dir, segment, run_id)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir.mkdir(parents=True)
+        try:
+            files = _write_files(con, result, tmp_dir, previous)
+            seconds["files"] = lap()
+            gate = validate_export(
+                published_db, con.execute(f"SELECT profile_id, email, phone FROM {ROWS}").df(),
+                definition.channel, previous.manifest.rows if previous else None,
+                reports_dir or exports_dir.parent / "reports", segment=segment, run_id=run_id)
+            seconds["quality_gate"] = lap()
+            manifest = ExportManifest(
+                segment=segment, run_id=run_id, definition_hash=definition.definition_hash,
+                publication_run_id=publication_run_id(con),
+                exported_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+                rows=result.remaining, file="members.csv",
+                sha256=next(f.sha256 for f in files if f.name == "members.csv"),
+                candidates=result.candidates, steps=[asdict(s) for s in result.steps],
+                previous_run_id=previous.manifest.run_id if previous else None, files=files,
+                quality_warnings=[w.describe() for w in gate.warnings], seconds=seconds,
+            )
+            (tmp_dir / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
     shutil.rmtree(final_dir, ignore_errors=True)
     os.replace(tmp_dir, final_dir)
     return Export(final_dir, manifest)
 
 
-def export_all(published_db: Path, exports_dir: Path, run_id: str) -> list[Export]:
-    return [
-        export_segment(published_db, exports_dir, segment, run_id)
-        for segment in list_segments(published_db)
-    ]
+def _write_files(
+    con: duckdb.DuckDBPyConnection, result: Suppressed, folder: Path, previous: Export | None
+) -> list[ExportedFile]:
+    con.execute(f"CREATE OR REPLACE TABLE {ROWS} AS {member_rows_sql(result.members)} "
+                "ORDER BY profile_id")
+    hashes = "memory.main.export_hashes"  # the email digest is shared by both platforms
+    con.execute(f"CREATE OR REPLACE TABLE {hashes} AS SELECT "
+                f"{EMAIL_SQL.format('email')} AS email_sha256, "
+                f"{GOOGLE_PHONE_SQL.format('phone')} AS google_phone_sha256, "
+                f"{META_PHONE_SQL.format('phone')} AS meta_phone_sha256 FROM {ROWS} "
+                "WHERE email IS NOT NULL OR phone IS NOT NULL ORDER BY profile_id")
+    prior = (f"read_parquet({_sql_path(previous.directory / 'members.parquet')})"
+             if previous else f"(SELECT * FROM {ROWS} LIMIT 0)")
+    step_order = ", ".join(f"'{s}'" for s in STEPS)
+    outputs = {
+        "members.csv": (f"SELECT * FROM {ROWS}", "HEADER"),
+        "members.parquet": (f"SELECT * FROM {ROWS}", "FORMAT parquet, COMPRESSION zstd"),
+        "google_customer_match.csv": (
+            f'SELECT email_sha256 AS "Email", google_phone_sha256 AS "Phone" FROM {hashes}',
+            "HEADER"),
+        "meta_custom_audience.csv": (
+            f"SELECT email_sha256 AS email, meta_phone_sha256 AS phone FROM {hashes}",
+            "HEADER"),
+        "joined.csv": (f"SELECT * FROM {ROWS} ANTI JOIN {prior} AS p USING (profile_id) "
+                       "ORDER BY profile_id", "HEADER"),
+        "left.csv": (f"SELECT * FROM {prior} AS p ANTI JOIN {ROWS} USING (profile_id) "
+                     "ORDER BY profile_id", "HEADER"),
+        "suppressed.csv": (f"SELECT * FROM {result.drops} ORDER BY "
+                           f"list_position([{step_order}], step), profile_id", "HEADER"),
+    }
+    written: list[ExportedFile] = []
+    for name, (query, options) in outputs.items():
+        path = folder / name
+        count = con.execute(f"COPY ({query}) TO {_sql_path(path)} ({options})").fetchone()
+        written.append(ExportedFile(name, int(count[0]) if count else 0, _sha256(path)))
+    return written
+
+
+def export_all(
+    published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig | None = None
+) -> list[Export]:
+    """Export every configured segment and every published dbt segment (the pipeline stage)."""
+    config = config or load_config(default_config_path())
+    if not published_db.exists():
+        raise ExportError(f"no published warehouse at {published_db}: run the pipeline first")
+    con = open_published(published_db)
+    try:
+        names = sorted(available_segments(config, con))
+    finally:
+        con.close()
+    return [export_segment(published_db, exports_dir, name, run_id, config) for name in names]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A dry run: counts per step, sample profile ids per reason, change since the last export."""
+
+    segment: str
+    channel: str
+    definition_hash: str
+    candidates: int
+    steps: list[dict[str, Any]]
+    reasons: list[dict[str, Any]]
+    previous_run_id: str | None
+    previous_rows: int | None
+
+    @property
+    def members(self) -> int:
+        return self.steps[-1]["remaining"] if self.steps else self.candidates
+
+    @property
+    def change(self) -> int | None:
+        return None if self.previous_rows is None else self.members - self.previous_rows
+
+
+def preview_segment(
+    published_db: Path,
+    exports_dir: Path,
+    segment: str,
+    config: ActivationConfig | None = None,
+    sample: int = 5,
+    as_of: datetime | None = None,
+) -> Preview:
+    """Run selection and suppression without writing anything; samples are profile ids only."""
+    config = config or load_config(default_config_path())
+    with selected(published_db, segment, config, as_of) as (con, definition, result):
+        previous = previous_export(exports_dir, segment, run_id="")
+        reasons = con.execute(
+            f"SELECT step, reason, count(*) AS profiles, "
+            f"list(profile_id ORDER BY profile_id)[1:?] AS sample "
+            f"FROM {result.drops} GROUP BY step, reason "
+            f"ORDER BY list_position(?, step), reason", [sample, list(STEPS)]
+        ).fetchall()
+    return Preview(
+        segment=segment, channel=definition.channel,
+        definition_hash=definition.definition_hash, candidates=result.candidates,
+        steps=[asdict(s) for s in result.steps],
+        reasons=[{"step": s, "reason": r, "profiles": n, "sample": list(ids)}
+                 for s, r, n, ids in reasons],
+        previous_run_id=previous.manifest.run_id if previous else None,
+        previous_rows=previous.manifest.rows if previous else None,
+    )

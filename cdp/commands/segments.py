@@ -1,0 +1,133 @@
+"""``cdp segment``: list, dry-run (preview) and export segments from the published warehouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cdp.settings import DataPaths, data_paths
+
+if TYPE_CHECKING:
+    from profiles.segments import ActivationConfig
+
+segment_app = typer.Typer(help="Segments: preview (dry run) and export.", no_args_is_help=True)
+console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Segments file (default: config/segments.yml).")
+]
+
+
+def _setup(home: Path | None, config: Path | None) -> tuple[DataPaths, ActivationConfig]:
+    """Data paths and the checked segment configuration; bad input exits with code 2."""
+    from profiles.export import default_config_path
+    from profiles.segments import SegmentError, load_config
+
+    try:
+        return data_paths(home), load_config(config or default_config_path())
+    except (SegmentError, ValueError, OSError) as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(2) from None
+
+
+def _fail(error: Exception) -> NoReturn:
+    console.print(f"[red]error:[/] {error}")
+    raise typer.Exit(2) from None
+
+
+@segment_app.command("list")
+def segment_list(home: HomeOption = None, config: ConfigOption = None) -> None:
+    """Configured rule segments and published dbt segments."""
+    from profiles.published import open_published
+    from profiles.segments import available_segments
+
+    paths, activation = _setup(home, config)
+    try:
+        with open_published(paths.published_db) as con:
+            segments = available_segments(activation, con)
+    except FileNotFoundError as error:
+        _fail(error)
+    table = Table(title="Segments")
+    for column in ("name", "kind", "channel", "offer / product group", "description"):
+        table.add_column(column)
+    for name, s in sorted(segments.items()):
+        table.add_row(name, s.kind, s.channel, s.offer_id or s.product_group or "",
+                      s.description)
+    Console().print(table)
+
+
+@segment_app.command("preview")
+def segment_preview(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    sample: Annotated[int, typer.Option(help="Profile ids shown per reason.")] = 5,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Dry run: counts before and after each suppression step, sample profile ids per reason,
+    change since the last export. Writes nothing."""
+    from profiles.export import ExportError, preview_segment
+    from profiles.published import MissingTableError
+    from profiles.segments import SegmentError
+
+    paths, activation = _setup(home, config)
+    try:
+        preview = preview_segment(paths.published_db, paths.exports, name, activation, sample)
+    except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
+        _fail(error)
+    out = Console()
+    out.rule(f"segment {preview.segment} ({preview.channel}), definition "
+             f"{preview.definition_hash[:12]}")
+    steps = Table(title="Suppression chain")
+    for column in ("step", "before", "dropped", "after"):
+        steps.add_column(column, justify="left" if column == "step" else "right")
+    before = preview.candidates
+    for step in preview.steps:
+        steps.add_row(step["step"], f"{before:,}", f"{step['dropped']:,}",
+                      f"{step['remaining']:,}")
+        before = step["remaining"]
+    out.print(steps)
+    reasons = Table(title="Dropped, by reason (sample profile ids)")
+    for column in ("step", "reason", "profiles", "sample"):
+        reasons.add_column(column)
+    for row in preview.reasons:
+        reasons.add_row(row["step"], row["reason"], f"{row['profiles']:,}",
+                        ", ".join(row["sample"]))
+    out.print(reasons)
+    if preview.change is None:
+        out.print(f"members: [bold]{preview.members:,}[/] (no earlier export)")
+    else:
+        out.print(f"members: [bold]{preview.members:,}[/] ({preview.change:+,} since export "
+                  f"{preview.previous_run_id})")
+
+
+@segment_app.command("export")
+def segment_export(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: manual-<UTC time>).")]
+    = None,
+    home: HomeOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export one segment (CSV, Parquet, hashed audiences, delta) to exports/<segment>/<run>/."""
+    from profiles.export import ExportError, export_segment
+    from profiles.published import MissingTableError
+    from profiles.segments import SegmentError
+
+    paths, activation = _setup(home, config)
+    run = run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    try:
+        export = export_segment(paths.published_db, paths.exports, name, run, activation)
+    except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
+        _fail(error)
+    out = Console()
+    out.print(f"exported {name}: {export.manifest.rows:,} members → {export.directory}")
+    for item in export.manifest.files:
+        out.print(f"  {item.name}: {item.rows:,} rows")
