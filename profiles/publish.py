@@ -61,8 +61,7 @@ def publish(
     if not build_db.exists():
         raise PublishError(f"nothing to publish: build warehouse {build_db} does not exist")
     published_db.parent.mkdir(parents=True, exist_ok=True)
-    for stale in published_db.parent.glob(f"{published_db.name}.*.tmp"):
-        stale.unlink()  # left by a publish that was killed; only one writer runs at a time
+    _remove_stale_tmp(published_db)
     tmp = published_db.with_name(f"{published_db.name}.{_safe_run_id(run_id)}.tmp")
     tables: dict[str, int] = {}
     try:
@@ -104,32 +103,63 @@ def publish(
     return Publication(published_db, tables, archived)
 
 
+def _remove_stale_tmp(published_db: Path) -> None:
+    """Drop temporary files (and DuckDB WALs) of a killed publish or rollback.
+
+    Only one writer runs at a time, so any such file belongs to a process that is gone.
+    """
+    for pattern in (f"{published_db.name}.*.tmp", f"{published_db.name}.*.tmp.wal"):
+        for stale in published_db.parent.glob(pattern):
+            stale.unlink(missing_ok=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _archived(published_db: Path) -> list[Path]:
+    """Archived publications, oldest first, without entries that are the current file."""
+    archived = sorted(archive_dir(published_db).glob("published-*.duckdb"))
+    if not published_db.exists():
+        return archived
+    return [a for a in archived if not os.path.samefile(a, published_db)]
+
+
 def _archive_current(published_db: Path, keep: int) -> Path | None:
     """Keep a hard link (or copy) of the current publication so it can be rolled back to."""
     if not published_db.exists():
         return None
     folder = archive_dir(published_db)
     folder.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"published-{stamp}.duckdb"
-    try:
-        os.link(published_db, target)
-    except OSError:
-        shutil.copy2(published_db, target)
+    already = [a for a in sorted(folder.glob("published-*.duckdb"))
+               if os.path.samefile(a, published_db)]  # archived by a publish that was killed
+    if already:
+        target = already[-1]
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = folder / f"published-{stamp}.duckdb"
+        _link_or_copy(published_db, target)
+        _fsync(folder)
     for old in sorted(folder.glob("published-*.duckdb"))[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return target
 
 
 def rollback(published_db: Path) -> Path:
-    """Restore the most recent archived publication (atomically) and drop it from the archive."""
-    archived = sorted(archive_dir(published_db).glob("published-*.duckdb"))
+    """Restore the most recent earlier publication (atomically) and drop it from the archive."""
+    _remove_stale_tmp(published_db)
+    archived = _archived(published_db)
     if not archived:
         raise PublishError("no earlier publication to roll back to")
     previous = archived[-1]
     tmp = published_db.with_name(f"{published_db.name}.rollback.tmp")
-    shutil.copy2(previous, tmp)
+    _link_or_copy(previous, tmp)
     _fsync(tmp)
     os.replace(tmp, published_db)
+    _fsync(published_db.parent)
+    # Killed before this unlink, the entry is the current file and _archived skips it.
     previous.unlink()
     return previous

@@ -16,6 +16,9 @@ Design choices and why:
 * Failure reports carry **example record keys only** (record keys, ``source:record_id``,
   profile ids): GX runs with ``exclude_unexpected_values`` so emails, names and other
   column values never reach results, messages, logs or Data Docs.
+* An expectation of GX severity ``warning`` (the export size change, by default) is
+  reported in ``GateResult.warnings`` and the task log but never fails the gate: alarms
+  that a person should look at, without stopping activation.
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ class GateResult:
     layers: tuple[str, ...]
     suites: list[SuiteOutcome] = field(default_factory=list)
     failures: list[FailedExpectation] = field(default_factory=list)
+    #: failed expectations of severity "warning": reported, never blocking
+    warnings: list[FailedExpectation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data_docs_index: Path | None = None
     seconds: float = 0.0
@@ -143,6 +148,7 @@ class GateResult:
             for s in self.suites
         ]
         lines += [f"- {f.describe()}" for f in self.failures]
+        lines += [f"warning: {w.describe()}" for w in self.warnings]
         lines += [f"note: {n}" for n in self.notes]
         if self.data_docs_index is not None:
             lines.append(f"Data Docs: {self.data_docs_index}")
@@ -171,14 +177,13 @@ def run_gate(
 
     ``thresholds`` is a Thresholds object, a path to a YAML file, or None for
     ``config/quality.yml``. ``previous_db`` (the last published file) enables the
-    row-drop and profile-id-churn checks of the profiles layer. ``sources_config`` is the
-    ``sources.yml`` used for email columns the registry does not name (default: the
-    configuration folder's).
+    comparisons with the previous publication: profile id changes (identity) and row drop
+    (profiles). ``sources_config`` is the ``sources.yml`` used for identity columns the
+    registry does not name (default: the configuration folder's).
     """
     started = time.perf_counter()
     if not isinstance(thresholds, Thresholds):
         thresholds = load_thresholds(thresholds)
-    layers = tuple(layers)
     if not layers:
         raise ValueError("run_gate needs at least one layer")
     db_path = Path(db_path)
@@ -196,21 +201,35 @@ def run_gate(
             previous_db=Path(previous_db) if previous_db is not None else None,
             sources_config=Path(sources_config) if sources_config is not None else None,
         )
+    return validate_plans(plans, Path(reports_dir), run_id, started)
 
-    result = GateResult(run_id=run_id, layers=layers)
+
+def validate_plans(
+    plans: Sequence[LayerPlan], reports_dir: Path, run_id: str, started: float
+) -> GateResult:
+    """Run the planned checks as GX checkpoints, log the verdict, raise QualityGateFailed.
+
+    Shared by the warehouse gate and export validation (``quality.exports``) so both report,
+    log and fail the same way. ``started`` is the ``time.perf_counter()`` of the caller's
+    start, so the reported seconds include reading the data.
+    """
+    result = GateResult(run_id=run_id, layers=tuple(plan.layer for plan in plans))
     for plan in plans:
         result.notes.extend(plan.notes)
     with _GX_LOCK:
-        _validate(plans, Path(reports_dir), run_id, result)
+        _validate(plans, reports_dir, run_id, result)
     result.seconds = time.perf_counter() - started
 
     log.info(
-        "quality gate run %s: %d passed, %d failed in %.1fs",
+        "quality gate run %s (%s): %d passed, %d failed in %.1fs",
         run_id,
+        ", ".join(result.layers),
         result.passed,
         result.failed,
         result.seconds,
     )
+    for warning in result.warnings:
+        log.warning("quality gate warning: %s", warning.describe())
     if not result.success:
         for failure in result.failures:
             log.error("quality gate failure: %s", failure.describe())
@@ -235,7 +254,9 @@ def _connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(db_path))
 
 
-def _validate(plans: list[LayerPlan], reports_dir: Path, run_id: str, result: GateResult) -> None:
+def _validate(
+    plans: Sequence[LayerPlan], reports_dir: Path, run_id: str, result: GateResult
+) -> None:
     """Run one Checkpoint per check and build Data Docs; fills ``result``.
 
     One Checkpoint per check rather than per layer because a Checkpoint passes the same
@@ -329,17 +350,23 @@ def _ephemeral_context(reports_dir: Path) -> AbstractDataContext:
 
 
 def _collect(spec: CheckSpec, results: list[ExpectationValidationResult], out: GateResult) -> None:
+    """Count and describe results; a failed expectation of severity "warning" only warns."""
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
     passed = failed = 0
     for item in results:
-        if item.success:
-            passed += 1
-            continue
-        failed += 1
         config = item.expectation_config
+        warning = config is not None and config.severity == FailureSeverity.WARNING
+        if item.success or warning:
+            passed += 1
+        else:
+            failed += 1
+        if item.success:
+            continue
         kwargs = dict(config.kwargs) if config is not None else {}
         expectation_type = config.type if config is not None else "unknown"
         column = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or None
-        out.failures.append(
+        (out.warnings if warning else out.failures).append(
             FailedExpectation(
                 layer=spec.layer,
                 suite=spec.name,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,11 @@ LAYERS: tuple[str, ...] = ("raw", "identity", "profiles")
 REGISTRY_TABLE = "_source_registry"
 IDENTITY_GRAPH = "fct_identity_graph"
 PROFILES_TABLE = "dim_profiles"
+CONSENT_TABLE = "dim_profile_consent"
+CONSENT_COLUMNS = ("profile_id", "channel", "contact_point", "is_contactable")
+#: Built by the suppression work (issue 7): identifier_hash = sha256 hex of the normalised
+#: email / E.164 phone. The gate checks against it whenever it exists.
+SUPPRESSION_TABLE = "dim_suppression_list"
 
 #: Catalog: (schema, table) -> (table_type, [columns]) of the warehouse's own database.
 Catalog = dict[tuple[str, str], tuple[str, list[str]]]
@@ -95,7 +100,7 @@ def plan_layers(
         if layer == "raw":
             plans.append(_plan_raw(con, catalog, thresholds, sources_config))
         elif layer == "identity":
-            plans.append(_plan_identity(con, catalog, thresholds))
+            plans.append(_plan_identity(con, catalog, thresholds, previous_db))
         else:
             plans.append(_plan_profiles(con, catalog, thresholds, previous_db))
     return plans
@@ -124,6 +129,23 @@ def read_catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
 # --------------------------------------------------------------------------- raw
 
 
+@dataclass(frozen=True)
+class RawSource:
+    """What the gate needs to know about one registered source's raw table."""
+
+    key: str | None
+    timestamp: str | None = None
+    birth_date_format: str | None = None
+    #: canonical field (email, phone, birth_date) -> raw column
+    formats: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Canonical identity fields whose raw values get a format check.
+FORMAT_FIELDS = ("email", "phone", "birth_date")
+#: Columns ingest adds to every raw row; not part of a record's content.
+INGEST_COLUMNS = ("_source_file", "_file_sha256", "_row_number", "_loaded_at", "_run_id")
+
+
 def _plan_raw(
     con: duckdb.DuckDBPyConnection,
     catalog: Catalog,
@@ -144,24 +166,26 @@ def _plan_raw(
         return plan
 
     registry = con.execute(f"SELECT * FROM raw.{_q(REGISTRY_TABLE)} ORDER BY source").df()
-    for source, (key, email) in _registered_sources(registry, sources_config).items():
-        table = f"raw.{source}"
-        columns = _columns(catalog, "raw", source)
+    for name, source in _registered_sources(registry, sources_config).items():
+        table = f"raw.{name}"
+        columns = _columns(catalog, "raw", name)
         required.append((table, columns is not None))
         if columns is None:
             continue
-        key_ok = key is not None and key in columns
-        required.append((f"{table}.{key or '<record_key>'}", key_ok))
-        if email is not None:
-            required.append((f"{table}.{email}", email in columns))
-            if email not in columns:
-                email = None
-        else:
-            plan.notes.append(f"{table}: no email column mapped; email format not checked")
-        if key is None or not key_ok:
+        key_ok = source.key is not None and source.key in columns
+        required.append((f"{table}.{source.key or '<record_key>'}", key_ok))
+        for column in [source.timestamp, *source.formats.values()]:
+            if column is not None:
+                required.append((f"{table}.{column}", column in columns))
+        unmapped = [f for f in FORMAT_FIELDS if f not in source.formats]
+        if unmapped:
+            plan.notes.append(
+                f"{table}: no {', '.join(unmapped)} column mapped; format not checked"
+            )
+        if source.key is None or not key_ok:
             continue
-        plan.checks.append(_raw_table_check(con, catalog, source, key, email, thresholds))
-        plan.checks.append(_load_check(con, catalog, source, key, thresholds, plan.notes))
+        plan.checks.append(_raw_table_check(con, catalog, name, source.key, source, thresholds))
+        plan.checks.append(_load_check(con, catalog, name, source.key, thresholds, plan.notes))
     plan.checks.insert(0, _schema_check("raw", required))
     return plan
 
@@ -169,30 +193,86 @@ def _plan_raw(
 def _raw_table_check(
     con: duckdb.DuckDBPyConnection,
     catalog: Catalog,
-    source: str,
+    name: str,
     key: str,
-    email: str | None,
+    source: RawSource,
     thresholds: Thresholds,
 ) -> CheckSpec:
-    table = f"raw.{source}"
-    wanted = [key] + ([email] if email and email != key else [])
-    label = _label_sql(catalog, "raw", source, [key])
-    frame = _frame(con, f"SELECT {label} AS _example, {_select(wanted)} FROM raw.{_q(source)}")
+    """Record keys present and unique per file version, well-formed contact data and dates.
+
+    Raw is append-only: a later file may legitimately carry the same key again (an update),
+    so uniqueness is per file (``_file_sha256``, else ``_source_file``). Inside one file a
+    key may repeat only as an identical re-sent row (the email tool re-sends events);
+    ``key_versions_in_file`` counts the *different* rows a key has in its file.
+    """
+    table = f"raw.{name}"
+    columns = _columns(catalog, "raw", name) or []
+    version = next((c for c in ("_file_sha256", "_source_file") if c in columns), None)
+    content = [c for c in columns if c not in INGEST_COLUMNS]
+    partition = ", ".join(_q(c) for c in [version, key] if c is not None)
+    present = [c for c in source.formats.values() if c in columns]
+    derived = [f"count(DISTINCT hash(row({_select(content)}))) OVER (PARTITION BY {partition}) "
+               "AS key_versions_in_file"]
     expectations: list[Expectation] = [
         gx.expectations.ExpectColumnValuesToNotBeNull(
             column=key, notes="Every raw record needs its record key to be traced and deduplicated."
         ),
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="key_versions_in_file",
+            min_value=1,
+            max_value=1,
+            notes="A record key names one record per file: repeating it inside a file is "
+            "allowed only as an identical re-sent row. A later file may repeat it (an update).",
+        ),
     ]
-    if email:
+    for field_name in ("email", "phone"):
+        column = source.formats.get(field_name)
+        if column in present:
+            expectations.append(
+                gx.expectations.ExpectColumnValuesToMatchRegex(
+                    column=column,
+                    regex=getattr(thresholds, f"{field_name}_regex"),
+                    mostly=thresholds.format_mostly,
+                    notes=f"A mapped {field_name} column that mostly holds something else is a "
+                    "mapping or parsing error upstream.",
+                )
+            )
+    birth = source.formats.get("birth_date")
+    if birth in present:
+        parsed = (
+            f"try_strptime(CAST({_q(birth)} AS VARCHAR), {_literal(source.birth_date_format)})"
+            if source.birth_date_format
+            else f"TRY_CAST({_q(birth)} AS DATE)"
+        )
+        blank = f"nullif(trim(CAST({_q(birth)} AS VARCHAR)), '') IS NULL"
+        derived.append(f"CASE WHEN {blank} THEN NULL ELSE {parsed} IS NOT NULL END "
+                       f"AS {_q(birth + '__parses')}")
         expectations.append(
-            gx.expectations.ExpectColumnValuesToMatchRegex(
-                column=email,
-                regex=thresholds.email_regex,
-                mostly=thresholds.email_mostly,
-                notes="A mapped email column that mostly holds non-emails is a mapping "
-                "or parsing error upstream.",
+            gx.expectations.ExpectColumnValuesToBeInSet(
+                column=f"{birth}__parses",
+                value_set=[True],
+                mostly=thresholds.format_mostly,
+                notes="Non-empty birth dates must parse with the source's birth_date_format "
+                "(blank ones are ignored).",
             )
         )
+    if source.timestamp in columns:
+        present.append(source.timestamp)
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToNotBeNull(
+                column=source.timestamp,
+                mostly=thresholds.format_mostly,
+                notes="The registered event / change time: ingest quarantines values that do "
+                "not parse, so a null here means the value was missing.",
+            )
+        )
+    wanted = list(dict.fromkeys([key, *present]))
+    label = _label_sql(catalog, "raw", name, [key])
+    frame = _frame(
+        con,
+        f"SELECT {label} AS _example, {_select(wanted)}, {', '.join(derived)} "
+        f"FROM raw.{_q(name)}",
+    )
     return CheckSpec("raw", table, table, frame, expectations)
 
 
@@ -266,7 +346,7 @@ def _load_check(
             gx.expectations.ExpectColumnMaxToBeBetween(
                 column="row_drop_share",
                 min_value=0.0,
-                max_value=thresholds.max_row_drop_share,
+                max_value=thresholds.max_load_drop_share,
                 notes=f"Rows of the latest load of {source} against the load before it; "
                 "a sharp drop means a truncated or partial file.",
             )
@@ -298,48 +378,59 @@ def _load_check(
 
 def _registered_sources(
     registry: pd.DataFrame, sources_config: Path | None
-) -> dict[str, tuple[str | None, str | None]]:
-    """source -> (record key column, email column) from the registry table.
+) -> dict[str, RawSource]:
+    """source -> key, timestamp and format-checked columns, from the registry table.
 
     Accepts ingest's long form (one row per source and identity ``field`` with its
-    ``column_name``) as well as one row per source with an ``email_column`` or a JSON /
-    map ``identity`` column. Sources whose email column the registry does not name fall
-    back to ``sources.yml``.
+    ``column_name``, plus ``timestamp_column`` and ``birth_date_format``) as well as one row
+    per source with ``<field>_column`` columns or a JSON / map ``identity`` column. Fields
+    the registry does not name fall back to ``sources.yml``.
     """
-    found: dict[str, tuple[str | None, str | None]] = {}
+    found: dict[str, RawSource] = {}
     for row in registry.to_dict("records"):
-        source = str(row["source"])
-        key, email = found.get(source, (None, None))
-        if isinstance(row.get("record_key"), str) and row["record_key"]:
-            key = row["record_key"]
-        email = _email_column(row) or email
-        found[source] = (key, email)
-    if any(email is None for _, email in found.values()):
-        from_yaml = _emails_from_sources_yml(sources_config)
-        found = {s: (k, e or from_yaml.get(s)) for s, (k, e) in found.items()}
+        name = str(row["source"])
+        known = found.get(name, RawSource(key=None))
+        found[name] = RawSource(
+            key=_text(row.get("record_key")) or known.key,
+            timestamp=_text(row.get("timestamp_column")) or known.timestamp,
+            birth_date_format=_text(row.get("birth_date_format")) or known.birth_date_format,
+            formats={**known.formats, **_identity_columns(row)},
+        )
+    if any(set(FORMAT_FIELDS) - set(s.formats) for s in found.values()):
+        from_yaml = _identity_from_sources_yml(sources_config)
+        found = {
+            name: replace(s, formats={**from_yaml.get(name, {}), **s.formats})
+            for name, s in found.items()
+        }
     return found
 
 
-def _email_column(row: Mapping[str, Any]) -> str | None:
-    """The email column one registry row names, in any of the accepted shapes."""
-    if row.get("field") == "email" and isinstance(row.get("column_name"), str):
-        return row["column_name"]
-    value = row.get("email_column")
-    if isinstance(value, str) and value:
-        return value
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _identity_columns(row: Mapping[str, Any]) -> dict[str, str]:
+    """Format-checked field -> column that one registry row names, in any accepted shape."""
+    columns: dict[str, str] = {}
     identity = row.get("identity")
     if isinstance(identity, str) and identity:
         try:
             identity = json.loads(identity)
         except ValueError:
             identity = None
-    if isinstance(identity, Mapping) and isinstance(identity.get("email"), str):
-        return identity["email"]
-    return None
+    for field_name in FORMAT_FIELDS:
+        column = (
+            (_text(row.get("column_name")) if row.get("field") == field_name else None)
+            or _text(row.get(f"{field_name}_column"))
+            or (_text(identity.get(field_name)) if isinstance(identity, Mapping) else None)
+        )
+        if column is not None:
+            columns[field_name] = column
+    return columns
 
 
-def _emails_from_sources_yml(path: Path | None) -> dict[str, str]:
-    """source -> email column from ``sources.yml`` (the registry's own config file)."""
+def _identity_from_sources_yml(path: Path | None) -> dict[str, dict[str, str]]:
+    """source -> {field: column} of the format-checked fields, from ``sources.yml``."""
     if path is None:
         from cdp.settings import config_dir
 
@@ -349,21 +440,25 @@ def _emails_from_sources_yml(path: Path | None) -> dict[str, str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
-        log.warning("could not read %s; email columns only from the registry", path)
+        log.warning("could not read %s; identity columns only from the registry", path)
         return {}
-    emails: dict[str, str] = {}
+    mapped: dict[str, dict[str, str]] = {}
     for name, spec in (data.get("sources") or {}).items():
         identity = (spec or {}).get("identity") or {}
-        if isinstance(identity.get("email"), str):
-            emails[str(name)] = identity["email"]
-    return emails
+        mapped[str(name)] = {
+            f: identity[f] for f in FORMAT_FIELDS if isinstance(identity.get(f), str)
+        }
+    return mapped
 
 
 # ---------------------------------------------------------------------- identity
 
 
 def _plan_identity(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, thresholds: Thresholds
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    previous_db: Path | None,
 ) -> LayerPlan:
     plan = LayerPlan("identity")
     table = f"main.{IDENTITY_GRAPH}"
@@ -473,7 +568,64 @@ def _plan_identity(
             f"{table} has no customer_number column: "
             "'one CRM customer number per profile' not checked"
         )
+    plan.checks.extend(_profile_id_changes(frame, previous_db, thresholds, plan.notes))
     return plan
+
+
+def _profile_id_changes(
+    current: pd.DataFrame, previous_db: Path | None, thresholds: Thresholds, notes: list[str]
+) -> list[CheckSpec]:
+    """Share of source records whose profile id changed since the previous publication.
+
+    Downstream tools key on profile ids, so ids must be stable: merges and splits move a
+    few records, mass reassignment means unstable id assignment. Records new in this build
+    or gone from it do not count.
+    """
+    table = f"main.{IDENTITY_GRAPH}"
+    previous = _read_previous(
+        previous_db,
+        IDENTITY_GRAPH,
+        ["source", "record_id", "profile_id"],
+        f"SELECT CAST(source AS VARCHAR) AS source, CAST(record_id AS VARCHAR) AS record_id, "
+        f"CAST(profile_id AS VARCHAR) AS previous_profile_id FROM main.{_q(IDENTITY_GRAPH)}",
+        notes,
+    )
+    if previous is None:
+        notes.append(f"{table}: not compared with a previous publication (profile id changes)")
+        return []
+    now = pd.DataFrame(
+        {
+            "source": current["source"].astype(str).to_numpy(),
+            "record_id": current["record_id"].astype(str).to_numpy(),
+            "profile_id": current["profile_id"].astype(str).to_numpy(),
+        },
+        index=current.index,
+    )
+    both = now.reset_index(names="_example").merge(previous, on=["source", "record_id"])
+    changed = both["profile_id"] != both["previous_profile_id"]
+    frame = pd.DataFrame(
+        {"profile_id_changed": changed.astype(int).to_numpy()},
+        index=pd.Index(both["_example"].astype(str).to_numpy()),
+    )
+    examples = tuple(frame.index[changed.to_numpy()][:5])
+    return [
+        CheckSpec(
+            "identity",
+            f"identity.{IDENTITY_GRAPH}.vs_previous",
+            table,
+            frame,
+            [
+                gx.expectations.ExpectColumnMeanToBeBetween(
+                    column="profile_id_changed",
+                    min_value=0.0,
+                    max_value=thresholds.max_profile_id_change_share,
+                    notes="Share of records (present in the previous publication and now) "
+                    "whose profile id changed; exports and the API key on profile ids.",
+                )
+            ],
+            {"profile_id_changed": examples},
+        )
+    ]
 
 
 # ---------------------------------------------------------------------- profiles
@@ -488,96 +640,164 @@ def _plan_profiles(
     plan = LayerPlan("profiles")
     table = f"main.{PROFILES_TABLE}"
     columns = _columns(catalog, "main", PROFILES_TABLE)
+    consent_cols = _columns(catalog, "main", CONSENT_TABLE)
     required = [(table, columns is not None)]
     required.append((f"{table}.profile_id", columns is not None and "profile_id" in columns))
+    required.append((f"main.{CONSENT_TABLE}", consent_cols is not None))
+    required += [
+        (f"main.{CONSENT_TABLE}.{c}", consent_cols is not None and c in consent_cols)
+        for c in CONSENT_COLUMNS
+    ]
     plan.checks.append(_schema_check("profiles", required))
     if columns is None or "profile_id" not in columns:
         return plan
 
     label = _label_sql(catalog, "main", PROFILES_TABLE, ["profile_id"])
     frame = _frame(con, f"SELECT {label} AS _example, profile_id FROM main.{_q(PROFILES_TABLE)}")
-    plan.checks.append(
-        CheckSpec(
-            "profiles",
-            f"profiles.{PROFILES_TABLE}",
-            table,
-            frame,
-            [
-                gx.expectations.ExpectTableRowCountToBeBetween(
-                    min_value=1, notes="Never publish an empty profile table."
-                ),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="profile_id"),
-                gx.expectations.ExpectColumnValuesToBeUnique(
-                    column="profile_id", notes="Exports and the API key on profile_id."
-                ),
-            ],
-        )
+    expectations: list[Expectation] = [
+        gx.expectations.ExpectTableRowCountToBeBetween(
+            min_value=1, notes="Never publish an empty profile table."
+        ),
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="profile_id"),
+        gx.expectations.ExpectColumnValuesToBeUnique(
+            column="profile_id", notes="Exports and the API key on profile_id."
+        ),
+    ]
+    plan.checks.append(CheckSpec("profiles", f"profiles.{PROFILES_TABLE}", table, frame,
+                                 expectations))
+    previous = _read_previous(
+        previous_db, PROFILES_TABLE, ["profile_id"],
+        f"SELECT count(*) AS n FROM main.{_q(PROFILES_TABLE)}", plan.notes,
     )
-    if previous_db is None:
-        plan.notes.append(f"{table}: no previous publication given; row drop and churn skipped")
-        return plan
-    previous = _previous_profiles(previous_db)
     if previous is None:
-        plan.notes.append(
-            f"{table}: previous publication has no {table}; row drop and churn skipped"
+        plan.notes.append(f"{table}: not compared with a previous publication (row drop)")
+    else:
+        prev_rows = int(previous["n"].iloc[0])
+        lost = max(prev_rows - len(frame), 0)
+        comparison = pd.DataFrame(
+            {
+                "previous_rows": [prev_rows],
+                "current_rows": [len(frame)],
+                "row_drop_share": [lost / prev_rows if prev_rows else 0.0],
+            },
+            index=pd.Index([table]),
         )
-        return plan
-    prev_rows, prev_ids = previous
-    current = set(frame["profile_id"].dropna().astype(str))
-    vanished = sorted(prev_ids - current)
-    row_drop = max(prev_rows - len(frame), 0) / prev_rows if prev_rows else 0.0
-    churn = len(vanished) / len(prev_ids) if prev_ids else 0.0
-    comparison = pd.DataFrame(
-        {
-            "previous_rows": [prev_rows],
-            "current_rows": [len(frame)],
-            "row_drop_share": [row_drop],
-            "profile_id_churn": [churn],
-        },
-        index=pd.Index([table]),
-    )
-    plan.checks.append(
-        CheckSpec(
-            "profiles",
-            f"profiles.{PROFILES_TABLE}.vs_previous",
-            table,
-            comparison,
-            [
-                gx.expectations.ExpectColumnMaxToBeBetween(
-                    column="row_drop_share",
-                    min_value=0.0,
-                    max_value=thresholds.max_row_drop_share,
-                    notes="Losing many profiles at once means a source went missing.",
-                ),
-                gx.expectations.ExpectColumnMaxToBeBetween(
-                    column="profile_id_churn",
-                    min_value=0.0,
-                    max_value=thresholds.max_profile_id_churn,
-                    notes="Profile ids must be stable across builds; downstream tools key on them.",
-                ),
-            ],
-            {"profile_id_churn": tuple(vanished[:5])},
+        plan.checks.append(
+            CheckSpec(
+                "profiles",
+                f"profiles.{PROFILES_TABLE}.vs_previous",
+                table,
+                comparison,
+                [
+                    gx.expectations.ExpectColumnMaxToBeBetween(
+                        column="row_drop_share",
+                        min_value=0.0,
+                        max_value=thresholds.max_profile_drop_share,
+                        notes="Share of the previous publication's profiles missing now: "
+                        "losing many at once means a source went missing.",
+                    )
+                ],
+            )
         )
-    )
+    if consent_cols is not None and set(CONSENT_COLUMNS) <= set(consent_cols):
+        plan.checks.append(_consent_coverage(con, catalog, thresholds))
+        plan.checks.extend(_suppression_check(con, catalog, plan.notes))
     return plan
 
 
-def _previous_profiles(path: Path) -> tuple[int, set[str]] | None:
-    """Row count and profile ids of the previous publication, opened read-only."""
-    if not Path(path).exists():
+def _consent_coverage(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, thresholds: Thresholds
+) -> CheckSpec:
+    """Every profile has a consent row for every channel: no row would hide "unknown"."""
+    label = _label_sql(catalog, "main", PROFILES_TABLE, ["profile_id"])
+    frame = _frame(
+        con,
+        f"""
+        SELECT {label} AS _example,
+               (SELECT count(DISTINCT c.channel) FROM main.{_q(CONSENT_TABLE)} c
+                WHERE c.profile_id = p.profile_id AND c.channel IN (SELECT unnest(?)))
+                   AS consent_channels
+        FROM main.{_q(PROFILES_TABLE)} p
+        """,
+        [list(thresholds.consent_channels)],
+    )
+    wanted = len(thresholds.consent_channels)
+    table = f"main.{CONSENT_TABLE}"
+    return CheckSpec(
+        "profiles",
+        f"profiles.{CONSENT_TABLE}",
+        table,
+        frame,
+        [
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column="consent_channels",
+                min_value=wanted,
+                max_value=wanted,
+                notes=f"Each profile needs a consent row for each of "
+                f"{', '.join(thresholds.consent_channels)}; failing examples are profile ids.",
+            )
+        ],
+    )
+
+
+def _suppression_check(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, notes: list[str]
+) -> list[CheckSpec]:
+    """No suppressed identifier is contactable (skipped with a note while the table is absent).
+
+    ``dim_suppression_list.identifier_hash`` is the SHA-256 hex of the normalised email /
+    E.164 phone, which is what ``dim_profile_consent.contact_point`` holds, so the check
+    hashes contact points and never reads a clear-text suppressed identifier.
+    """
+    columns = _columns(catalog, "main", SUPPRESSION_TABLE)
+    if columns is None or "identifier_hash" not in columns:
+        notes.append(
+            f"main.{SUPPRESSION_TABLE} not found: 'no suppressed identifier is contactable' "
+            "not checked"
+        )
+        return []
+    frame = _frame(
+        con,
+        f"""
+        SELECT CAST(c.profile_id AS VARCHAR) || ':' || c.channel AS _example,
+               sha256(c.contact_point) IN (
+                   SELECT identifier_hash FROM main.{_q(SUPPRESSION_TABLE)}
+               ) AS is_suppressed
+        FROM main.{_q(CONSENT_TABLE)} c
+        WHERE c.is_contactable
+        """,
+    )
+    table = f"main.{CONSENT_TABLE}"
+    return [
+        CheckSpec(
+            "profiles",
+            f"profiles.{CONSENT_TABLE}.suppression",
+            table,
+            frame,
+            [
+                gx.expectations.ExpectColumnValuesToBeInSet(
+                    column="is_suppressed",
+                    value_set=[False],
+                    notes=f"A contact point on main.{SUPPRESSION_TABLE} must never be "
+                    "contactable; examples are profile_id:channel.",
+                )
+            ],
+        )
+    ]
+
+
+def _read_previous(
+    path: Path | None, table: str, needed: list[str], sql: str, notes: list[str]
+) -> pd.DataFrame | None:
+    """``sql`` on the previous publication (read-only), or None when there is none to read."""
+    if path is None or not Path(path).exists():
         return None
     with duckdb.connect(str(path), read_only=True) as prev:
-        if _columns(read_catalog(prev), "main", PROFILES_TABLE) is None:
+        columns = _columns(read_catalog(prev), "main", table)
+        if columns is None or not set(needed) <= set(columns):
+            notes.append(f"previous publication has no main.{table} with {', '.join(needed)}")
             return None
-        rows = _count(prev, f"main.{_q(PROFILES_TABLE)}")
-        ids = {
-            value
-            for (value,) in prev.execute(
-                f"SELECT DISTINCT CAST(profile_id AS VARCHAR) FROM main.{_q(PROFILES_TABLE)} "
-                "WHERE profile_id IS NOT NULL"
-            ).fetchall()
-        }
-    return rows, ids
+        return prev.execute(sql).df()
 
 
 # ----------------------------------------------------------------------- helpers
@@ -627,8 +847,10 @@ def _label_sql(catalog: Catalog, schema: str, table: str, key_columns: list[str]
     return f"coalesce({key}, {locator} || ' (null {null_note})')"
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    frame = con.execute(sql).df()
+def _frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+) -> pd.DataFrame:
+    frame = con.execute(sql, list(params)).df()
     # An unnamed index: GX then lists failing rows by index label, truncated to five.
     frame.index = pd.Index(frame.pop("_example").astype(str).to_numpy())
     return frame
@@ -641,6 +863,11 @@ def _count(con: duckdb.DuckDBPyConnection, qualified: str) -> int:
 
 def _select(columns: Iterable[str]) -> str:
     return ", ".join(_q(c) for c in columns)
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (for registry values such as a date format)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _q(identifier: str) -> str:

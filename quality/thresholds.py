@@ -18,7 +18,12 @@ import yaml
 
 #: Loose on purpose: one "@", no whitespace, a dot in the domain. Stricter checks belong in
 #: staging (normalisation), the gate only catches columns that are clearly not emails.
-DEFAULT_EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+DEFAULT_EMAIL_REGEX = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"
+#: Loose too: an optional "+", digits and the usual separators (space ( ) / . -), at least six
+#: characters. Letters ("n/a", "unknown") or a name in the phone column fail it.
+DEFAULT_PHONE_REGEX = r"^\s*\+?[0-9(][0-9 ()/.\-]{4,}[0-9]\s*$"
+DEFAULT_CONSENT_CHANNELS = ("email", "sms", "phone", "post", "online_ads")
+SIZE_CHANGE_ACTIONS = ("warn", "fail")
 
 
 class ThresholdsError(ValueError):
@@ -29,20 +34,34 @@ class ThresholdsError(ValueError):
 class Thresholds:
     """Limits the gate checks against; defaults match ``config/quality.yml``."""
 
-    #: raw: quarantined rows / (loaded + quarantined rows) per source.
+    # raw
+    #: quarantined rows / (loaded + quarantined rows) of a source's latest load.
     max_rejected_share: float = 0.05
-    #: profiles: share of rows lost against the previous publication.
-    max_row_drop_share: float = 0.5
-    #: identity: records in the largest profile (cluster); bigger means over-merging.
-    max_cluster_size: int = 50
-    #: identity: share of profiles with exactly one record, as [min, max].
-    singleton_share: tuple[float, float] = (0.0, 0.9)
-    #: profiles: share of the previous publication's profile ids that disappeared.
-    max_profile_id_churn: float = 0.2
-    #: raw: share of non-empty email values that must match ``email_regex``.
-    email_mostly: float = 0.95
-    #: raw: the loose email pattern.
+    #: share of rows the latest load of a source may have fewer than the load before it.
+    max_load_drop_share: float = 0.5
+    #: share of non-empty email / phone / date values that must be well-formed.
+    format_mostly: float = 0.95
+    #: the loose email pattern.
     email_regex: str = DEFAULT_EMAIL_REGEX
+    #: the loose phone pattern.
+    phone_regex: str = DEFAULT_PHONE_REGEX
+    # identity
+    #: records in the largest profile (cluster); bigger means over-merging.
+    max_cluster_size: int = 250
+    #: share of profiles with exactly one record, as [min, max].
+    singleton_share: tuple[float, float] = (0.01, 0.6)
+    #: share of source records (present before and now) whose profile id changed.
+    max_profile_id_change_share: float = 0.1
+    # profiles
+    #: share of dim_profiles rows lost against the previous publication.
+    max_profile_drop_share: float = 0.5
+    #: channels every profile needs a row for in dim_profile_consent.
+    consent_channels: tuple[str, ...] = DEFAULT_CONSENT_CHANNELS
+    # exports
+    #: relative change of a segment export's size against the previous export.
+    max_segment_size_change: float = 0.5
+    #: what a larger change does: ``warn`` (recorded, export proceeds) or ``fail``.
+    segment_size_change_action: str = "warn"
 
     @property
     def singleton_share_min(self) -> float:
@@ -121,6 +140,13 @@ def _share(raw: Any, where: str) -> float:
     return value
 
 
+def _non_negative(raw: Any, where: str) -> float:
+    value = _number(raw, where)
+    if value < 0:
+        raise ThresholdsError(f"{where}: must not be negative, got {raw!r}")
+    return value
+
+
 def _positive_int(raw: Any, where: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise ThresholdsError(f"{where}: expected a whole number, got {raw!r}")
@@ -148,12 +174,34 @@ def _regex(raw: Any, where: str) -> str:
     return raw
 
 
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(item, str) and item for item in raw)
+    ):
+        raise ThresholdsError(f"{where}: expected a non-empty list of names, got {raw!r}")
+    return tuple(raw)
+
+
+def _action(raw: Any, where: str) -> str:
+    if raw not in SIZE_CHANGE_ACTIONS:
+        choices = ", ".join(SIZE_CHANGE_ACTIONS)
+        raise ThresholdsError(f"{where}: expected one of {choices}, got {raw!r}")
+    return str(raw)
+
+
 _VALIDATORS = {
     "max_rejected_share": _share,
-    "max_row_drop_share": _share,
+    "max_load_drop_share": _share,
+    "format_mostly": _share,
+    "email_regex": _regex,
+    "phone_regex": _regex,
     "max_cluster_size": _positive_int,
     "singleton_share": _band,
-    "max_profile_id_churn": _share,
-    "email_mostly": _share,
-    "email_regex": _regex,
+    "max_profile_id_change_share": _share,
+    "max_profile_drop_share": _share,
+    "consent_channels": _names,
+    "max_segment_size_change": _non_negative,
+    "segment_size_change_action": _action,
 }

@@ -14,8 +14,10 @@ import threading
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
+from quality.exports import validate_export
 from quality.gate import GateResult, QualityGateFailed, run_gate
 from quality.thresholds import Thresholds, ThresholdsError, load_thresholds
 
@@ -45,6 +47,9 @@ def build_warehouse(path: Path, *, customer_number: bool = True) -> Path:
             "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'last_name', 'nachname'),"
             "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'customer_number', "
             "'customer_number'),"
+            "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'phone', 'telefon'),"
+            "('crm_customers', 'crm_row_id', 'updated_at', '%d.%m.%Y', 'birth_date', "
+            "'geburtsdatum'),"
             "('web_events', 'event_id', 'event_ts', NULL, 'anonymous_id', 'anonymous_id'),"
             "('web_events', 'event_id', 'event_ts', NULL, 'email', 'email')"
         )
@@ -56,6 +61,9 @@ def build_warehouse(path: Path, *, customer_number: bool = True) -> Path:
                    'Nachname' || i AS nachname,
                    'kunde' || i || '@example.de' AS email,
                    'C' || lpad(CAST(i AS VARCHAR), 5, '0') AS customer_number,
+                   CASE WHEN i % 3 > 0 THEN '0171/' || (1000000 + i) END AS telefon,
+                   CASE WHEN i % 4 > 0 THEN lpad(CAST(i % 28 + 1 AS VARCHAR), 2, '0')
+                        || '.04.1980' END AS geburtsdatum,
                    TIMESTAMP '2026-11-01 10:00' AS updated_at,
                    '/data/landing/crm_customers/kunden_2026-11.csv' AS _source_file,
                    i + 1 AS _row_number,
@@ -78,7 +86,8 @@ def build_warehouse(path: Path, *, customer_number: bool = True) -> Path:
             CREATE TABLE raw.web_events AS
             SELECT 'ev-' || i AS event_id,
                    CASE WHEN i % 2 = 0 THEN 'kunde' || i || '@example.de' END AS email,
-                   'anon-' || i AS anonymous_id
+                   'anon-' || i AS anonymous_id,
+                   TIMESTAMP '2026-11-01 09:00' + to_minutes(i) AS event_ts
             FROM range(30) t(i)
             """
         )
@@ -99,6 +108,17 @@ def build_warehouse(path: Path, *, customer_number: bool = True) -> Path:
             CREATE TABLE main.dim_profiles AS
             SELECT DISTINCT profile_id, 'Vorname' AS first_name, 'x@example.de' AS email
             FROM main.fct_identity_graph
+            """
+        )
+        con.execute(
+            f"""
+            CREATE TABLE main.dim_profile_consent AS
+            SELECT profile_id, channel,
+                   CASE channel WHEN 'email' THEN '{PLANTED_EMAIL}' ELSE 'none' END
+                       AS contact_point,
+                   channel = 'email' AS is_contactable
+            FROM main.dim_profiles
+            CROSS JOIN (VALUES ('email'), ('sms'), ('phone'), ('post'), ('online_ads')) c(channel)
             """
         )
     finally:
@@ -299,7 +319,8 @@ def add_crm_load(db: Path, run_id: str, day: int, rows: int, rejected: int = 0) 
     execute(
         db,
         f"INSERT INTO raw.crm_customers SELECT '{run_id}-' || i, 'V', 'N', "
-        f"'k{run_id}' || i || '@example.de', 'C9' || i, {at}, 'f.csv', i + 1, '{run_id}', {at} "
+        f"'k{run_id}' || i || '@example.de', 'C9' || i, NULL, NULL, {at}, "
+        f"'f-{run_id}.csv', i + 1, '{run_id}', {at} "
         f"FROM range({rows}) t(i)",
         f"INSERT INTO raw.crm_customers__rejected SELECT '{run_id}-r' || i, 'bad', 'x', "
         f"'{run_id}', {at} FROM range({rejected}) t(i)",
@@ -338,7 +359,9 @@ def test_registry_with_one_row_per_source_and_email_column(warehouse: Path, repo
     assert [f.expectation_type for f in error.result.failures] == [
         "expect_column_values_to_match_regex"
     ]
-    assert "raw.web_events: no email column mapped" in " ".join(error.result.notes)
+    assert "raw.web_events: no email, phone, birth_date column mapped" in " ".join(
+        error.result.notes
+    )
 
 
 def test_email_column_can_come_from_sources_yml(
@@ -356,7 +379,9 @@ def test_email_column_can_come_from_sources_yml(
     assert [f.expectation_type for f in error.result.failures] == [
         "expect_column_values_to_match_regex"
     ]
-    assert "raw.web_events: no email column mapped" in " ".join(error.result.notes)
+    assert "raw.web_events: no email, phone, birth_date column mapped" in " ".join(
+        error.result.notes
+    )
 
 
 def test_registered_email_column_missing_from_raw_table_fails(
@@ -385,7 +410,7 @@ def test_cluster_over_size_limit_fails_identity(warehouse: Path, reports: Path) 
     execute(
         warehouse,
         "INSERT INTO main.fct_identity_graph "
-        "SELECT 'P-giant', 'web_events', 'ev-g' || i, NULL FROM range(51) t(i)",
+        "SELECT 'P-giant', 'web_events', 'ev-g' || i, NULL FROM range(251) t(i)",
     )
     error = expect_failure(warehouse, reports, ["identity"])
 
@@ -394,7 +419,7 @@ def test_cluster_over_size_limit_fails_identity(warehouse: Path, reports: Path) 
     assert failure.table == "main.fct_identity_graph"
     assert failure.expectation_type == "expect_column_max_to_be_between"
     assert failure.column == "cluster_size"
-    assert failure.observed.startswith("51")
+    assert failure.observed.startswith("251")
     assert failure.examples == ("P-giant",)
     assert "expect_column_max_to_be_between" in str(error)
     assert "P-giant" in str(error)
@@ -473,17 +498,48 @@ def test_empty_profiles_fail(warehouse: Path, reports: Path) -> None:
     ]
 
 
-def test_row_drop_and_churn_against_previous_publication(
+def test_row_drop_against_previous_publication(
     tmp_path: Path, warehouse: Path, reports: Path
 ) -> None:
     previous = build_warehouse(tmp_path / "published.duckdb")
     assert gate(warehouse, reports, ["profiles"], previous_db=previous).success
 
-    execute(warehouse, "DELETE FROM main.dim_profiles WHERE profile_id >= 'P2'")
+    execute(
+        warehouse,
+        "DELETE FROM main.dim_profiles WHERE profile_id >= 'P2'",
+        "DELETE FROM main.dim_profile_consent WHERE profile_id >= 'P2'",
+    )
     error = expect_failure(warehouse, reports, ["profiles"], previous_db=previous)
-    by_column = {f.column: f for f in error.result.failures}
-    assert set(by_column) == {"row_drop_share", "profile_id_churn"}
-    assert len(by_column["profile_id_churn"].examples) == 5
+    [failure] = error.result.failures
+    assert failure.suite == "profiles.dim_profiles.vs_previous"
+    assert failure.column == "row_drop_share"
+    assert failure.examples == ("main.dim_profiles",)
+
+
+def test_profile_id_changes_against_previous_publication(
+    tmp_path: Path, warehouse: Path, reports: Path
+) -> None:
+    previous = build_warehouse(tmp_path / "published.duckdb")
+    # 70 records; new records do not count, only records whose profile id changed.
+    execute(
+        warehouse,
+        "INSERT INTO main.fct_identity_graph SELECT 'P-new', 'web_events', 'ev-new', NULL",
+        "UPDATE main.fct_identity_graph SET profile_id = 'Q1' WHERE profile_id = 'P1'",
+    )
+    assert gate(warehouse, reports, ["identity"], previous_db=previous).success  # 2 of 70
+
+    execute(
+        warehouse,
+        "UPDATE main.fct_identity_graph SET profile_id = 'Q' || profile_id "
+        "WHERE profile_id < 'P3'",
+    )
+    error = expect_failure(warehouse, reports, ["identity"], previous_db=previous)
+    [failure] = error.result.failures
+    assert failure.suite == "identity.fct_identity_graph.vs_previous"
+    assert failure.column == "profile_id_changed"
+    assert failure.observed.startswith("0.6")
+    assert len(failure.examples) == 5
+    assert all(e.startswith(("crm_customers:crm-", "web_events:ev-")) for e in failure.examples)
 
 
 def test_unknown_layer_is_rejected(warehouse: Path, reports: Path) -> None:
@@ -528,6 +584,9 @@ def test_thresholds_yaml_overrides_and_defaults(tmp_path: Path) -> None:
         ("email_regex: '[unclosed'\n", ["email_regex", "not a valid regular expression"]),
         ("- just\n- a list\n", ["mapping"]),
         ("max_cluster_size: [1\n", ["not valid YAML", "line"]),
+        ("segment_size_change_action: block\n", ["segment_size_change_action", "warn, fail"]),
+        ("consent_channels: []\n", ["consent_channels", "non-empty list"]),
+        ("max_segment_size_change: -1\n", ["max_segment_size_change", "negative"]),
     ],
 )
 def test_thresholds_errors_name_file_key_and_problem(
@@ -573,3 +632,168 @@ def test_gate_works_while_this_process_holds_the_file_read_write(
         writer.execute("CREATE TABLE main.still_writable AS SELECT 1 AS x")
     finally:
         writer.close()
+
+
+# ------------------------------------------------------- raw keys, formats and dates
+
+
+def test_key_repeated_in_a_file_only_as_identical_resent_row(
+    warehouse: Path, reports: Path
+) -> None:
+    # An identical re-sent row (same file, same content) and a later file's update pass.
+    execute(
+        warehouse,
+        "INSERT INTO raw.crm_customers SELECT * REPLACE (_row_number + 100 AS _row_number) "
+        "FROM raw.crm_customers WHERE crm_row_id = 'crm-1'",
+        "INSERT INTO raw.crm_customers SELECT * REPLACE ('Neu' AS nachname, "
+        "'/data/landing/crm_customers/kunden_2026-12.csv' AS _source_file) "
+        "FROM raw.crm_customers WHERE crm_row_id = 'crm-2'",
+    )
+    assert gate(warehouse, reports, ["raw"]).success
+
+    # The same key with different content inside one file is two records under one key.
+    execute(
+        warehouse,
+        "INSERT INTO raw.crm_customers SELECT * REPLACE ('Anders' AS nachname, "
+        "_row_number + 200 AS _row_number) FROM raw.crm_customers WHERE crm_row_id = 'crm-3'",
+    )
+    error = expect_failure(warehouse, reports, ["raw"])
+    [failure] = error.result.failures
+    assert failure.suite == "raw.crm_customers"
+    assert failure.column == "key_versions_in_file"
+    assert failure.examples == ("crm-3",)
+    assert_no_pii(str(error))
+
+
+@pytest.mark.parametrize(
+    ("update", "column"),
+    [
+        (f"telefon = '{PLANTED_NAME}'", "telefon"),
+        ("geburtsdatum = '1980-04-31'", "geburtsdatum__parses"),
+        ("updated_at = NULL", "updated_at"),
+    ],
+)
+def test_bad_phones_dates_and_missing_timestamps_fail_raw(
+    warehouse: Path, reports: Path, update: str, column: str
+) -> None:
+    execute(warehouse, f"UPDATE raw.crm_customers SET {update} WHERE crm_row_id < 'crm-2'")
+    error = expect_failure(warehouse, reports, ["raw"])
+    [failure] = error.result.failures
+    assert (failure.suite, failure.column) == ("raw.crm_customers", column)
+    assert "crm-1" in failure.examples
+    assert_no_pii(str(error))
+    assert_no_pii(reports_text(reports))
+
+
+# ----------------------------------------------------------- consent and suppression
+
+
+def test_every_profile_needs_a_consent_row_per_channel(warehouse: Path, reports: Path) -> None:
+    execute(
+        warehouse,
+        "DELETE FROM main.dim_profile_consent WHERE profile_id = 'P7' AND channel = 'sms'",
+    )
+    error = expect_failure(warehouse, reports, ["profiles"])
+    [failure] = error.result.failures
+    assert failure.suite == "profiles.dim_profile_consent"
+    assert failure.column == "consent_channels"
+    assert failure.examples == ("P7",)
+
+
+def add_suppression_list(db: Path, *identifiers: str) -> None:
+    execute(
+        db,
+        "CREATE TABLE IF NOT EXISTS main.dim_suppression_list("
+        "identifier_hash VARCHAR, identifier_type VARCHAR, suppressed_at TIMESTAMP)",
+        *(
+            f"INSERT INTO main.dim_suppression_list VALUES (sha256('{identifier}'), 'email', "
+            "TIMESTAMP '2026-11-01')"
+            for identifier in identifiers
+        ),
+    )
+
+
+def test_suppressed_identifier_must_not_be_contactable(warehouse: Path, reports: Path) -> None:
+    result = gate(warehouse, reports, ["profiles"])
+    assert any("dim_suppression_list not found" in note for note in result.notes)
+
+    add_suppression_list(warehouse, "someone.else@example.de")
+    assert gate(warehouse, reports, ["profiles"]).success
+
+    add_suppression_list(warehouse, PLANTED_EMAIL)
+    error = expect_failure(warehouse, reports, ["profiles"])
+    [failure] = error.result.failures
+    assert failure.suite == "profiles.dim_profile_consent.suppression"
+    assert failure.examples and all(e.endswith(":email") for e in failure.examples)
+    assert_no_pii(str(error))
+    assert_no_pii(reports_text(reports))
+
+
+# ------------------------------------------------------------------------- exports
+
+
+def members(count: int = 5, **columns: object) -> pd.DataFrame:
+    """Export members P0..P<count-1>; the email differs in case and blanks from the consent."""
+    frame = pd.DataFrame(
+        {"profile_id": [f"P{i}" for i in range(count)], "email": f"  {PLANTED_EMAIL.upper()} "}
+    )
+    return frame.assign(**columns)
+
+
+def test_export_of_opted_in_members_passes(warehouse: Path, reports: Path) -> None:
+    # An identifier column with no value at all (here: phone) must not break the checks.
+    result = validate_export(warehouse, members(phone=None), "email", 5, reports, Thresholds())
+    assert result.success and not result.warnings
+    assert [s.suite for s in result.suites] == ["exports.export.consent", "exports.export.size"]
+    assert any("dim_suppression_list not found" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("member_columns", "channel", "example"),
+    [
+        ({}, "sms", "P0:sms"),  # no sms opt-in at all
+        ({"email": "other.person@example.de"}, "email", "P0:email"),  # not this address
+        ({"email": "kein at example"}, "email", "P0:email"),  # not an address at all
+        ({"channel": "phone"}, "email", "P0:phone"),  # a per-row channel wins
+    ],
+)
+def test_export_member_without_opt_in_fails(
+    warehouse: Path, reports: Path, member_columns: dict, channel: str, example: str
+) -> None:
+    with pytest.raises(QualityGateFailed) as info:
+        validate_export(warehouse, members(**member_columns), channel, None, reports)
+    [failure] = info.value.result.failures
+    assert failure.suite == "exports.export.consent"
+    assert example in failure.examples
+    assert_no_pii(str(info.value))
+
+
+def test_export_with_suppressed_identifier_fails(warehouse: Path, reports: Path) -> None:
+    add_suppression_list(warehouse, PLANTED_EMAIL)
+    with pytest.raises(QualityGateFailed) as info:
+        validate_export(warehouse, members(), "email", None, reports, segment="newsletter")
+    # The address is still contactable in dim_profile_consent: suppression is its own check,
+    # so a stale consent row cannot let a suppressed address through.
+    [failure] = info.value.result.failures
+    assert failure.suite == "exports.newsletter.suppression"
+    assert failure.examples[0] == "P0:email"
+    assert_no_pii(str(info.value))
+    assert_no_pii(reports_text(reports))
+
+
+def test_export_size_jump_warns_by_default_and_fails_when_configured(
+    warehouse: Path, reports: Path
+) -> None:
+    result = validate_export(warehouse, members(), "email", 100, reports, Thresholds())
+    assert result.success
+    [warning] = result.warnings
+    assert warning.column == "size_change" and warning.observed.startswith("0.95")
+
+    strict = Thresholds(segment_size_change_action="fail")
+    with pytest.raises(QualityGateFailed, match="size_change"):
+        validate_export(warehouse, members(), "email", 100, reports, strict)
+
+
+def test_export_members_need_profile_ids(warehouse: Path, reports: Path) -> None:
+    with pytest.raises(ValueError, match="profile_id"):
+        validate_export(warehouse, pd.DataFrame({"email": ["x@example.de"]}), "email", 1, reports)
