@@ -65,7 +65,7 @@ CREATE OR REPLACE TABLE {qualified(RAW, SOURCE_REGISTRY)} (
     source VARCHAR NOT NULL,
     kind VARCHAR NOT NULL,
     record_key VARCHAR NOT NULL,
-    timestamp_column VARCHAR NOT NULL,
+    timestamp_column VARCHAR,
     birth_date_format VARCHAR,
     field VARCHAR NOT NULL,
     column_name VARCHAR NOT NULL

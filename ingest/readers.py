@@ -655,4 +655,4 @@ def missing_columns(spec: SourceSpec, present: Mapping[str, object] | Sequence[s
     required = (
         [spec.record_key, spec.timestamp] if spec.format == "jsonl" else spec.required_columns
     )
-    return [column for column in dict.fromkeys(required) if column not in have]
+    return [column for column in dict.fromkeys(required) if column and column not in have]

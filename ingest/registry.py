@@ -100,7 +100,7 @@ class SourceSpec:
     kind: Kind
     format: Format
     record_key: str
-    timestamp: str
+    timestamp: str | None
     csv: CsvOptions = field(default_factory=CsvOptions)
     path: str = "*"
     timestamp_format: str | None = None
@@ -122,14 +122,15 @@ class SourceSpec:
     def column_types(self) -> dict[str, ColumnType]:
         """Typed columns; the timestamp column is a timestamp unless declared otherwise."""
         types: dict[str, ColumnType] = dict(self.columns)
-        types.setdefault(self.timestamp, "timestamp")
+        if self.timestamp:
+            types.setdefault(self.timestamp, "timestamp")
         return types
 
     @property
     def required_columns(self) -> list[str]:
         """Columns every file must carry: record key, timestamp, typed and identity columns."""
         ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns]
-        return list(dict.fromkeys(ordered))
+        return [column for column in dict.fromkeys(ordered) if column]
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,10 @@ def _parse_source(where: str, name: object, body: object) -> SourceSpec:
     kind = required_choice("kind", KINDS)
     fmt = required_choice("format", FORMATS)
     record_key = _column_name(where, name, "record_key", body.get("record_key"), required=True)
-    timestamp = _column_name(where, name, "timestamp", body.get("timestamp"), required=True)
-    assert record_key is not None and timestamp is not None
+    # Optional: snapshot exports (a CRM dump, a benchmark file) often carry no change time;
+    # their records are then dated by their load time.
+    timestamp = _column_name(where, name, "timestamp", body.get("timestamp"), required=False)
+    assert record_key is not None
     return SourceSpec(
         name=name,
         kind=kind,  # type: ignore[arg-type]
