@@ -125,10 +125,12 @@ def print_summary(summary: object) -> None:
         out.print(f"[red]task {task_id}: {state}[/]")
     for stage, error in summary.errors.items():
         out.print(f"{stage}: {error}", markup=False, style="red")
-    if not summary.succeeded:
+    if not summary.succeeded and summary.published is None:
         out.print(
             "[red]nothing was published by this run; the previous publication is unchanged[/]"
         )
+    elif not summary.succeeded:
+        out.print("[red]the warehouse was published, but a later stage failed[/]")
     times = Table(title="Seconds per stage")
     times.add_column("stage")
     times.add_column("seconds", justify="right")

@@ -88,7 +88,8 @@ def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunS
             summary.records_per_source[source] = int(report.get("rows_loaded", 0))
             summary.rejected_per_source[source] = int(report.get("rows_rejected", 0))
     summary.quality = reports.get("quality_gate")
-    if state == "success" and paths.published_db.exists():
+    # The publish stage writes its report only once the new file has been swapped in.
+    if "publish" in reports and paths.published_db.exists():
         summary.published = paths.published_db
         summary.exports = reports.get("export", {}).get("exports", [])
         with duckdb.connect(str(paths.published_db), read_only=True) as con:
