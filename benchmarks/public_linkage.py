@@ -79,8 +79,10 @@ def run(name: str, workdir: Path) -> None:
     cdp = str(Path(sys.executable).parent / "cdp")
     started = time.perf_counter()
     # The demo sources stay registered but get no files: their raw tables are simply empty.
-    subprocess.run([cdp, "run", "--home", str(home)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    done = subprocess.run([cdp, "run", "--home", str(home)], env=env, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        sys.exit(f"{name}: cdp run failed:\n{done.stdout[-4000:]}")
     seconds = time.perf_counter() - started
     print(f"\n{name}: cdp run {seconds:.1f} s")
     subprocess.run([cdp, "identity", "evaluate", "--truth", str(truth), "--home", str(home)],

@@ -56,7 +56,7 @@ def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOut
         outcome.statuses[status] += 1
         outcome.node_seconds[name] = float(node_result.execution_time or 0.0)
         if status in {"error", "fail", "runtime error"}:
-            outcome.failures.append(f"{name}: {status}: {_first_line(node_result.message)}")
+            outcome.failures.append(f"{name}: {status}: {_failure_summary(node_result.message)}")
     if result.exception is not None:
         raise DbtBuildFailed(f"dbt {' '.join(args)} crashed: {result.exception}")
     if not result.success:
@@ -92,8 +92,15 @@ def _release_warehouse() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-def _first_line(message: object) -> str:
-    return str(message or "").strip().splitlines()[0][:300] if message else ""
+def _failure_summary(message: object) -> str:
+    """Where it failed and the exception type of a Python model: values in an exception's text
+    may be personal data, so they stay in dbt's own log."""
+    lines = [line.strip() for line in str(message or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    exception = lines[-1].split(":", 1)[0] if len(lines) > 1 else ""
+    suffix = f" → {exception} (details in logs/dbt/dbt.log)" if exception.isidentifier() else ""
+    return f"{lines[0][:300]}{suffix}"
 
 
 def dbt_build(paths: DataPaths, run_id: str) -> DbtOutcome:

@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,26 +76,39 @@ def registered_sources() -> list[str]:
     return sorted(load_registry(config_dir() / "sources.yml").sources)
 
 
+@contextmanager
+def stage_report(paths: DataPaths, run_id: str, stage: str) -> Iterator[dict[str, Any]]:
+    """Time a stage and write its report, also when it fails (then with the error's text).
+
+    The caller fills the yielded dict; an ``error`` it sets before raising is kept.
+    """
+    report: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        yield report
+    except Exception as error:
+        report.setdefault("error", str(error))
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        write_stage_report(paths, run_id, stage, report)
+        raise
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    report.update(write_stage_report(paths, run_id, stage, report))
+
+
 def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     """Load one registered source's landing files into raw.<source> (exactly once per file)."""
     from cdp.locking import writer_lock
     from ingest.loader import load_all
     from ingest.registry import load_registry
 
-    started = time.perf_counter()
-    registry = load_registry(config_dir() / "sources.yml")
-    report: dict[str, Any] = {"source": source}
-    try:
+    with stage_report(paths, run_id, f"ingest__{source}") as report:
+        report["source"] = source
+        registry = load_registry(config_dir() / "sources.yml")
         with writer_lock(paths):
-            reports = load_all(paths.build_db, registry, paths.landing, run_id, sources=[source])
-    except Exception as error:
-        report.update(seconds=round(time.perf_counter() - started, 2), error=str(error))
-        write_stage_report(paths, run_id, f"ingest__{source}", report)
-        raise
-    report["seconds"] = round(time.perf_counter() - started, 2)
-    for item in reports:
-        report.update(_as_dict(item))
-    return write_stage_report(paths, run_id, f"ingest__{source}", report)
+            loaded = load_all(paths.build_db, registry, paths.landing, run_id, sources=[source])
+        for item in loaded:
+            report.update(_as_dict(item))
+    return report
 
 
 def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
@@ -101,80 +116,63 @@ def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
     from cdp.dbt import dbt_build
     from cdp.locking import writer_lock
 
-    started = time.perf_counter()
-    with writer_lock(paths):
-        outcome = dbt_build(paths, run_id)
-    report = {
-        "seconds": round(time.perf_counter() - started, 2),
-        "statuses": dict(outcome.statuses),
-        "slowest_nodes": dict(
-            sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
-        ),
-    }
-    return write_stage_report(paths, run_id, "build", report)
+    with stage_report(paths, run_id, "build") as report:
+        with writer_lock(paths):
+            outcome = dbt_build(paths, run_id)
+        report["statuses"] = dict(outcome.statuses)
+        slowest = sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
+        report["slowest_nodes"] = dict(slowest)
+    return report
 
 
 def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
     """Great Expectations checkpoints on the build file; raises when any expectation fails."""
     from quality.gate import QualityGateFailed, run_gate
 
-    started = time.perf_counter()
-    try:
-        result = run_gate(
-            paths.build_db,
-            ["raw", "identity", "profiles"],
-            paths.reports,
-            thresholds=config_dir() / "quality.yml",
-            run_id=run_id,
-            previous_db=paths.published_db if paths.published_db.exists() else None,
-            sources_config=config_dir() / "sources.yml",
-        )
-    except QualityGateFailed as failed:
-        # The verdict line only: suites, failures and notes are in the report's own fields.
-        verdict = str(failed).splitlines()[0]
-        write_stage_report(
-            paths,
-            run_id,
-            "quality_gate",
-            {"seconds": round(time.perf_counter() - started, 2), "passed": False,
-             "error": verdict, **_as_dict(failed.result)},
-        )
-        raise
-    report = {"seconds": round(time.perf_counter() - started, 2), "passed": True}
-    report.update(_as_dict(result))
-    return write_stage_report(paths, run_id, "quality_gate", report)
+    with stage_report(paths, run_id, "quality_gate") as report:
+        try:
+            result = run_gate(
+                paths.build_db,
+                ["raw", "identity", "profiles"],
+                paths.reports,
+                thresholds=config_dir() / "quality.yml",
+                run_id=run_id,
+                previous_db=paths.published_db if paths.published_db.exists() else None,
+                sources_config=config_dir() / "sources.yml",
+            )
+        except QualityGateFailed as failed:
+            # The verdict line only: suites, failures and notes are in the report's own fields.
+            report.update(passed=False, error=str(failed).splitlines()[0])
+            report.update(_as_dict(failed.result))
+            raise
+        report["passed"] = True
+        report.update(_as_dict(result))
+    return report
 
 
 def publish(paths: DataPaths, run_id: str) -> dict[str, Any]:
     """Swap the audited marts into published.duckdb atomically."""
     from profiles.publish import publish as publish_file
 
-    started = time.perf_counter()
-    publication = publish_file(paths.build_db, paths.published_db, run_id)
-    report = {
-        "seconds": round(time.perf_counter() - started, 2),
-        "published": str(publication.path),
-        "tables": publication.tables,
-    }
-    return write_stage_report(paths, run_id, "publish", report)
+    with stage_report(paths, run_id, "publish") as report:
+        publication = publish_file(paths.build_db, paths.published_db, run_id)
+        report.update(published=str(publication.path), tables=publication.tables)
+    return report
 
 
 def export(paths: DataPaths, run_id: str) -> dict[str, Any]:
     """Export every segment, through the suppression chain, under exports/<segment>/<run_id>/."""
     from profiles.export import export_all
 
-    started = time.perf_counter()
-    exports = export_all(paths.published_db, paths.exports, run_id)
-    report = {
-        "seconds": round(time.perf_counter() - started, 2),
-        "exports": [
+    with stage_report(paths, run_id, "export") as report:
+        exports = export_all(paths.published_db, paths.exports, run_id)
+        report["exports"] = [
             {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file),
              "candidates": e.manifest.candidates,
              "dropped": {s["step"]: s["dropped"] for s in e.manifest.steps}}
             for e in exports
-        ],
-    }
-    return write_stage_report(paths, run_id, "export", report)
+        ]
+    return report
 
 
 def _as_dict(obj: object) -> dict[str, Any]:

@@ -16,13 +16,15 @@ from airflow.sdk import Asset, dag, get_current_context, task
 PUBLISHED_WAREHOUSE = Asset(name="cdp_published_warehouse", uri="cdp://warehouse/published")
 
 
-def _run() -> tuple[Any, str]:
-    """The data directory and run id of the task being executed."""
+def _stage(name: str, *args: Any) -> dict[str, Any]:
+    """Run one stage of cdp.pipeline on this run's data directory (conf, CDP_HOME or ./data)."""
+    import cdp.pipeline as pipeline
     from cdp.settings import data_paths
 
     context = get_current_context()
     conf = (context["dag_run"].conf or {}) if context.get("dag_run") else {}
-    return data_paths(conf.get("cdp_home")).ensure(), context["run_id"]
+    paths = data_paths(conf.get("cdp_home")).ensure()
+    return getattr(pipeline, name)(paths, *args, context["run_id"])
 
 
 @dag(
@@ -45,39 +47,25 @@ def cdp_pipeline() -> None:
     # One writer at a time: mapped ingest instances never run concurrently.
     @task(max_active_tis_per_dag=1, map_index_template="{{ task.op_kwargs['source'] }}")
     def ingest(source: str) -> dict[str, Any]:
-        from cdp.pipeline import ingest_source
-
-        paths, run_id = _run()
-        return ingest_source(paths, source, run_id)
+        return _stage("ingest_source", source)
 
     @task
     def build(ingested: list[dict[str, Any]]) -> dict[str, Any]:
-        from cdp.pipeline import build as build_stage
-
-        paths, run_id = _run()
-        return build_stage(paths, run_id)
+        return _stage("build")
 
     @task
     def quality_gate(built: dict[str, Any]) -> dict[str, Any]:
-        from cdp.pipeline import quality_gate as gate
-
-        paths, run_id = _run()
-        return gate(paths, run_id)
+        return _stage("quality_gate")
 
     @task(outlets=[PUBLISHED_WAREHOUSE])
     def publish(gated: dict[str, Any]) -> dict[str, Any]:
-        from cdp.pipeline import publish as publish_stage
-
-        paths, run_id = _run()
-        return publish_stage(paths, run_id)
+        return _stage("publish")
 
     @task
     def export(published: dict[str, Any]) -> dict[str, Any]:
-        from cdp.pipeline import export as export_stage
+        return _stage("export")
 
-        paths, run_id = _run()
-        return export_stage(paths, run_id)
-
+    # Each stage takes the previous one's report: the data dependency orders the tasks.
     ingested = ingest.expand(source=registered_sources())
     export(publish(quality_gate(build(ingested))))
 
