@@ -47,6 +47,7 @@ from ingest.readers import (
     REJECTS,
     FileColumns,
     StagedFile,
+    count_temp,
     create_csv_rejects,
     create_gaps,
     csv_error_stats,
@@ -480,7 +481,7 @@ def _append_direct(
         _create_empty_bad(con)
     else:
         _execute_count(con, collect_bad(staged.rescan_relation), params)
-    bad = _count_temp(con, BAD)
+    bad = count_temp(con, BAD)
     if loaded + bad + rejected_lines != expected:
         raise _Restage(
             f"loaded {loaded} + failing {bad} + rejected lines {rejected_lines} "
@@ -518,11 +519,6 @@ def _create_empty_bad(con: duckdb.DuckDBPyConnection) -> None:
         f"CREATE TEMP TABLE {q(BAD)} (_line_number BIGINT, _reason VARCHAR, "
         "_raw_line VARCHAR, _key VARCHAR)"
     )
-
-
-def _count_temp(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM temp.main.{q(table)}").fetchone()
-    return int(row[0]) if row else 0
 
 
 # --------------------------------------------------------------------------- one source

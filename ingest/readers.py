@@ -188,7 +188,8 @@ def _json_keys(con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint
 # --------------------------------------------------------------------------- helpers
 
 
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+def count_temp(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rows in one of the staging temp tables."""
     row = con.execute(f"SELECT count(*) FROM temp.main.{q(table)}").fetchone()
     return int(row[0]) if row else 0
 
@@ -261,16 +262,19 @@ def csv_error_stats(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def create_csv_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    """REJECTS from DuckDB's CSV rejects table, one row per rejected line."""
+def create_csv_rejects(
+    con: duckdb.DuckDBPyConnection, reason: str = "malformed CSV line", first_line: int = 0
+) -> None:
+    """REJECTS from DuckDB's CSV rejects table, one row per rejected line from ``first_line``."""
     con.execute(
         f"""CREATE TEMP TABLE {q(REJECTS)} AS
             SELECT line::BIGINT AS _line_number,
-                   'malformed CSV line: ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
+                   $reason || ': ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
                        || error_message || ')', '; ') AS _reason,
                    trim(min(csv_line), $crlf) AS _raw_line
-            FROM temp.main.{q(CSV_ERRORS)} GROUP BY line""",
-        {"crlf": "\r\n"},
+            FROM temp.main.{q(CSV_ERRORS)}
+            WHERE line >= $first GROUP BY line""",
+        {"crlf": "\r\n", "reason": reason, "first": first_line},
     )
 
 
@@ -377,7 +381,7 @@ def stage_csv_staged(
         )
         return stage_csv_lines(con, spec, fp, cols)
 
-    records = _count(con, STAGE)
+    records = count_temp(con, STAGE)
     rejected, unsafe = csv_error_stats(con)
     physical = _physical_data_lines(fp, header_lines)
     # Records spanning lines are the only way fewer records than lines can still be complete.
@@ -455,16 +459,7 @@ def _scan_lines(
         )
     except duckdb.Error as error:
         raise _fail(spec, fp, f"cannot read file: {safe_reason(error)}") from error
-    con.execute(
-        f"""CREATE TEMP TABLE {q(REJECTS)} AS
-            SELECT line::BIGINT AS _line_number,
-                   'unreadable line: ' || string_agg(DISTINCT error_type::VARCHAR || ' ('
-                       || error_message || ')', '; ') AS _reason,
-                   trim(min(csv_line), $crlf) AS _raw_line
-            FROM temp.main.{q(CSV_ERRORS)}
-            WHERE line >= $first GROUP BY line""",
-        {"crlf": "\r\n", "first": first_data_line},
-    )
+    create_csv_rejects(con, "unreadable line", first_data_line)
     row = con.execute(f"SELECT count(DISTINCT line) FROM temp.main.{q(CSV_ERRORS)}").fetchone()
     has_errors = bool(row and row[0])
     ordinals = (
@@ -480,7 +475,7 @@ def _scan_lines(
             WHERE _row_number >= $first AND NOT ({blank})""",
         {"first": first_data_line},
     )
-    return _count(con, NUMBERED) + _count(con, REJECTS)
+    return count_temp(con, NUMBERED) + count_temp(con, REJECTS)
 
 
 def stage_csv_lines(
@@ -518,25 +513,42 @@ def stage_csv_lines(
             FROM temp.main.{q(PARSED)} WHERE f IS NULL OR len(f) <> $width""",
         {"width": width},
     )
-    fields = ", ".join(
+    fields = [
         f"""nullif(CASE WHEN starts_with(f[{i + 1}], '"')
                    THEN replace(substr(f[{i + 1}], 2, length(f[{i + 1}]) - 2), '""', '"')
                    ELSE f[{i + 1}] END, '') AS {q(name)}"""
         for i, name in enumerate(names)
-    )
-    con.execute(
-        f"""CREATE TEMP TABLE {q(STAGE)} AS
-            SELECT _line AS _row_number, l AS _raw_line{', ' + fields if fields else ''}
-            FROM temp.main.{q(PARSED)} WHERE len(f) = $width""",
+    ]
+    return _stage_lines(
+        con, "csv_lines", names, expected, fields, f"temp.main.{q(PARSED)} WHERE len(f) = $width",
         {"width": width},
     )
+
+
+def _stage_lines(
+    con: duckdb.DuckDBPyConnection,
+    mode: str,
+    names: list[str],
+    expected: int,
+    fields: Sequence[str],
+    parsed: str,
+    params: dict[str, object],
+) -> StagedFile:
+    """STAGE from parsed lines (``_line``, ``l``): ``fields`` are the select items of the
+    columns; each record keeps its line as ``_raw_line`` for quarantine."""
+    con.execute(
+        f"""CREATE TEMP TABLE {q(STAGE)} AS
+            SELECT _line AS _row_number, l AS _raw_line{''.join(', ' + f for f in fields)}
+            FROM {parsed}""",
+        params,
+    )
     return StagedFile(
-        mode="csv_lines",
+        mode=mode,
         relation=f"temp.main.{q(STAGE)}",
         columns={name: "VARCHAR" for name in names},
         raw_line_sql="s._raw_line",
-        records=_count(con, STAGE),
-        parser_rejects=_count(con, REJECTS),
+        records=count_temp(con, STAGE),
+        parser_rejects=count_temp(con, REJECTS),
         expected_total=expected,
     )
 
@@ -567,22 +579,12 @@ def stage_jsonl(
     )
     keys = [source for source, _, _ in cols.columns]
     names = cols.names
-    fields = "".join(f", v[{i + 1}] AS {q(name)}" for i, name in enumerate(names))
-    con.execute(
-        f"""CREATE TEMP TABLE {q(STAGE)} AS
-            SELECT _line AS _row_number, l AS _raw_line{fields}
-            FROM (SELECT _line, l, json_extract_string(l, $paths::VARCHAR[]) AS v
-                  FROM temp.main.{q(PARSED)} WHERE t = 'OBJECT')""",
+    return _stage_lines(
+        con, "jsonl", names, expected,
+        [f"v[{i + 1}] AS {q(name)}" for i, name in enumerate(names)],
+        f"""(SELECT _line, l, json_extract_string(l, $paths::VARCHAR[]) AS v
+             FROM temp.main.{q(PARSED)} WHERE t = 'OBJECT')""",
         {"paths": [_json_path(k) for k in keys]},
-    )
-    return StagedFile(
-        mode="jsonl",
-        relation=f"temp.main.{q(STAGE)}",
-        columns={name: "VARCHAR" for name in names},
-        raw_line_sql="s._raw_line",
-        records=_count(con, STAGE),
-        parser_rejects=_count(con, REJECTS),
-        expected_total=expected,
     )
 
 
@@ -623,7 +625,7 @@ def stage_parquet(
         f"CREATE TEMP TABLE {q(REJECTS)} (_line_number BIGINT, _reason VARCHAR, _raw_line VARCHAR)"
     )
     packed = ", ".join(f"{q(name)} := s.{q(name)}" for name in staged)
-    records = _count(con, STAGE)
+    records = count_temp(con, STAGE)
     return StagedFile(
         mode="parquet",
         relation=f"temp.main.{q(STAGE)}",

@@ -247,11 +247,12 @@ def _parse_source(where: str, name: object, body: object) -> SourceSpec:
 
     kind = required_choice("kind", KINDS)
     fmt = required_choice("format", FORMATS)
-    record_key = _column_name(where, name, "record_key", body.get("record_key"), required=True)
+    record_key = _column_name(where, name, "record_key", body.get("record_key"))
     # Optional: snapshot exports (a CRM dump, a benchmark file) often carry no change time;
     # their records are then dated by their load time.
-    timestamp = _column_name(where, name, "timestamp", body.get("timestamp"), required=False)
-    assert record_key is not None
+    timestamp = body.get("timestamp")
+    if timestamp is not None:
+        timestamp = _column_name(where, name, "timestamp", timestamp)
     return SourceSpec(
         name=name,
         kind=kind,  # type: ignore[arg-type]
@@ -267,13 +268,9 @@ def _parse_source(where: str, name: object, body: object) -> SourceSpec:
     )
 
 
-def _column_name(
-    where: str, source: str, key: str, value: object, *, required: bool = False
-) -> str | None:
+def _column_name(where: str, source: str, key: str, value: object) -> str:
     if value is None:
-        if required:
-            raise _fail(where, source, key, f"missing {key} (the column name is required)")
-        return None
+        raise _fail(where, source, key, f"missing {key} (the column name is required)")
     if not isinstance(value, str) or not value.strip():
         raise _fail(where, source, key, f"column name must be a non-empty string, got {value!r}")
     if value != value.strip() or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
@@ -339,15 +336,19 @@ def _format(where: str, source: str, key: str, value: object) -> str | None:
     return value
 
 
-def _parse_columns(where: str, source: str, value: object) -> dict[str, ColumnType]:
+def _mapping(where: str, source: str, key: str, value: object, shape: str) -> Mapping[Any, Any]:
+    """An optional mapping-valued key: absent is empty, anything but a mapping an error."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _fail(where, source, "columns", "must be a mapping {column: type}")
+        raise _fail(where, source, key, f"must be a mapping {shape}")
+    return value
+
+
+def _parse_columns(where: str, source: str, value: object) -> dict[str, ColumnType]:
     columns: dict[str, ColumnType] = {}
-    for column, type_name in value.items():
+    for column, type_name in _mapping(where, source, "columns", value, "{column: type}").items():
         name = _column_name(where, source, f"columns.{column}", column)
-        assert name is not None
         if not isinstance(type_name, str) or type_name.lower() not in COLUMN_TYPES:
             raise _fail(
                 where, source, f"columns.{column}",
@@ -361,18 +362,13 @@ def _parse_columns(where: str, source: str, value: object) -> dict[str, ColumnTy
 
 
 def _parse_identity(where: str, source: str, value: object) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _fail(where, source, "identity", "must be a mapping {canonical_field: column}")
     identity: dict[str, str] = {}
-    for canonical, column in value.items():
+    fields = _mapping(where, source, "identity", value, "{canonical_field: column}")
+    for canonical, column in fields.items():
         if canonical not in CANONICAL_FIELDS:
             raise _fail(
                 where, source, f"identity.{canonical}",
                 f"unknown canonical field {canonical!r}; one of {list(CANONICAL_FIELDS)}",
             )
-        name = _column_name(where, source, f"identity.{canonical}", column, required=True)
-        assert name is not None
-        identity[str(canonical)] = name
+        identity[str(canonical)] = _column_name(where, source, f"identity.{canonical}", column)
     return identity

@@ -38,7 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from cdp.settings import DataPaths, config_dir
 from identity.normalise import normalise_email_value, normalise_phone_value
-from profiles.export import default_config_path, member_rows_sql, previous_export, safe_run_id
+from profiles.export import (
+    default_config_path,
+    member_rows_sql,
+    previous_export,
+    safe_run_id,
+    sql_path,
+)
 from profiles.hashing import sha256_hex
 from profiles.published import (
     PUBLISHED,
@@ -362,7 +368,7 @@ def create_app(paths: DataPaths, api_config: Path | None = None,
         current, build_current = members_table(segment)
         table = (f'memory.main."changes__{name}__'
                  f'{hashlib.sha256(since.encode()).hexdigest()[:16]}"')
-        exported = "'" + str(previous).replace("'", "''") + "'"
+        exported = sql_path(previous)
 
         def build(con: duckdb.DuckDBPyConnection) -> None:
             warehouse.cursor(current, build_current).close()

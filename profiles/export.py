@@ -123,9 +123,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sql_path(path: Path) -> str:
-    """COPY targets are our own paths, never user input; quote them as SQL strings."""
+def sql_path(path: Path) -> str:
+    """Export files are our own paths, never user input; quote them as SQL strings."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _open(published_db: Path) -> duckdb.DuckDBPyConnection:
+    """The publication, read-only; an ExportError (not a traceback) while there is none."""
+    if not published_db.exists():
+        raise ExportError(f"no published warehouse at {published_db}: run the pipeline first")
+    return open_published(published_db)
 
 
 @contextmanager
@@ -133,9 +140,7 @@ def selected(
     published_db: Path, name: str, config: ActivationConfig, as_of: datetime | None = None
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, Segment, Suppressed]]:
     """A read-only session with the segment selected and suppressed into memory tables."""
-    if not published_db.exists():
-        raise ExportError(f"no published warehouse at {published_db}: run the pipeline first")
-    con = open_published(published_db)
+    con = _open(published_db)
     try:
         segment = find_segment(config, con, name)
         yield con, segment, suppress(con, segment, config.policy, as_of)
@@ -227,7 +232,7 @@ def _write_files(
                 f"{GOOGLE_PHONE_SQL.format('phone')} AS google_phone_sha256, "
                 f"{META_PHONE_SQL.format('phone')} AS meta_phone_sha256 FROM {ROWS} "
                 "WHERE email IS NOT NULL OR phone IS NOT NULL ORDER BY profile_id")
-    prior = (f"read_parquet({_sql_path(previous.directory / 'members.parquet')})"
+    prior = (f"read_parquet({sql_path(previous.directory / 'members.parquet')})"
              if previous else f"(SELECT * FROM {ROWS} LIMIT 0)")
     step_order = ", ".join(f"'{s}'" for s in STEPS)
     outputs = {
@@ -249,7 +254,7 @@ def _write_files(
     written: list[ExportedFile] = []
     for name, (query, options) in outputs.items():
         path = folder / name
-        count = con.execute(f"COPY ({query}) TO {_sql_path(path)} ({options})").fetchone()
+        count = con.execute(f"COPY ({query}) TO {sql_path(path)} ({options})").fetchone()
         written.append(ExportedFile(name, int(count[0]) if count else 0, _sha256(path)))
     return written
 
@@ -259,9 +264,7 @@ def export_all(
 ) -> list[Export]:
     """Export every configured segment and every published dbt segment (the pipeline stage)."""
     config = config or load_config(default_config_path())
-    if not published_db.exists():
-        raise ExportError(f"no published warehouse at {published_db}: run the pipeline first")
-    con = open_published(published_db)
+    con = _open(published_db)
     try:
         names = sorted(available_segments(config, con))
     finally:

@@ -71,19 +71,12 @@ def validate_export(
         thresholds = load_thresholds(thresholds)
     if "profile_id" not in members.columns:
         raise ValueError("members need a profile_id column")
-    frame = _member_identifiers(members, channel)
 
     from quality.suites import LayerPlan
 
     plan = LayerPlan("exports")
     with duckdb.connect(str(published_db), read_only=True) as con:
-        con.register("export_members_frame", frame)
-        # All-missing identifier columns would arrive untyped; the checks compare strings.
-        con.execute(
-            "CREATE TEMP VIEW export_members AS SELECT "
-            + ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in frame.columns)
-            + " FROM export_members_frame"
-        )
+        _load_members(con, members, channel)
         plan.checks.append(_consent_check(con, segment))
         suppression = _suppression_check(con, segment)
     if suppression is None:
@@ -97,72 +90,111 @@ def validate_export(
     return validate_plans([plan], Path(reports_dir), run_id, started)
 
 
-def _member_identifiers(members: pd.DataFrame, channel: str) -> pd.DataFrame:
-    """Per member: label, profile id, channel, normalised identifiers (all and per channel).
+def _load_members(con: duckdb.DuckDBPyConnection, members: pd.DataFrame, channel: str) -> None:
+    """Temp table ``export_members``: label, profile id, channel, normalised ``email`` and
+    ``phone``, and as ``email_contact`` / ``phone_contact`` those that address the row's channel.
 
-    An identifier that does not normalise becomes ``UNUSABLE``: it matches no consented
-    contact point, so exporting a garbled address fails instead of passing on the strength
-    of the profile's other addresses.
+    Exporters hand out published contact points, which identity resolution has normalised
+    already, so a value equal to one of ``dim_profile_consent``'s emails / phones is kept as
+    it is, in SQL: a million-member export costs no Python per row. Only other values (typed
+    by hand, formatted differently) go through the Python normalisers. One that does not
+    normalise becomes ``UNUSABLE``: it matches no consented contact point, so exporting a
+    garbled address fails instead of passing on the strength of the profile's other addresses.
     """
     from identity.normalise import normalise_email_value, normalise_phone_value
+    from quality.suites import CONSENT_TABLE
 
-    channels = (
-        members["channel"].astype(str) if "channel" in members.columns
-        else pd.Series(channel, index=members.index)
+    if "channel" not in members.columns:
+        members = members.assign(channel=channel)
+
+    def given(column: str) -> str:
+        # All-missing columns arrive untyped; the checks compare strings.
+        return f"CAST({column if column in members.columns else 'NULL'} AS VARCHAR)"
+
+    con.register("export_members_frame", members)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE export_given AS
+        SELECT concat(profile_id, ':', channel) AS label, *
+        FROM (SELECT {given("profile_id")} AS profile_id,
+                     {given("channel")} AS channel,
+                     {given("email")} AS email, {given("phone")} AS phone
+              FROM export_members_frame)
+        """
     )
-    profile_ids = members["profile_id"].astype(str)
-    frame = pd.DataFrame({"profile_id": profile_ids, "channel": channels})
-    frame["label"] = profile_ids + ":" + channels
+    # Every published email is a contact point of the email channel, every phone one of sms.
+    unknown = con.execute(
+        f"""
+        SELECT DISTINCT 'email' AS kind, email AS raw FROM export_given
+        WHERE email IS NOT NULL
+          AND email NOT IN (SELECT contact_point FROM main.{CONSENT_TABLE}
+                            WHERE channel = 'email' AND contact_point <> 'none')
+        UNION ALL
+        SELECT DISTINCT 'phone', phone FROM export_given
+        WHERE phone IS NOT NULL
+          AND phone NOT IN (SELECT contact_point FROM main.{CONSENT_TABLE}
+                            WHERE channel = 'sms' AND contact_point <> 'none')
+        """
+    ).fetchall()
     normalisers = {"email": normalise_email_value, "phone": normalise_phone_value}
-    for kind, normalise in normalisers.items():
-        values = members[kind] if kind in members.columns else pd.Series(None, index=members.index)
-        frame[kind] = [(normalise(v) or UNUSABLE) if isinstance(v, str) and v.strip() else None
-                       for v in values]
-        # The identifier counts for the opt-in check only where it addresses the channel.
-        addresses = channels.map(lambda c, kind=kind: kind in CHANNEL_CONTACTS.get(c, ()))
-        frame[f"{kind}_contact"] = frame[kind].where(addresses, None)
-    return frame.reset_index(drop=True)
+    fixes = pd.DataFrame(
+        [(kind, raw, (normalisers[kind](raw) or UNUSABLE) if raw.strip() else None)
+         for kind, raw in unknown],
+        columns=["kind", "raw", "normalised"], dtype=object,
+    )
+    con.register("export_fixes", fixes)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE export_members AS
+        SELECT *,
+               CASE WHEN channel IN ({_addressing("email")}) THEN email END AS email_contact,
+               CASE WHEN channel IN ({_addressing("phone")}) THEN phone END AS phone_contact
+        FROM (SELECT g.label, g.profile_id, g.channel,
+                     CASE WHEN e.kind IS NULL THEN g.email
+                          ELSE CAST(e.normalised AS VARCHAR) END AS email,
+                     CASE WHEN p.kind IS NULL THEN g.phone
+                          ELSE CAST(p.normalised AS VARCHAR) END AS phone
+              FROM export_given AS g
+              LEFT JOIN export_fixes AS e ON e.kind = 'email' AND e.raw = g.email
+              LEFT JOIN export_fixes AS p ON p.kind = 'phone' AND p.raw = g.phone)
+        """
+    )
+
+
+def _addressing(kind: str) -> str:
+    """The channels ``kind`` addresses, as a SQL list of strings."""
+    return ", ".join(f"'{c}'" for c, kinds in CHANNEL_CONTACTS.items() if kind in kinds)
 
 
 def _consent_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpec:
-    import great_expectations as gx
+    from quality.suites import CONSENT_TABLE, flag_check, labelled_frame
 
-    from quality.suites import CONSENT_TABLE, CheckSpec
-
-    checked = con.execute(
+    checked = labelled_frame(
+        con,
         f"""
-        SELECT m.label,
-               EXISTS (
-                   SELECT 1 FROM main.{CONSENT_TABLE} c
-                   WHERE c.profile_id = m.profile_id AND c.channel = m.channel
-                     AND c.is_contactable
+        SELECT label AS _example,
+               rowid IN (
+                   -- A join, not a correlated EXISTS: three times faster on a million rows.
+                   SELECT m.rowid FROM export_members AS m
+                   JOIN main.{CONSENT_TABLE} AS c USING (profile_id, channel)
+                   WHERE c.is_contactable
                      AND ((m.email_contact IS NULL AND m.phone_contact IS NULL)
                           OR c.contact_point IN (m.email_contact, m.phone_contact))
                ) AS opted_in
-        FROM export_members m
-        ORDER BY m.label
-        """
-    ).df()
-    return CheckSpec(
-        "exports",
-        f"exports.{segment}.consent",
-        f"main.{CONSENT_TABLE}",
-        _labelled(checked),
-        [
-            gx.expectations.ExpectColumnValuesToBeInSet(
-                column="opted_in",
-                value_set=[True],
-                notes="Every exported member needs a contactable consent row for its channel "
-                "(and for the exported address); examples are profile_id:channel.",
-            )
-        ],
+        FROM export_members
+        ORDER BY label
+        """,
+    )
+    return flag_check(
+        "exports", f"exports.{segment}.consent", f"main.{CONSENT_TABLE}", checked,
+        column="opted_in", expected=True,
+        notes="Every exported member needs a contactable consent row for its channel (and for the "
+        "exported address); examples are profile_id:channel.",
     )
 
 
 def _suppression_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpec | None:
-    import great_expectations as gx
-
-    from quality.suites import SUPPRESSION_TABLE, CheckSpec
+    from quality.suites import SUPPRESSION_TABLE, flag_check, labelled_frame
 
     exists = con.execute(
         "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
@@ -171,64 +203,40 @@ def _suppression_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpe
     ).fetchone()
     if not exists or not exists[0]:
         return None
-    checked = con.execute(
+    checked = labelled_frame(
+        con,
         f"""
-        SELECT m.label,
-               coalesce(sha256(m.email) IN (SELECT identifier_hash FROM main.{SUPPRESSION_TABLE})
-                        OR sha256(m.phone) IN (SELECT identifier_hash
-                                               FROM main.{SUPPRESSION_TABLE}), false)
+        SELECT label AS _example,
+               coalesce(sha256(email) IN (SELECT identifier_hash FROM main.{SUPPRESSION_TABLE})
+                        OR sha256(phone) IN (SELECT identifier_hash
+                                             FROM main.{SUPPRESSION_TABLE}), false)
                    AS is_suppressed
-        FROM export_members m
-        ORDER BY m.label
-        """
-    ).df()
-    return CheckSpec(
-        "exports",
-        f"exports.{segment}.suppression",
-        f"main.{SUPPRESSION_TABLE}",
-        _labelled(checked),
-        [
-            gx.expectations.ExpectColumnValuesToBeInSet(
-                column="is_suppressed",
-                value_set=[False],
-                notes="No exported email or phone may be on the suppression list; examples "
-                "are profile_id:channel.",
-            )
-        ],
+        FROM export_members
+        ORDER BY label
+        """,
+    )
+    return flag_check(
+        "exports", f"exports.{segment}.suppression", f"main.{SUPPRESSION_TABLE}", checked,
+        column="is_suppressed", expected=False,
+        notes="No exported email or phone may be on the suppression list; examples are "
+        "profile_id:channel.",
     )
 
 
 def _size_check(
     count: int, previous_count: int | None, segment: str, thresholds: Thresholds
 ) -> CheckSpec:
-    import great_expectations as gx
-
-    from quality.suites import CheckSpec
+    from quality.suites import max_check
 
     change = 0.0 if previous_count is None else abs(count - previous_count) / max(previous_count, 1)
     frame = pd.DataFrame(
         {"previous_count": [previous_count], "count": [count], "size_change": [change]},
         index=pd.Index([f"segment {segment}"]),
     )
-    severity = "warning" if thresholds.segment_size_change_action == "warn" else "critical"
-    return CheckSpec(
-        "exports",
-        f"exports.{segment}.size",
-        f"segments.{segment}",
-        frame,
-        [
-            gx.expectations.ExpectColumnMaxToBeBetween(
-                column="size_change",
-                min_value=0.0,
-                max_value=thresholds.max_segment_size_change,
-                severity=severity,
-                notes="Relative change of the export's size against the previous export; "
-                "a jump usually means a broken segment definition or upstream data.",
-            )
-        ],
+    return max_check(
+        "exports", f"exports.{segment}.size", f"segments.{segment}", frame,
+        column="size_change", max_value=thresholds.max_segment_size_change,
+        notes="Relative change of the export's size against the previous export; a jump usually "
+        "means a broken segment definition or upstream data.",
+        severity="warning" if thresholds.segment_size_change_action == "warn" else "critical",
     )
-
-
-def _labelled(checked: pd.DataFrame) -> pd.DataFrame:
-    checked.index = pd.Index(checked.pop("label").astype(str).to_numpy())
-    return checked

@@ -268,7 +268,7 @@ def _raw_table_check(
         )
     wanted = list(dict.fromkeys([key, *present]))
     label = _label_sql(catalog, "raw", name, [key])
-    frame = _frame(
+    frame = labelled_frame(
         con,
         f"SELECT {label} AS _example, {_select(wanted)}, {', '.join(derived)} "
         f"FROM raw.{_q(name)}",
@@ -472,7 +472,7 @@ def _plan_identity(
 
     graph = f"main.{_q(IDENTITY_GRAPH)}"
     label = _label_sql(catalog, "main", IDENTITY_GRAPH, ["source", "record_id"])
-    frame = _frame(con, f"SELECT {label} AS _example, {_select(needed)} FROM {graph}")
+    frame = labelled_frame(con, f"SELECT {label} AS _example, {_select(needed)} FROM {graph}")
     plan.checks.append(
         CheckSpec(
             "identity",
@@ -498,7 +498,7 @@ def _plan_identity(
         plan.notes.append(f"{table} is empty: cluster and customer-number checks skipped")
         return plan
 
-    clusters = _frame(
+    clusters = labelled_frame(
         con,
         f"""
         SELECT CAST(profile_id AS VARCHAR) AS _example,
@@ -535,7 +535,7 @@ def _plan_identity(
     )
 
     if "customer_number" in columns:
-        numbers = _frame(
+        numbers = labelled_frame(
             con,
             f"""
             SELECT CAST(profile_id AS VARCHAR) AS _example,
@@ -547,20 +547,11 @@ def _plan_identity(
             """,
         )
         plan.checks.append(
-            CheckSpec(
-                "identity",
-                f"identity.{IDENTITY_GRAPH}.customer_numbers",
-                table,
-                numbers,
-                [
-                    gx.expectations.ExpectColumnMaxToBeBetween(
-                        column="customer_numbers",
-                        min_value=0,
-                        max_value=1,
-                        notes="Two CRM customer numbers in one profile means two known "
-                        "customers were merged.",
-                    )
-                ],
+            max_check(
+                "identity", f"identity.{IDENTITY_GRAPH}.customer_numbers", table, numbers,
+                column="customer_numbers", max_value=1,
+                notes="Two CRM customer numbers in one profile means two known customers "
+                "were merged.",
             )
         )
     else:
@@ -653,7 +644,9 @@ def _plan_profiles(
         return plan
 
     label = _label_sql(catalog, "main", PROFILES_TABLE, ["profile_id"])
-    frame = _frame(con, f"SELECT {label} AS _example, profile_id FROM main.{_q(PROFILES_TABLE)}")
+    frame = labelled_frame(
+        con, f"SELECT {label} AS _example, profile_id FROM main.{_q(PROFILES_TABLE)}"
+    )
     expectations: list[Expectation] = [
         gx.expectations.ExpectTableRowCountToBeBetween(
             min_value=1, notes="Never publish an empty profile table."
@@ -683,20 +676,11 @@ def _plan_profiles(
             index=pd.Index([table]),
         )
         plan.checks.append(
-            CheckSpec(
-                "profiles",
-                f"profiles.{PROFILES_TABLE}.vs_previous",
-                table,
-                comparison,
-                [
-                    gx.expectations.ExpectColumnMaxToBeBetween(
-                        column="row_drop_share",
-                        min_value=0.0,
-                        max_value=thresholds.max_profile_drop_share,
-                        notes="Share of the previous publication's profiles missing now: "
-                        "losing many at once means a source went missing.",
-                    )
-                ],
+            max_check(
+                "profiles", f"profiles.{PROFILES_TABLE}.vs_previous", table, comparison,
+                column="row_drop_share", max_value=thresholds.max_profile_drop_share,
+                notes="Share of the previous publication's profiles missing now: losing many "
+                "at once means a source went missing.",
             )
         )
     if consent_cols is not None and set(CONSENT_COLUMNS) <= set(consent_cols):
@@ -710,7 +694,7 @@ def _consent_coverage(
 ) -> CheckSpec:
     """Every profile has a consent row for every channel: no row would hide "unknown"."""
     label = _label_sql(catalog, "main", PROFILES_TABLE, ["profile_id"])
-    frame = _frame(
+    frame = labelled_frame(
         con,
         f"""
         SELECT {label} AS _example,
@@ -756,7 +740,7 @@ def _suppression_check(
             "not checked"
         )
         return []
-    frame = _frame(
+    frame = labelled_frame(
         con,
         f"""
         SELECT CAST(c.profile_id AS VARCHAR) || ':' || c.channel AS _example,
@@ -767,21 +751,12 @@ def _suppression_check(
         WHERE c.is_contactable
         """,
     )
-    table = f"main.{CONSENT_TABLE}"
     return [
-        CheckSpec(
-            "profiles",
-            f"profiles.{CONSENT_TABLE}.suppression",
-            table,
-            frame,
-            [
-                gx.expectations.ExpectColumnValuesToBeInSet(
-                    column="is_suppressed",
-                    value_set=[False],
-                    notes=f"A contact point on main.{SUPPRESSION_TABLE} must never be "
-                    "contactable; examples are profile_id:channel.",
-                )
-            ],
+        flag_check(
+            "profiles", f"profiles.{CONSENT_TABLE}.suppression", f"main.{CONSENT_TABLE}", frame,
+            column="is_suppressed", expected=False,
+            notes=f"A contact point on main.{SUPPRESSION_TABLE} must never be contactable; "
+            "examples are profile_id:channel.",
         )
     ]
 
@@ -810,13 +785,36 @@ def _schema_check(layer: str, required: Iterable[tuple[str, bool]]) -> CheckSpec
         {"present": [present for _, present in objects]},
         index=pd.Index([name for name, _ in objects]),
     )
-    expectation = gx.expectations.ExpectColumnValuesToBeInSet(
-        column="present",
-        value_set=[True],
+    return flag_check(
+        layer, f"{layer}.required_objects", "catalog", frame, column="present", expected=True,
         notes="Tables and columns this layer's checks need; failing examples name the "
         "missing ones.",
     )
-    return CheckSpec(layer, f"{layer}.required_objects", "catalog", frame, [expectation])
+
+
+def flag_check(
+    layer: str, name: str, table: str, frame: pd.DataFrame, *, column: str, expected: bool,
+    notes: str,
+) -> CheckSpec:
+    """Every row's boolean ``column`` must be ``expected``; failing rows are named by label."""
+    return CheckSpec(layer, name, table, frame, [
+        gx.expectations.ExpectColumnValuesToBeInSet(
+            column=column, value_set=[expected], notes=notes
+        )
+    ])
+
+
+def max_check(
+    layer: str, name: str, table: str, frame: pd.DataFrame, *, column: str, max_value: float,
+    notes: str, min_value: float = 0.0, severity: str = "critical",
+) -> CheckSpec:
+    """The largest value of ``column`` must lie in ``min_value..max_value``."""
+    return CheckSpec(layer, name, table, frame, [
+        gx.expectations.ExpectColumnMaxToBeBetween(
+            column=column, min_value=min_value, max_value=max_value, severity=severity,
+            notes=notes,
+        )
+    ])
 
 
 def _columns(catalog: Catalog, schema: str, table: str) -> list[str] | None:
@@ -847,9 +845,10 @@ def _label_sql(catalog: Catalog, schema: str, table: str, key_columns: list[str]
     return f"coalesce({key}, {locator} || ' (null {null_note})')"
 
 
-def _frame(
+def labelled_frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
 ) -> pd.DataFrame:
+    """``sql``'s rows, indexed by its ``_example`` column (the label GX reports)."""
     frame = con.execute(sql, list(params)).df()
     # An unnamed index: GX then lists failing rows by index label, truncated to five.
     frame.index = pd.Index(frame.pop("_example").astype(str).to_numpy())

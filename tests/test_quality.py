@@ -781,6 +781,21 @@ def test_export_with_suppressed_identifier_fails(warehouse: Path, reports: Path)
     assert_no_pii(reports_text(reports))
 
 
+def test_export_of_published_addresses_is_checked_without_renormalising(
+    warehouse: Path, reports: Path
+) -> None:
+    # Exporters hand out dim_profile_consent's contact points as they are (the SQL-only path).
+    published = members(email=PLANTED_EMAIL)
+    assert validate_export(warehouse, published, "email", 5, reports).success
+
+    add_suppression_list(warehouse, PLANTED_EMAIL)
+    with pytest.raises(QualityGateFailed) as info:
+        validate_export(warehouse, published, "email", 5, reports)
+    [failure] = info.value.result.failures
+    assert failure.suite == "exports.export.suppression"
+    assert_no_pii(str(info.value))
+
+
 def test_export_size_jump_warns_by_default_and_fails_when_configured(
     warehouse: Path, reports: Path
 ) -> None:

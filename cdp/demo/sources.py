@@ -153,6 +153,20 @@ def _truth_in_order(files: dict[str, list[Row]], owners: dict[str, str]) -> list
     return truth
 
 
+def _keyed(
+    rows: list[tuple[datetime, str, Row]], key_format: str
+) -> tuple[list[Row], dict[str, str]]:
+    """Give sorted (time, person id, row) entries their record keys by position
+    (``key_format.format(1)``, ...) in place of the row's first field; also key -> person id."""
+    keyed: list[Row] = []
+    owners: dict[str, str] = {}
+    for index, (_, person_id, row) in enumerate(rows, start=1):
+        key = key_format.format(index)
+        keyed.append((key, *row[1:]))
+        owners[key] = person_id
+    return keyed, owners
+
+
 # ----------------------------------------------------------------------------------------------
 # email events (runs first: it completes the consent history and the offers people saw)
 
@@ -498,12 +512,7 @@ def render_crm(persons: list[Person], noiser: Noiser) -> SourceData:
             updated = person.card_since
         rows.append((updated, person.person_id, _crm_row(person, updated, True, noiser)))
     rows.sort(key=lambda item: (item[0], item[2][1]))
-    numbered: list[Row] = []
-    owners: dict[str, str] = {}
-    for index, (_, person_id, row) in enumerate(rows, start=1):
-        key = f"CRM-{index:07d}"
-        numbered.append((key, *row[1:]))
-        owners[key] = person_id
+    numbered, owners = _keyed(rows, "CRM-{:07d}")
     files = {"crm_export.csv": numbered}
     return SourceData("crm_customers", files, _truth_in_order(files, owners), delimiter=";")
 
@@ -555,11 +564,9 @@ def render_pos_orders(persons: list[Person], noiser: Noiser) -> SourceData:
                            ("", iso(moment), store, person.loyalty_card, amount, group, offer_id)))
     orders.sort(key=lambda item: (item[0], item[2][3]))
     files: dict[str, list[Row]] = {f"orders_{m}.csv": [] for m in window_months()}
-    owners: dict[str, str] = {}
-    for index, (moment, person_id, row) in enumerate(orders, start=1):
-        key = f"ORD-{index:08d}"
-        files[f"orders_{month_key(moment)}.csv"].append((key, *row[1:]))
-        owners[key] = person_id
+    keyed, owners = _keyed(orders, "ORD-{:08d}")
+    for (moment, _, _), row in zip(orders, keyed, strict=True):
+        files[f"orders_{month_key(moment)}.csv"].append(row)
     return SourceData("pos_orders", files, _truth_in_order(files, owners))
 
 
@@ -611,14 +618,9 @@ def render_tickets(persons: list[Person], noiser: Noiser) -> SourceData:
                    "true" if plan.do_not_contact else "false")
             tickets.append((plan.at, person.person_id, row, plan.label))
     tickets.sort(key=lambda item: (item[0], item[1]))
-    rows: list[Row] = []
-    owners: dict[str, str] = {}
-    labels: list[tuple[str, str]] = []
-    for index, (_, person_id, row, label) in enumerate(tickets, start=1):
-        key = f"TCK-{index:06d}"
-        rows.append((key, *row[1:]))
-        owners[key] = person_id
-        labels.append((key, label))
+    rows, owners = _keyed([(at, person_id, row) for at, person_id, row, _ in tickets],
+                          "TCK-{:06d}")
+    labels = [(row[0], label) for row, (*_, label) in zip(rows, tickets, strict=True)]
     files = {"tickets.csv": rows}
     return SourceData("support_tickets", files, _truth_in_order(files, owners),
                       extra={"ticket_labels": labels})
@@ -671,11 +673,6 @@ def render_consent_log(persons: list[Person], noiser: Noiser) -> SourceData:
             if CONSENT_LOG_START <= change.at < REFERENCE_DATE:
                 changes.append((change.at, person.person_id, _consent_row(person, change, noiser)))
     changes.sort(key=lambda item: (item[0], item[1], item[2][5]))
-    rows: list[Row] = []
-    owners: dict[str, str] = {}
-    for index, (_, person_id, row) in enumerate(changes, start=1):
-        key = f"CHG-{index:07d}"
-        rows.append((key, *row[1:]))
-        owners[key] = person_id
+    rows, owners = _keyed(changes, "CHG-{:07d}")
     files = {"consent_changes.csv": rows}
     return SourceData("consent_log", files, _truth_in_order(files, owners))
