@@ -191,7 +191,7 @@ def _linker(frame: pd.DataFrame, settings: SettingsCreator | dict[str, Any],
     return Linker(sdf, settings, log_level=None)
 
 
-def _train_linker(linker: Linker, config: IdentityConfig) -> None:
+def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -> None:
     training = linker.training
     deterministic = [
         "l.email = r.email AND l.first_name = r.first_name",
@@ -204,10 +204,14 @@ def _train_linker(linker: Linker, config: IdentityConfig) -> None:
     except ValueError:  # tiny or duplicate-heavy inputs: keep the settings' prior
         log.info("identity splink: kept default prior for probability_two_random_records_match")
     training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-    for rule in (block_on("first_name", "last_name"), block_on("birth_date"),
-                 block_on("email")):
+    for columns in (("first_name", "last_name"), ("birth_date",), ("email",)):
+        # A session whose blocking rule finds no pairs (a source without emails, say) has
+        # nothing to learn from and makes Splink's EM divide by zero: skip it.
+        if not frame[list(columns)].dropna().duplicated().any():
+            log.info("identity splink: no %s pairs, EM session skipped", "+".join(columns))
+            continue
         training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True)
+            block_on(*columns), estimate_without_term_frequencies=True)
 
 
 def _model_document(linker: Linker, frame: pd.DataFrame) -> dict[str, Any]:
@@ -250,7 +254,7 @@ def train_model(nodes: pd.DataFrame, config: IdentityConfig,
     try:
         with _quiet_splink():
             linker = _linker(frame, settings_creator(), con)
-            _train_linker(linker, config)
+            _train_linker(linker, frame, config)
             document = _model_document(linker, frame)
     finally:
         con.close()
@@ -290,7 +294,7 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
         with _quiet_splink():
             if model is None:
                 linker = _linker(frame, settings_creator(), con)
-                _train_linker(linker, config)
+                _train_linker(linker, frame, config)
                 document = _model_document(linker, frame)
             else:
                 linker = _linker(frame, dict(model["splink"]), con)
