@@ -16,6 +16,11 @@ Each measured step runs in its own subprocess so ``ru_maxrss`` is that step's pe
   collapsing, no rules): what "just run Splink on the CDP's records" costs.
 
 Loading the landing files is excluded from both timings; training is timed once, separately.
+
+The headline comparison is the identity stage against bare Splink on the *same input records*
+(``splink_records``).  Bare Splink there starts from already normalised records, so the output
+also shows the time to normalise them and the ratio against normalise + bare Splink; the
+identity stage's own time is broken down per phase (``phases``).
 """
 
 from __future__ import annotations
@@ -62,14 +67,25 @@ def step_identity(home: Path) -> dict[str, Any]:
     records = _records(home)
     started = time.perf_counter()
     result = resolve(records, load_config(), model_path=home / "model.json")
+    resolved = time.perf_counter()
     merged = result.edges[result.edges["status"] == "merged"]
     keyed = records[["source", "record_id"]].assign(
         cluster=components_from_edges(records, merged))
+    components = time.perf_counter()
     assigned = assign_persistent_ids(keyed, result.clusters)
-    seconds = time.perf_counter() - started
-    return {"records": len(records), "seconds": seconds, "profiles":
+    finished = time.perf_counter()
+    phases = {phase: result.stats.get(f"seconds_{phase}") for phase in PHASES[:-2]}
+    phases["components"] = round(components - resolved, 2)
+    phases["persistent_ids"] = round(finished - components, 2)
+    return {"records": len(records), "seconds": finished - started, "profiles":
             int(assigned["profile_id"].nunique()), "edges": len(result.edges),
-            "resolve_stats": result.stats}
+            "phases": phases, "resolve_stats": result.stats}
+
+
+# identity stage phases: resolve's own timings (stats ``seconds_<phase>``), then the clusters
+# model's work (components of the merged edges, persistent ids)
+PHASES = ("normalise", "nodes", "rules", "splink", "clustering", "output", "components",
+          "persistent_ids")
 
 
 def _bare_splink(frame, home: Path) -> dict[str, Any]:
@@ -113,12 +129,17 @@ def step_splink(home: Path) -> dict[str, Any]:
 def step_splink_records(home: Path) -> dict[str, Any]:
     import numpy as np
 
+    from identity.config import load_config
+    from identity.normalise import normalise_records
     from identity.splink_model import SPLINK_COLUMNS
 
-    norm = _normalised(home)
+    records = _records(home)
+    started = time.perf_counter()
+    norm = normalise_records(records, load_config().default_region)
+    normalise_seconds = time.perf_counter() - started
     frame = norm[list(SPLINK_COLUMNS)].copy()
     frame.insert(0, "unique_id", np.arange(len(frame), dtype=np.int64))
-    return _bare_splink(frame, home)
+    return {**_bare_splink(frame, home), "normalise_seconds": normalise_seconds}
 
 
 STEPS = {"train": step_train, "identity": step_identity, "splink": step_splink,
@@ -159,14 +180,22 @@ def main() -> None:
     print(f"train (once): {figures['train']['seconds']:.1f} s, peak {figures['train']['peak_gib']}"
           " GiB")
     print(f"identity stage: {identity['seconds']:.1f} s, peak {identity['peak_gib']} GiB")
+    print("  " + ", ".join(f"{phase} " + ("n/a" if seconds is None else f"{seconds:.1f} s")
+                           for phase, seconds in identity["phases"].items()))
+    print("  (splink = predict with the trained model on the person nodes; rules, clustering"
+          " and output = rule edges, guarded clustering and the record-level edge table)")
     print(f"bare Splink predict + cluster: {splink['seconds']:.1f} s, peak "
           f"{splink['peak_gib']} GiB")
     print(f"bare Splink on all {raw['splink_input_rows']:,} records: {raw['seconds']:.1f} s, "
-          f"peak {raw['peak_gib']} GiB, {raw['clusters']:,} clusters")
-    print(f"ratio identity / bare Splink (person nodes): "
-          f"{identity['seconds'] / splink['seconds']:.2f}x, "
-          f"(all records): {identity['seconds'] / raw['seconds']:.2f}x "
-          "(target <= 1.5x, peak < 8 GiB)")
+          f"peak {raw['peak_gib']} GiB, {raw['clusters']:,} clusters; normalising those "
+          f"records first (which Splink needs, not timed above): {raw['normalise_seconds']:.1f} s")
+    with_norm = raw["seconds"] + raw["normalise_seconds"]
+    print(f"ratio identity stage / bare Splink on the same {identity['records']:,} input "
+          f"records: {identity['seconds'] / raw['seconds']:.2f}x (target <= 1.5x, peak < 8 GiB); "
+          f"/ normalise + bare Splink ({with_norm:.1f} s): {identity['seconds'] / with_norm:.2f}x")
+    print(f"ratio identity stage / bare Splink on the {splink['splink_input_rows']:,} person "
+          f"nodes only: {identity['seconds'] / splink['seconds']:.2f}x (Splink alone does "
+          "not normalise, collapse records, apply rules or produce the edge table)")
 
 
 if __name__ == "__main__":

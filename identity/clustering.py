@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from identity.normalise import first_names_compatible
 from identity.rules import EMAIL_NAME_RULE
@@ -44,7 +47,7 @@ def birth_dates_conflict(a: dt.date, b: dt.date) -> bool:
     return not (a.year == b.year and a.day == b.month and a.month == b.day)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Component:
     size: int = 1
     customer_numbers: set[str] = field(default_factory=set)
@@ -85,34 +88,65 @@ def _swapped(a: _Component, b: _Component, threshold: float) -> bool:
                for x in a.last_names for y in b.first_names)
 
 
+_EMPTY: frozenset = frozenset()
+
+
+def _merged(mine: Set, theirs: Set) -> Set:
+    """Union of two components' value sets.  ``theirs`` belongs to the component being
+    absorbed, so it may be reused; single-node components hold (shared) frozensets."""
+    if not theirs:
+        return mine
+    if not mine:
+        return theirs
+    if isinstance(mine, frozenset):
+        mine = set(mine)
+    mine |= theirs
+    return mine
+
+
 class _ConstrainedUnionFind:
-    def __init__(self, n: int, max_size: int, name_threshold: float, dob_guard: bool) -> None:
-        self.parent = np.arange(n, dtype=np.int64)
+    """Union-find over node ids whose component state is created lazily: a root never merged
+    is a single node, so its state is built from that node's own values on first use."""
+
+    def __init__(self, n: int, max_size: int, name_threshold: float, dob_guard: bool,
+                 seed: Callable[[int], _Component] | None = None) -> None:
+        self.parent = list(range(n))
         self.dob_guard = dob_guard
         self.state: dict[int, _Component] = {}
         self.max_size = max_size
         self.name_threshold = name_threshold
+        self.seed = seed or (lambda node: _Component())
 
     def find(self, x: int) -> int:
         parent = self.parent
         root = x
         while parent[root] != root:
-            root = int(parent[root])
+            root = parent[root]
         while parent[x] != root:
-            parent[x], x = root, int(parent[x])
+            parent[x], x = root, parent[x]
         return root
 
     def comp(self, root: int) -> _Component:
         found = self.state.get(root)
         if found is None:
-            found = self.state[root] = _Component()
+            found = self.state[root] = self.seed(root)
         return found
+
+    def roots(self) -> np.ndarray:
+        """Component id (root) of every node."""
+        label = np.asarray(self.parent, dtype=np.int64)
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                return label
+            label = jumped
 
     def why_not(self, a: _Component, b: _Component, must: bool, check_person: bool
                 ) -> str | None:
-        for key, side in a.cannot:
-            if (key, 1 - side) in b.cannot:
-                return "cannot_link"
+        if a.cannot and b.cannot:
+            for key, side in a.cannot:
+                if (key, 1 - side) in b.cannot:
+                    return "cannot_link"
         if must:
             return None
         if a.size + b.size > self.max_size:
@@ -129,10 +163,26 @@ class _ConstrainedUnionFind:
         return None
 
     def union(self, x: int, y: int, must: bool, check_person: bool) -> str:
-        rx, ry = self.find(x), self.find(y)
+        parent = self.parent
+        rx = x  # find(x) and find(y), inlined: this runs once per candidate edge
+        while parent[rx] != rx:
+            rx = parent[rx]
+        while parent[x] != rx:
+            parent[x], x = rx, parent[x]
+        ry = y
+        while parent[ry] != ry:
+            ry = parent[ry]
+        while parent[y] != ry:
+            parent[y], y = ry, parent[y]
         if rx == ry:
             return "redundant"
-        a, b = self.comp(rx), self.comp(ry)
+        state = self.state
+        a = state.get(rx)
+        if a is None:
+            a = state[rx] = self.seed(rx)
+        b = state.get(ry)
+        if b is None:
+            b = state[ry] = self.seed(ry)
         reason = self.why_not(a, b, must, check_person)
         if reason is not None:
             return "refused:" + reason
@@ -140,11 +190,11 @@ class _ConstrainedUnionFind:
             rx, ry, a, b = ry, rx, b, a
         self.parent[ry] = rx
         a.size += b.size
-        a.customer_numbers |= b.customer_numbers
-        a.birth_dates |= b.birth_dates
-        a.first_names |= b.first_names
-        a.last_names |= b.last_names
-        a.cannot |= b.cannot
+        a.customer_numbers = _merged(a.customer_numbers, b.customer_numbers)
+        a.birth_dates = _merged(a.birth_dates, b.birth_dates)
+        a.first_names = _merged(a.first_names, b.first_names)
+        a.last_names = _merged(a.last_names, b.last_names)
+        a.cannot = _merged(a.cannot, b.cannot)
         del self.state[ry]
         return "merged"
 
@@ -176,7 +226,12 @@ def _attach(uf: _ConstrainedUnionFind, orphan: int, positions: list[int], rights
     def strength(item: tuple[int, list[int]]) -> tuple[float, int]:
         return max(float(scores[i]) for i in item[1]), len(item[1])
 
-    ranked = sorted(support.items(), key=lambda kv: (-strength(kv)[0], -strength(kv)[1], kv[0]))
+    if len(support) == 1:
+        ranked = list(support.items())
+    else:
+        strengths = {root: strength((root, members)) for root, members in support.items()}
+        ranked = sorted(support.items(),
+                        key=lambda kv: (-strengths[kv[0]][0], -strengths[kv[0]][1], kv[0]))
     if len(ranked) > 1 and (strict or strength(ranked[0]) == strength(ranked[1])):
         for i in positions:
             status[i] = "refused:ambiguous"
@@ -200,46 +255,63 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     ``customer_number`` and ``sources`` (comma-separated source names of the node's records).
     """
     n = len(nodes)
-    uf = _ConstrainedUnionFind(n, max_cluster_size, first_name_similarity, birth_date_guard)
-
-    authoritative = nodes["customer_number"].notna()
+    authoritative = nodes["customer_number"].notna().to_numpy(dtype=bool).copy()
     if customer_number_sources:
         wanted = set(customer_number_sources)
-        authoritative &= nodes["sources"].map(lambda s: bool(wanted & set(s.split(","))))
-    for node, number in zip(nodes.loc[authoritative, "node_id"],
-                            nodes.loc[authoritative, "customer_number"], strict=True):
-        uf.comp(int(node)).customer_numbers.add(str(number))
-    has_dob = nodes["birth_date"].notna()
-    for node, born in zip(nodes.loc[has_dob, "node_id"], nodes.loc[has_dob, "birth_date"],
-                          strict=True):
-        uf.comp(int(node)).birth_dates.add(born)
-    has_first = nodes["first_name"].notna()
-    for node, first in zip(nodes.loc[has_first, "node_id"], nodes.loc[has_first, "first_name"],
-                           strict=True):
-        uf.comp(int(node)).first_names.add(str(first))
-    has_last = nodes["last_name"].notna()
-    for node, last in zip(nodes.loc[has_last, "node_id"], nodes.loc[has_last, "last_name"],
-                          strict=True):
-        uf.comp(int(node)).last_names.add(str(last))
-    for key, (a, b) in enumerate(cannot_links):
-        uf.comp(a).cannot.add((key, 0))
-        uf.comp(b).cannot.add((key, 1))
+        codes, combos = pd.factorize(nodes["sources"])  # few distinct source combinations
+        fits = np.array([bool(wanted & set(str(c).split(","))) for c in combos] + [False])
+        authoritative &= fits[codes]
+    node_ids = nodes["node_id"].to_numpy(dtype=np.int64)
 
+    def by_node(values: list[object]) -> list[object]:
+        """Per-row values re-indexed by node id (rows need not be in node order)."""
+        if np.array_equal(node_ids, np.arange(n)):
+            return values
+        out: list[object] = [None] * n
+        for node, value in zip(node_ids.tolist(), values, strict=True):
+            out[node] = value
+        return out
+
+    numbers = by_node([str(v) if ok and v is not None else None for v, ok in zip(
+        _values(nodes["customer_number"]), authoritative.tolist(), strict=True)])
+    born = by_node(_values(nodes["birth_date"]))
+    firsts = by_node(_values(nodes["first_name"]))
+    lasts = by_node(_values(nodes["last_name"]))
+    cannot: dict[int, list[tuple[int, int]]] = {}
+    for key, (a, b) in enumerate(cannot_links):
+        cannot.setdefault(a, []).append((key, 0))
+        cannot.setdefault(b, []).append((key, 1))
+
+    empty = _EMPTY
+
+    def seed(node: int) -> _Component:
+        number, dob, first, last = numbers[node], born[node], firsts[node], lasts[node]
+        return _Component(
+            1,
+            empty if number is None else frozenset((number,)),
+            empty if dob is None else frozenset((dob,)),
+            empty if first is None else frozenset((str(first),)),
+            empty if last is None else frozenset((str(last),)),
+            frozenset(cannot[node]) if node in cannot else empty)
+
+    uf = _ConstrainedUnionFind(n, max_cluster_size, first_name_similarity, birth_date_guard,
+                               seed)
     status: list[str] = [""] * len(edges)
-    lefts = edges["node_l"].to_numpy(dtype=np.int64)
+    lefts = edges["node_l"].to_numpy(dtype=np.int64).tolist()
     rights = edges["node_r"].to_numpy(dtype=np.int64)
     rules = edges["rule"].to_numpy(dtype=object)
-    checks = edges["check_person"].to_numpy(dtype=bool)
-    attach = edges["attach"].fillna(False).to_numpy(dtype=bool)
+    musts = (rules == "must_link").tolist()
+    stricts = (rules == EMAIL_NAME_RULE).tolist()
+    checks = edges["check_person"].to_numpy(dtype=bool).tolist()
+    attach = edges["attach"].fillna(False).to_numpy(dtype=bool).tolist()
     scores = edges["score"].fillna(0.0).to_numpy(dtype=float)
     late: dict[tuple[int, bool], list[int]] = {}
-    for i in range(len(edges)):
+    union = uf.union
+    for i, (left, right) in enumerate(zip(lefts, rights.tolist(), strict=True)):
         if attach[i]:  # person-less node (left) -> candidate person node (right)
-            strict = rules[i] == EMAIL_NAME_RULE
-            late.setdefault((int(lefts[i]), strict), []).append(i)
+            late.setdefault((left, stricts[i]), []).append(i)
             continue
-        status[i] = uf.union(int(lefts[i]), int(rights[i]), rules[i] == "must_link",
-                             bool(checks[i]))
+        status[i] = union(left, right, musts[i], checks[i])
     # identifier attachments first; name-derived guesses only for what is still orphaned
     for (orphan, strict), positions in sorted(late.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         _attach(uf, orphan, positions, rights, scores, strict, status)
@@ -248,10 +320,47 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
         if outcome.startswith("refused:"):
             refused[outcome[8:]] = refused.get(outcome[8:], 0) + 1
 
-    component = np.fromiter((uf.find(i) for i in range(n)), dtype=np.int64, count=n)
+    component = uf.roots()
     if refused:
         log.info("identity clustering: refused edges by reason %s", dict(sorted(refused.items())))
     return ClusterOutcome(component=component, status=status, refused=refused)
+
+
+def _values(column: pd.Series) -> list[object]:
+    """Column values as a Python list with None for missing."""
+    return column.astype(object).where(column.notna(), None).to_numpy(dtype=object).tolist()
+
+
+def record_keys(source: pd.Series, record_id: pd.Series) -> pa.Array:
+    """``source`` + U+001F + ``record_id`` per row as one Arrow string array (null if either
+    is missing): a hashable record key built in Arrow instead of per-row Python strings."""
+    joined = pc.binary_join_element_wise(_arrow_strings(source), _arrow_strings(record_id),
+                                         "\x1f")
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def key_positions(keys: pa.Array, probes: list[pa.Array]) -> list[np.ndarray] | None:
+    """Position of each probe key in ``keys`` (-1 when absent or null), or None when
+    ``keys`` holds duplicates or nulls.  One dictionary encoding over all keys: codes follow
+    first appearance, so with unique ``keys`` a code below ``len(keys)`` is the position."""
+    n = len(keys)
+    encoded = pc.dictionary_encode(pa.concat_arrays([keys, *probes])).indices
+    codes = encoded.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if not np.array_equal(codes[:n], np.arange(n, dtype=np.int64)):
+        return None
+    out: list[np.ndarray] = []
+    start = n
+    for probe in probes:
+        part = codes[start:start + len(probe)]
+        out.append(np.where(part < n, part, -1))
+        start += len(probe)
+    return out
+
+
+def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray:
+    if not isinstance(series.dtype, pd.StringDtype):
+        series = series.astype("string")
+    return pa.array(series.array, type=pa.string())
 
 
 def components_from_edges(records: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
@@ -262,14 +371,14 @@ def components_from_edges(records: pd.DataFrame, edges: pd.DataFrame) -> pd.Seri
     disagree.  Returns, aligned with ``records``, the position of the component's first
     record (a plain cluster label).  Edges naming records not in ``records`` are ignored.
     """
-    keys = records["source"].astype(str) + "\x1f" + records["record_id"].astype(str)
-    position = pd.Series(np.arange(len(keys), dtype=np.int64), index=keys.to_numpy())
-    left = (edges["source_l"].astype(str) + "\x1f" + edges["record_id_l"].astype(str))
-    right = (edges["source_r"].astype(str) + "\x1f" + edges["record_id_r"].astype(str))
-    left, right = left.map(position), right.map(position)
-    known = left.notna() & right.notna()
-    a = left[known].to_numpy(dtype=np.int64)
-    b = right[known].to_numpy(dtype=np.int64)
+    keys = record_keys(records["source"], records["record_id"])
+    position = key_positions(keys, [record_keys(edges["source_l"], edges["record_id_l"]),
+                                    record_keys(edges["source_r"], edges["record_id_r"])])
+    if position is None:
+        raise ValueError("components_from_edges: duplicate (source, record_id) in records")
+    left, right = position
+    known = (left >= 0) & (right >= 0)
+    a, b = left[known], right[known]
     label = np.arange(len(keys), dtype=np.int64)
     while True:  # min-label propagation with pointer jumping: a few vectorised passes
         low = np.minimum(label[a], label[b])

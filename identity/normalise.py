@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 import pyarrow as pa
@@ -40,20 +41,33 @@ def _blank_to_none(value: object) -> str | None:
     return text
 
 
+def _distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of ``series``; missing values get code -1."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object)  # iterating Arrow arrays is slow
+
+
+def _from_uniques(values: list[str | None], codes: np.ndarray, like: pd.Series) -> pd.Series:
+    """Expand per-distinct results back to rows (code -1 -> missing) as a ``string`` Series."""
+    mapped = pd.array(values, dtype="string")
+    return pd.Series(mapped.take(codes, allow_fill=True), index=like.index, name=like.name)
+
+
 def map_distinct(series: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
     """Apply ``func`` once per distinct non-blank value; blanks become missing."""
-    raw = series.astype("object")
-    uniques = pd.unique(raw[raw.notna()])
-    mapping: dict[object, str | None] = {}
+    codes, uniques = _distinct(series)
+    values: list[str | None] = []
     for value in uniques:
         text = _blank_to_none(value)
-        mapping[value] = func(text) if text is not None else None
-    out = raw.map(mapping)
-    return out.astype("string")
+        values.append(func(text) if text is not None else None)
+    return _from_uniques(values, codes, series)
 
 
 _FOLD_TABLE = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ø": "o", "ł": "l", "ı": "i",
                              "đ": "d", "æ": "ae", "œ": "oe", "þ": "th"})
+
+
+_FOLD_AOU_E = re.compile(r"([aou])e")
 
 
 def fold(text: str) -> str:
@@ -63,9 +77,10 @@ def fold(text: str) -> str:
     ae/oe/ue folded too, so müller, mueller and muller all become ``muller``.
     """
     text = text.casefold().translate(_FOLD_TABLE)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return re.sub(r"([aou])e", r"\1", text)
+    if not text.isascii():  # NFKD leaves ASCII unchanged and it has no combining marks
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _FOLD_AOU_E.sub(r"\1", text)
 
 
 # ------------------------------------------------------------------------------------ email
@@ -159,15 +174,25 @@ def normalise_phone(
     """Parse phones; a record's own (normalised) country, if known, beats the default region."""
     if regions is None:
         return map_distinct(series, lambda v: normalise_phone_value(v, default_region))
-    frame = pd.DataFrame({"p": series.astype("object"), "r": regions.astype("object")})
-    frame["r"] = frame["r"].where(frame["r"].notna(), default_region)
-    out = pd.Series(pd.NA, index=series.index, dtype="string")
-    for region, part in frame.groupby("r", sort=True):
-        region_code = str(region) if str(region) in phonenumbers.SUPPORTED_REGIONS \
-            else default_region
-        out.loc[part.index] = map_distinct(
-            part["p"], lambda v, rc=region_code: normalise_phone_value(v, rc))
-    return out
+    # distinct (raw phone, region) pairs only: region codes are few, phones repeat a lot
+    codes, uniques = _distinct(series)
+    region_codes, region_values = _distinct(regions)
+    region_names = [str(r) if str(r) in phonenumbers.SUPPORTED_REGIONS else default_region
+                    for r in region_values]
+    default_code = len(region_names)
+    region_names.append(default_region)
+    region_codes = np.where(region_codes < 0, default_code, region_codes).astype(np.int64)
+    present = codes >= 0
+    pair = np.full(len(codes), -1, dtype=np.int64)
+    pair_codes, pairs = pd.factorize(
+        codes[present].astype(np.int64) * (default_code + 1) + region_codes[present])
+    pair[present] = pair_codes
+    values: list[str | None] = []
+    for key in pairs:
+        text = _blank_to_none(uniques[key // (default_code + 1)])
+        region = region_names[key % (default_code + 1)]
+        values.append(normalise_phone_value(text, region) if text is not None else None)
+    return _from_uniques(values, pair, series)
 
 
 # ------------------------------------------------------------------------------------ names
@@ -376,6 +401,11 @@ def _initials(given: str) -> set[str]:
     return {given[:1]} | {short[:1] for short in _SHORT_FORMS.get(_NICKNAMES.get(given, given), ())}
 
 
+_NON_LETTER = re.compile(r"[^a-z]")
+_NON_LETTER_SPACE = re.compile(r"[^a-z ]")
+_NON_LETTERS = re.compile(r"[^a-z]+")
+
+
 def email_contradicts_name(email: str, first: str | None, last: str | None,
                            threshold: float = 0.8) -> bool:
     """Does the e-mail's local part name *someone else* with this last name?
@@ -386,9 +416,9 @@ def email_contradicts_name(email: str, first: str | None, last: str | None,
     """
     if not first or not last:
         return False
-    local = re.sub(r"[^a-z]", "", fold(email.split("@", 1)[0]))
-    surname = re.sub(r"[^a-z]", "", last)
-    given = re.sub(r"[^a-z ]", "", first).split(" ")[0]
+    local = _NON_LETTER.sub("", fold(email.split("@", 1)[0]))
+    surname = _NON_LETTER.sub("", last)
+    given = _NON_LETTER_SPACE.sub("", first).split(" ")[0]
     if len(surname) < 3 or surname not in local or not given:
         return False
     rest = local.replace(surname, "", 1)
@@ -396,19 +426,19 @@ def email_contradicts_name(email: str, first: str | None, last: str | None,
         return False
     if len(rest) <= 2:  # initials: "t.schwarz" for Dorothea ("Thea"), "hp.mueller"
         return rest[0] not in _initials(given)
-    return not first_names_compatible(rest, re.sub(r"[^a-z]", "", first), threshold)
+    return not first_names_compatible(rest, _NON_LETTER.sub("", first), threshold)
 
 
 def email_name_affinity(email: str, first: str | None, last: str | None) -> int:
     """How clearly the local part spells this person: 2 first (or initial) and last name,
     1 one of them, 0 nothing recognisable.  Picks the owner among household members."""
     local = fold(email.split("@", 1)[0])
-    letters = re.sub(r"[^a-z]", "", local)
-    surname = re.sub(r"[^a-z]", "", last or "")
-    given = re.sub(r"[^a-z ]", "", first or "").split(" ")[0]
+    letters = _NON_LETTER.sub("", local)
+    surname = _NON_LETTER.sub("", last or "")
+    given = _NON_LETTER_SPACE.sub("", first or "").split(" ")[0]
     has_last = len(surname) >= 3 and surname in letters
     rest = letters.replace(surname, "", 1) if has_last else letters
-    tokens = [t for t in re.split(r"[^a-z]+", local) if len(t) >= 4]
+    tokens = [t for t in _NON_LETTERS.split(local) if len(t) >= 4]
     has_first = bool(given) and (
         (len(rest) <= 2 and rest[:1] in _initials(given) and has_last)
         or (len(given) >= 4 and given in rest)
@@ -437,14 +467,15 @@ def split_street_value(raw: str) -> tuple[str | None, str | None]:
 
 def normalise_street(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Return (street, house number found inside the street text)."""
-    raw = series.astype("object")
-    uniques = pd.unique(raw[raw.notna()])
-    streets: dict[object, str | None] = {}
-    houses: dict[object, str | None] = {}
+    codes, uniques = _distinct(series)
+    streets: list[str | None] = []
+    houses: list[str | None] = []
     for value in uniques:
         text = _blank_to_none(value)
-        streets[value], houses[value] = split_street_value(text) if text else (None, None)
-    return raw.map(streets).astype("string"), raw.map(houses).astype("string")
+        street, house = split_street_value(text) if text else (None, None)
+        streets.append(street)
+        houses.append(house)
+    return _from_uniques(streets, codes, series), _from_uniques(houses, codes, series)
 
 
 @lru_cache(maxsize=200_000)
@@ -527,6 +558,17 @@ _MIN_BIRTH = dt.date(1900, 1, 2)  # 1900-01-01 is a classic "unknown" placeholde
 def normalise_birth_date(series: pd.Series, today: dt.date | None = None) -> pd.Series:
     """Dates from date objects or ISO / dd.mm.yyyy / dd/mm/yyyy strings; implausible → null."""
     today = today or dt.date.today()
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+        # parse each distinct value once (birth dates repeat on every record of a person)
+        codes, uniques = _distinct(series)
+        parsed = _parse_birth_dates(pd.Series(np.asarray(uniques, dtype=object), dtype=object),
+                                    today)
+        return pd.Series(parsed.array.take(codes, allow_fill=True), index=series.index,
+                         dtype=DATE_DTYPE)
+    return _parse_birth_dates(series, today)
+
+
+def _parse_birth_dates(series: pd.Series, today: dt.date) -> pd.Series:
     if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_date(series.dtype.pyarrow_dtype):
         parsed = pd.to_datetime(series.astype("object"), errors="coerce")
     elif pd.api.types.is_datetime64_any_dtype(series.dtype):
@@ -557,7 +599,8 @@ def normalise_birth_date(series: pd.Series, today: dt.date | None = None) -> pd.
 
 def coerce_input(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
     """Accept pandas or Arrow, add missing identity columns as null, validate keys."""
-    frame = records.to_pandas() if isinstance(records, pa.Table) else records.copy()
+    # a shallow copy is enough: columns are replaced, never modified in place (copy-on-write)
+    frame = records.to_pandas() if isinstance(records, pa.Table) else records.copy(deep=False)
     missing_keys = [c for c in ("source", "record_id") if c not in frame.columns]
     if missing_keys:
         raise ValueError(f"identity input lacks required column(s): {missing_keys}")
@@ -569,8 +612,11 @@ def coerce_input(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
     frame["record_id"] = frame["record_id"].astype("string")
     if frame["source"].isna().any() or frame["record_id"].isna().any():
         raise ValueError("identity input has null source or record_id")
-    if frame.duplicated(["source", "record_id"]).any():
-        count = int(frame.duplicated(["source", "record_id"]).sum())
+    keys = pa.table({"source": pa.array(frame["source"].array, type=pa.string()),
+                     "record_id": pa.array(frame["record_id"].array, type=pa.string())})
+    distinct = keys.group_by(["source", "record_id"]).aggregate([]).num_rows
+    if distinct != len(frame):
+        count = len(frame) - distinct  # rows repeating an earlier row's key
         raise ValueError(f"identity input has {count} duplicate (source, record_id) rows")
     return frame
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from identity.clustering import birth_dates_conflict, cluster_nodes
 from identity.config import IdentityConfig
@@ -67,14 +68,19 @@ def profile_id_for(record_key: str) -> str:
 
 
 def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
-             overrides: pd.DataFrame | None):
+             overrides: pd.DataFrame | None, timings: dict[str, float] | None = None):
+    started = time.perf_counter()
     norm = normalise_records(records, config.default_region)
+    normalised = time.perf_counter()
     checked = validate_overrides(overrides)
     record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
     pinned_keys = set(checked["source_l"] + ":" + checked["record_id_l"]) | set(
         checked["source_r"] + ":" + checked["record_id_r"])
     pinned = record_key.isin(pinned_keys) if pinned_keys else None
     nodes, node_of_record = build_nodes(norm, pinned)
+    if timings is not None:
+        timings["normalise"] = normalised - started
+        timings["nodes"] = time.perf_counter() - normalised
     return norm, checked, record_key, nodes, node_of_record
 
 
@@ -104,25 +110,29 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
     """
     started = time.perf_counter()
     config = config or IdentityConfig()
-    norm, checked, record_key, nodes, node_of_record = _prepare(records, config, overrides)
-    t_norm = time.perf_counter()
+    timings: dict[str, float] = {}
+    norm, checked, record_key, nodes, node_of_record = _prepare(records, config, overrides,
+                                                                timings)
+    mark = time.perf_counter()
 
     record_node = pd.Series(node_of_record, index=record_key.to_numpy())
     must_edges, cannot_pairs = override_edges(checked, record_node)
     rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
+    email_names = email_name_edges(nodes)
+    timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
 
     model: dict[str, Any] | None = None
     splink_edges = empty_splink_edges()
     if config.use_splink:
         document = load_model(model_path) if model_path is not None else None
         splink_edges, model = predict_edges(nodes, config, document)
-    t_splink = time.perf_counter()
+    timings["splink"], mark = time.perf_counter() - mark, time.perf_counter()
 
     dob_guard = _birth_date_guard(config, nodes, splink_edges)
     splink_frame = splink_edges.assign(
         edge_type="splink", rule=None, priority=PRIORITY_SPLINK,
         score=splink_edges["match_probability"], check_person=True, attach=False)
-    candidates = pd.concat([must_edges, rules, splink_frame, email_name_edges(nodes)],
+    candidates = pd.concat([must_edges, rules, splink_frame, email_names],
                            ignore_index=True)
     candidates = candidates.sort_values(
         ["priority", "score", "node_l", "node_r"], ascending=[True, False, True, True],
@@ -133,16 +143,15 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
         birth_date_guard=dob_guard,
         customer_number_sources=config.customer_number_sources)
     candidates["status"] = outcome.status
+    timings["clustering"], mark = time.perf_counter() - mark, time.perf_counter()
 
     # records -> profiles
-    component = outcome.component[node_of_record]
-    smallest = pd.Series(record_key.to_numpy(), dtype=object).groupby(component).min()
-    profile_of_component = smallest.map(profile_id_for)
-    profile_ids = pd.array(profile_of_component.reindex(component).to_numpy(), dtype="string")
+    profile_ids = _profile_ids(nodes, outcome.component, node_of_record)
     clusters = pd.DataFrame({"source": norm["source"], "record_id": norm["record_id"],
                              "profile_id": profile_ids})
     normalised = norm.assign(profile_id=profile_ids)
     edges = _record_edges(nodes, node_of_record, norm, candidates)
+    timings["output"] = time.perf_counter() - mark
 
     finished = time.perf_counter()
     stats: dict[str, Any] = {
@@ -157,14 +166,34 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
         "refused_edges": dict(sorted(outcome.refused.items())),
         "profiles": int(clusters["profile_id"].nunique()),
         "birth_date_guard": dob_guard,
-        "seconds_normalise": round(t_norm - started, 2),
-        "seconds_splink": round(t_splink - t_norm, 2),
+        **{f"seconds_{phase}": round(seconds, 2) for phase, seconds in timings.items()},
         "seconds_total": round(finished - started, 2),
     }
     log.info("identity resolve: %d records, %d nodes, %d profiles in %.1fs",
              stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
     return IdentityResult(clusters=clusters, edges=edges, normalised=normalised, stats=stats,
                           model=model)
+
+
+def _profile_ids(nodes: pd.DataFrame, component: np.ndarray, node_of_record: np.ndarray
+                 ) -> pd.api.extensions.ExtensionArray:
+    """Profile id per record: :func:`profile_id_for` of its component's smallest record key.
+
+    A node's representative is its smallest record key, so the component's smallest record key
+    is the smallest representative among its nodes (ranked once in Arrow, not per record)."""
+    rep_keys = pa.array((nodes["rep_source"].astype(str) + ":"
+                         + nodes["rep_record_id"].astype(str)).to_numpy(dtype=object),
+                        pa.string())
+    order = pc.sort_indices(rep_keys).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    best = np.full(len(order), len(order), dtype=np.int64)
+    np.minimum.at(best, component, rank)
+    roots = np.flatnonzero(best < len(order))
+    ids = np.empty(len(order), dtype=object)
+    keys = rep_keys.take(pa.array(order[best[roots]])).to_pylist()
+    ids[roots] = [profile_id_for(key) for key in keys]
+    return pd.array(ids[component[node_of_record]], dtype="string")
 
 
 AUTO_GUARD_MIN_PROBABILITY = 0.99
@@ -201,24 +230,35 @@ def _birth_date_guard(config: IdentityConfig, nodes: pd.DataFrame,
     return keep
 
 
+def _constant_strings(value: str | None, n: int) -> pd.api.extensions.ExtensionArray:
+    """``n`` copies of ``value`` as a ``string`` array (built in Arrow)."""
+    values = pa.nulls(n, pa.string()) if value is None else pa.repeat(value, n)
+    return pd.array(pd.arrays.ArrowStringArray(values))
+
+
 def _record_edges(nodes: pd.DataFrame, node_of_record: np.ndarray, norm: pd.DataFrame,
                   candidates: pd.DataFrame) -> pd.DataFrame:
     """Express node edges via each node's representative record, plus collapse edges."""
-    rep_source = nodes["rep_source"].to_numpy(dtype=object)
-    rep_record = nodes["rep_record_id"].to_numpy(dtype=object)
+    rep_source = nodes["rep_source"].astype("string").array
+    rep_record = nodes["rep_record_id"].astype("string").array
 
     # every record that is not its node's representative links to it
-    src = norm["source"].to_numpy(dtype=object)
-    rid = norm["record_id"].to_numpy(dtype=object)
-    is_rep = (rep_source[node_of_record] == src) & (rep_record[node_of_record] == rid)
-    members = np.flatnonzero(~is_rep)
+    src = norm["source"].astype("string").array
+    rid = norm["record_id"].astype("string").array
+    is_rep = (pd.array(rep_source.take(node_of_record)) == src) & (
+        pd.array(rep_record.take(node_of_record)) == rid)
+    members = np.flatnonzero(~np.asarray(is_rep.fillna(False), dtype=bool))
+    member_nodes = node_of_record[members]
     collapse = pd.DataFrame({
-        "source_l": rep_source[node_of_record[members]],
-        "record_id_l": rep_record[node_of_record[members]],
-        "source_r": src[members], "record_id_r": rid[members],
-        "edge_type": "rule", "rule": "identical_identifiers",
-        "match_probability": np.nan, "match_weight": np.nan, "gamma": None,
-        "status": "merged",
+        "source_l": rep_source.take(member_nodes),
+        "record_id_l": rep_record.take(member_nodes),
+        "source_r": src.take(members), "record_id_r": rid.take(members),
+        "edge_type": _constant_strings("rule", len(members)),
+        "rule": _constant_strings("identical_identifiers", len(members)),
+        "match_probability": np.full(len(members), np.nan),
+        "match_weight": np.full(len(members), np.nan),
+        "gamma": _constant_strings(None, len(members)),
+        "status": _constant_strings("merged", len(members)),
     })
 
     keep = (candidates["status"] != "redundant") | (candidates["edge_type"] == "splink")
@@ -226,14 +266,14 @@ def _record_edges(nodes: pd.DataFrame, node_of_record: np.ndarray, norm: pd.Data
     left = chosen["node_l"].to_numpy(dtype=np.int64)
     right = chosen["node_r"].to_numpy(dtype=np.int64)
     linked = pd.DataFrame({
-        "source_l": rep_source[left], "record_id_l": rep_record[left],
-        "source_r": rep_source[right], "record_id_r": rep_record[right],
-        "edge_type": chosen["edge_type"].to_numpy(dtype=object),
-        "rule": chosen["rule"].to_numpy(dtype=object),
+        "source_l": rep_source.take(left), "record_id_l": rep_record.take(left),
+        "source_r": rep_source.take(right), "record_id_r": rep_record.take(right),
+        "edge_type": pd.array(chosen["edge_type"].to_numpy(dtype=object), dtype="string"),
+        "rule": pd.array(chosen["rule"].to_numpy(dtype=object), dtype="string"),
         "match_probability": chosen["match_probability"].to_numpy(dtype=float),
         "match_weight": chosen["match_weight"].to_numpy(dtype=float),
-        "gamma": chosen["gamma"].to_numpy(dtype=object),
-        "status": chosen["status"].to_numpy(dtype=object),
+        "gamma": pd.array(chosen["gamma"].to_numpy(dtype=object), dtype="string"),
+        "status": pd.array(chosen["status"].to_numpy(dtype=object), dtype="string"),
     })
     edges = pd.concat([linked, collapse], ignore_index=True)
     for column in ("source_l", "record_id_l", "source_r", "record_id_r", "edge_type", "rule",

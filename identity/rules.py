@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from identity.normalise import (
     IDENTITY_COLUMNS,
@@ -83,33 +85,76 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
         ``rep_source``/``rep_record_id`` (smallest ``source:record_id``) and
         ``has_person``; and an array mapping each record position to its node id.
     """
-    keys = norm[list(IDENTITY_COLUMNS)].copy()
-    keys["birth_date"] = keys["birth_date"].astype("string")
     record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
+    # One node per distinct tuple of identity values, numbered in the tuples' sort order
+    # (nulls first).  Each column is factorised with sorted codes, so grouping the integer
+    # codes orders the groups exactly as grouping the strings would.
+    codes: dict[str, np.ndarray] = {}
+    for column in IDENTITY_COLUMNS:
+        codes[column] = _sorted_codes(norm[column])
     if pinned is not None and pinned.any():
-        keys["_pin"] = record_key.where(pinned.to_numpy(), "")
-    else:
-        keys["_pin"] = ""
-    keys = keys.fillna("\x00")  # explicit null token so groupby keeps null-bearing keys
-    node_of_record = keys.groupby(list(keys.columns), sort=True, dropna=False).ngroup()
+        codes["_pin"] = _sorted_codes(record_key.where(pinned.to_numpy(), ""))
+    node_of_record = pd.DataFrame(codes).groupby(list(codes), sort=True).ngroup()
     node_of_record = node_of_record.to_numpy(dtype=np.int64)
+    n_nodes = int(node_of_record.max()) + 1 if len(node_of_record) else 0
 
-    frame = norm.copy()
-    frame["node_id"] = node_of_record
-    frame["_key"] = record_key
-    order = frame.sort_values(["node_id", "_key"], kind="stable")
-    first = order.drop_duplicates("node_id", keep="first").set_index("node_id")
+    # representative record: the node's smallest "source:record_id"
+    order = pc.sort_indices(pa.Table.from_arrays(
+        [pa.array(node_of_record), pa.array(record_key.to_numpy(dtype=object), pa.string())],
+        names=["node", "key"]), sort_keys=[("node", "ascending"), ("key", "ascending")]
+    ).to_numpy()
+    sorted_nodes = node_of_record[order]
+    starts = np.flatnonzero(np.r_[True, sorted_nodes[1:] != sorted_nodes[:-1]]) \
+        if len(order) else np.zeros(0, dtype=np.int64)
+    first = norm.iloc[order[starts]]
     nodes = first[list(IDENTITY_COLUMNS)].copy()
-    nodes["rep_source"] = first["source"]
-    nodes["rep_record_id"] = first["record_id"]
-    nodes["n_records"] = frame.groupby("node_id").size()
-    nodes["sources"] = frame.groupby("node_id")["source"].agg(
-        lambda s: ",".join(sorted(set(s))))
+    nodes.index = pd.RangeIndex(n_nodes, name="node_id")
+    nodes["rep_source"] = first["source"].astype("string").array
+    nodes["rep_record_id"] = first["record_id"].astype("string").array
+    nodes["n_records"] = np.bincount(node_of_record, minlength=n_nodes).astype(np.int64)
+    nodes["sources"] = pd.array(_node_sources(norm["source"], node_of_record, n_nodes),
+                                dtype="string")
     nodes["phone_digits"] = map_distinct(nodes["phone"], phone_national_digits)
     nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
     nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
-    nodes.index.name = "node_id"
     return nodes.reset_index(), node_of_record
+
+
+def _sorted_codes(values: pd.Series) -> np.ndarray:
+    """Codes numbering the distinct values in sort order (missing: -1); the distinct values
+    are sorted in Arrow (code-point order, as Python compares strings)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return codes
+    arrow = pa.array(uniques)
+    if pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type) \
+            or pa.types.is_date(arrow.type):
+        order = pc.sort_indices(arrow).to_numpy()
+    else:  # anything else: let pandas sort
+        return pd.factorize(values, sort=True, use_na_sentinel=True)[0]
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+
+
+def _node_sources(source: pd.Series, node_of_record: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Per node the sorted, comma-joined distinct source names of its records."""
+    codes, names = pd.factorize(source, sort=True)
+    names = [str(name) for name in names]
+    out = np.empty(n_nodes, dtype=object)
+    if len(names) <= 62:  # one bit per source
+        mask = np.zeros(n_nodes, dtype=np.int64)
+        np.bitwise_or.at(mask, node_of_record, np.left_shift(1, codes.astype(np.int64)))
+        distinct, inverse = np.unique(mask, return_inverse=True)
+        labels = np.array([",".join(name for bit, name in enumerate(names) if m >> bit & 1)
+                           for m in distinct.tolist()], dtype=object)
+        out[:] = labels[inverse.reshape(-1)]
+        return out
+    frame = pd.DataFrame({"node": node_of_record, "source": codes}).drop_duplicates()
+    frame = frame.sort_values(["node", "source"], kind="stable")
+    joined = frame.groupby("node")["source"].agg(lambda s: ",".join(names[c] for c in s))
+    out[:] = joined.reindex(range(n_nodes)).to_numpy(dtype=object)
+    return out
 
 
 def _star(group_ids: pd.Series, members: pd.Series) -> pd.DataFrame:
@@ -123,11 +168,10 @@ def _person_score(nodes: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> n
     """How much person data two nodes agree on; orders soft edges best-first."""
     score = np.zeros(len(left), dtype=float)
     for column, weight in (("first_name", 2.0), ("last_name", 1.0), ("birth_date", 2.0)):
-        values = nodes[column].astype("string").to_numpy(dtype=object, na_value=None)
-        a, b = values[left], values[right]
-        both = np.array([x is not None and y is not None for x, y in zip(a, b, strict=True)],
-                        dtype=bool)
-        same = np.array([x == y for x, y in zip(a, b, strict=True)], dtype=bool) & both
+        codes = pd.factorize(nodes[column], use_na_sentinel=True)[0]  # -1: missing
+        a, b = codes[left], codes[right]
+        both = (a >= 0) & (b >= 0)
+        same = both & (a == b)
         score += np.where(same, weight, np.where(both, -weight, 0.0))
     return score
 
@@ -141,10 +185,15 @@ def _email_name_fit(nodes: pd.DataFrame, edges: pd.DataFrame) -> tuple[np.ndarra
     lasts = nodes["last_name"].to_numpy(dtype=object, na_value=None)[persons]
     other = np.zeros(len(persons), dtype=bool)
     affinity = np.zeros(len(persons), dtype=float)
+    seen: dict[tuple[str, str | None, str | None], tuple[bool, int]] = {}
     for i, (email, first, last) in enumerate(zip(emails, firsts, lasts, strict=True)):
         if email:
-            other[i] = email_contradicts_name(email, first, last)
-            affinity[i] = email_name_affinity(email, first, last)
+            key = (email, first, last)
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = (email_contradicts_name(email, first, last),
+                                     email_name_affinity(email, first, last))
+            other[i], affinity[i] = found
     return other, affinity
 
 
@@ -300,29 +349,73 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     precision than they gained recall.
     """
     named = nodes[nodes["first_name"].notna()]
-    index: dict[str, list[tuple[int, int | None, bool]]] = {}
+    letters_of: dict[str, str] = {}
+
+    def letters(text: str) -> str:
+        found = letters_of.get(text)
+        if found is None:
+            found = letters_of[text] = _letters(text)
+        return found
+
+    # (key, node, year, needs_year) in the order the names are seen: a candidate index
+    keys: list[str] = []
+    key_nodes: list[int] = []
+    key_years: list[int] = []  # -1: no birth year
+    key_needs: list[bool] = []
     years = named["birth_date"].astype(object).where(named["birth_date"].notna(), None)
     lasts = named["last_name"].fillna("")
-    for node, first, last, born in zip(named["node_id"], named["first_name"], lasts, years,
+    for node, first, last, born in zip(named["node_id"].tolist(),
+                                       named["first_name"].astype(object).tolist(),
+                                       lasts.astype(object).tolist(), years.tolist(),
                                        strict=True):
         year = born.year if born is not None else None
-        for key, needs_year in _email_name_keys(_letters(first), _letters(last)):
+        for key, needs_year in _email_name_keys(letters(first), letters(last)):
             if len(key) >= 5 and (year is not None or not needs_year):
-                index.setdefault(key, []).append((int(node), year, needs_year))
+                keys.append(key)
+                key_nodes.append(int(node))
+                key_years.append(-1 if year is None else year)
+                key_needs.append(needs_year)
     orphans = nodes[nodes["email"].notna() & ~nodes["has_person"]]
+    local_of: dict[str, tuple[str, int]] = {}  # local part -> (letters, year digits code)
+    o_nodes: list[int] = []
+    o_letters: list[str] = []
+    o_numbers: list[int] = []  # -1 none, -2 unusable, else 100 + 2-digit or 10000 + 4-digit
+    for node, email in zip(orphans["node_id"].tolist(), orphans["email"].astype(object).tolist(),
+                           strict=True):
+        local = str(email).split("@", 1)[0]
+        found = local_of.get(local)
+        if found is None:
+            folded = fold(local)
+            digits = _LOCAL_DIGITS.findall(folded)
+            if len(digits) > 1:
+                found = ("", -2)
+            else:
+                found = (_letters(folded), _number_code(digits[0] if digits else None))
+            local_of[local] = found
+        if len(found[0]) < 5:
+            continue
+        o_nodes.append(int(node))
+        o_letters.append(found[0])
+        o_numbers.append(found[1])
     lefts: list[int] = []
     rights: list[int] = []
-    for node, email in zip(orphans["node_id"], orphans["email"], strict=True):
-        local = fold(str(email).split("@", 1)[0])
-        digits = _LOCAL_DIGITS.findall(local)
-        letters = _letters(local)
-        if len(letters) < 5 or len(digits) > 1:
-            continue
-        number = digits[0] if digits else None
-        for candidate, year, needs_year in index.get(letters, ()):
-            if _year_matches(number, year, needs_year):
-                lefts.append(int(node))
-                rights.append(candidate)
+    if keys and o_nodes:
+        index = pd.DataFrame({"key": keys, "node": key_nodes, "year": key_years,
+                              "needs": key_needs, "seq": np.arange(len(keys))})
+        probe = pd.DataFrame({"key": o_letters, "orphan": o_nodes, "number": o_numbers,
+                              "pos": np.arange(len(o_nodes))})
+        pairs = probe.merge(index, on="key", how="inner")
+        pairs = pairs.sort_values(["pos", "seq"], kind="stable")
+        number = pairs["number"].to_numpy(dtype=np.int64)
+        year = pairs["year"].to_numpy(dtype=np.int64)
+        needs = pairs["needs"].to_numpy(dtype=bool)
+        unknown = (number == -1) | (year == -1)
+        two = (number >= 100) & (number < 10_000)
+        four = number >= 10_000
+        known_match = (two & (year % 100 == number - 100)) | (four & (year == number - 10_000))
+        ok = np.where(unknown, ~needs, known_match)
+        lefts = pairs["orphan"].to_numpy(dtype=np.int64)[ok].tolist()
+        rights = pairs["node"].to_numpy(dtype=np.int64)[ok].tolist()
     if not lefts:
         return empty_edges()
     edges = pd.DataFrame({"node_l": np.array(lefts, dtype=np.int64),
@@ -334,6 +427,17 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     edges["check_person"] = False
     edges["attach"] = True
     return edges[EDGE_COLUMNS]
+
+
+def _number_code(number: str | None) -> int:
+    """Digits of an e-mail local part as comparable to a birth year (see _year_matches)."""
+    if number is None:
+        return -1
+    if len(number) == 2:
+        return 100 + int(number)
+    if len(number) == 4:
+        return 10_000 + int(number)
+    return -3  # matches no year
 
 
 def _letters(text: str) -> str:

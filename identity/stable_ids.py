@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from identity.clustering import key_positions, record_keys
 from identity.resolve import profile_id_for
 
 KEY = ["source", "record_id"]
@@ -25,6 +29,31 @@ def _fresh_id(record_key: str, taken: set[str]) -> str:
         attempt += 1
         candidate = profile_id_for(f"{record_key}#{attempt}")
     return candidate
+
+
+def _previous_ids(source: pd.Series, record_id: pd.Series, previous: pd.DataFrame | None
+                  ) -> pd.Series | None:
+    """Each record's previous profile id (a left join on ``source, record_id``)."""
+    if previous is None or not len(previous):
+        return pd.Series(pd.NA, index=source.index, dtype="string")
+    found = key_positions(record_keys(previous["source"], previous["record_id"]),
+                          [record_keys(source, record_id)])
+    if found is None:
+        return None  # duplicate keys: the caller falls back to a plain merge
+    old_ids = pd.array(previous["profile_id"], dtype="string")
+    return pd.Series(old_ids.take(found[0], allow_fill=True), index=source.index)
+
+
+def _smallest_keys(source: pd.Series, record_id: pd.Series, cluster: pd.Series) -> pd.Series:
+    """Per cluster its smallest ``source:record_id`` (ranked once in Arrow)."""
+    keys = pc.binary_join_element_wise(pa.array(source.array, type=pa.string()),
+                                       pa.array(record_id.array, type=pa.string()), ":")
+    order = pc.sort_indices(keys).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    best = pd.Series(rank, index=cluster.index).groupby(cluster.to_numpy()).min()
+    smallest = pc.take(keys, pa.array(order[best.to_numpy()])).to_pylist()
+    return pd.Series(smallest, index=best.index, dtype=object)
 
 
 def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None = None,
@@ -41,14 +70,17 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
     records new to this run).
     """
     frame = clusters[KEY + ["cluster"]].copy()
-    frame["record_key"] = frame["source"].astype(str) + ":" + frame["record_id"].astype(str)
-    if previous is not None and len(previous):
+    source = frame["source"].astype("string")
+    record_id = frame["record_id"].astype("string")
+    found = _previous_ids(source, record_id, previous)
+    if found is None:
         old = previous[KEY + ["profile_id"]].rename(columns={"profile_id": "previous_profile_id"})
         old = old.astype({"source": "string", "record_id": "string"})
         frame = frame.astype({"source": "string", "record_id": "string"}).merge(
             old, on=KEY, how="left")
+        source, record_id = frame["source"], frame["record_id"]
     else:
-        frame["previous_profile_id"] = pd.NA
+        frame["previous_profile_id"] = found
     frame["previous_profile_id"] = frame["previous_profile_id"].astype("string")
 
     overlap = (frame.dropna(subset=["previous_profile_id"])
@@ -65,8 +97,9 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
         inherited[cluster] = str(old_id)
         used_old.add(str(old_id))
 
-    taken = set(frame["previous_profile_id"].dropna().astype(str)) | set(map(str, retired))
-    smallest = frame.groupby("cluster")["record_key"].min()
+    taken = set(frame["previous_profile_id"].dropna().unique().astype(str)) | set(
+        map(str, retired))
+    smallest = _smallest_keys(source, record_id, frame["cluster"])
     ids: dict[object, str] = {}
     for cluster, record_key in smallest.sort_values(kind="stable").items():
         if cluster in inherited:
@@ -76,8 +109,8 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
         taken.add(ids[cluster])
     profile = frame["cluster"].map(ids)
     return pd.DataFrame({
-        "source": frame["source"].astype("string").to_numpy(),
-        "record_id": frame["record_id"].astype("string").to_numpy(),
+        "source": source.to_numpy(),
+        "record_id": record_id.to_numpy(),
         "profile_id": pd.array(profile.to_numpy(dtype=object), dtype="string"),
         "previous_profile_id": frame["previous_profile_id"].to_numpy(),
     })
