@@ -19,29 +19,12 @@ import duckdb
 import pytest
 
 from cdp.dbt import run_dbt
+from cdp.demo.sources import COLUMNS  # the landing files' column contract
 from cdp.pipeline import ingest_source, registered_sources
 from cdp.settings import DataPaths, data_paths
 
 AS_OF = datetime(2026, 11, 1)  # the newest record of the data set (a web page view)
 
-COLUMNS = {
-    "crm_customers": ("crm_row_id", "customer_number", "anrede", "vorname", "nachname",
-                      "geburtsdatum", "email", "telefon", "strasse", "hausnummer", "plz", "ort",
-                      "land", "kundenkarte", "email_opt_in", "post_opt_in", "phone_opt_in",
-                      "updated_at"),
-    "shop_accounts": ("account_id", "created_at", "updated_at", "email", "first_name",
-                      "last_name", "birth_date", "phone", "street", "house_number", "postcode",
-                      "city", "country", "newsletter_opt_in"),
-    "email_events": ("event_id", "event_ts", "email", "event_type", "campaign_id", "offer_id",
-                     "product_group"),
-    "pos_orders": ("order_id", "order_ts", "store_id", "loyalty_card", "amount", "product_group",
-                   "offer_id"),
-    "support_tickets": ("ticket_id", "created_at", "channel", "customer_number", "first_name",
-                        "last_name", "email", "phone", "subject", "text", "offer_id",
-                        "offer_outcome", "do_not_contact"),
-    "consent_log": ("change_id", "changed_at", "customer_number", "email", "phone", "channel",
-                    "action", "origin", "max_contacts", "per", "excluded_product_groups"),
-}
 
 
 def _crm(row_id: str, number: str, first: str, last: str, email: str, updated: str, *,
