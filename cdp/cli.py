@@ -92,6 +92,12 @@ def run(
         raise typer.Exit(1)
 
 
+def stage_order(stage: str) -> int:
+    from cdp.run import STAGES
+
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
+
+
 def print_summary(summary: object) -> None:
     from cdp.run import RunSummary
 
@@ -134,8 +140,9 @@ def print_summary(summary: object) -> None:
     times = Table(title="Seconds per stage")
     times.add_column("stage")
     times.add_column("seconds", justify="right")
-    for stage, seconds in summary.stage_seconds.items():
-        times.add_row(stage, f"{seconds:.1f}")
+    for stage in sorted(summary.stage_seconds, key=stage_order):
+        label = "  of which identity" if stage == "identity" else stage
+        times.add_row(label, f"{summary.stage_seconds[stage]:.1f}")
     times.add_row("total (dag.test)", f"{summary.seconds:.1f}")
     out.print(times)
 
