@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,11 @@ DATASETS = {
       city: birth_place
       postcode: postcode_fake
 """,
+        # The data set's injected errors include impossible dates (1862-81-01): 2,904 of
+        # 39,175 dob values (7.4%) do not parse, more than the quality gate's default 5%
+        # allows, so nothing would be published.  The gate is right to stop a real source
+        # like this; the benchmark measures identity resolution, so it tolerates 10%.
+        "quality": {"format_mostly": 0.90},
     },
 }
 
@@ -67,6 +73,12 @@ def run(name: str, workdir: Path) -> None:
     shutil.copytree(REPO_ROOT / "config", config)
     with open(config / "sources.yml", "a") as registry:
         registry.write(spec["entry"])
+    quality = config / "quality.yml"
+    for key, value in spec.get("quality", {}).items():
+        text, count = re.subn(rf"(?m)^{key}:.*$", f"{key}: {value}", quality.read_text())
+        if count != 1:
+            sys.exit(f"{name}: quality.yml has no single {key!r} line to override")
+        quality.write_text(text)
     landing = home / "landing" / name
     landing.mkdir(parents=True)
     shutil.copy(spec["file"], landing / spec["file"].name)

@@ -30,6 +30,11 @@ class IdentityConfig:
             than this (a guard against hub identifiers such as a shop's own e-mail address).
         seed: seed for Splink's random sampling so training is reproducible.
         u_max_pairs: pairs sampled to estimate Splink u probabilities.
+        default_match_prior: Splink's prior ``probability_two_random_records_match`` when it
+            cannot be estimated: the deterministic rules (same e-mail or phone and first name;
+            same first name, last name and birth date) admit fewer than a handful of pairs,
+            e.g. in a source without e-mails, phones and birth dates.  The default 1e-4
+            means one pair in 10,000 is the same person.
         max_identifier_people: an e-mail/phone/cookie shared by more distinct names than this
             is a generic identifier (info@, a call centre, a shop terminal) and yields no edges.
         customer_number_sources: sources whose customer numbers are authoritative: a profile
@@ -53,6 +58,7 @@ class IdentityConfig:
     max_cluster_size: int = 2000
     seed: int = 42
     u_max_pairs: float = 2e6
+    default_match_prior: float = 1e-4
     max_identifier_people: int = 10
     customer_number_sources: tuple[str, ...] = ("crm_customers",)
     pairwise_group_limit: int = 30
@@ -85,6 +91,9 @@ class IdentityConfig:
                             f"{self.birth_date_guard!r}")
         if float(self.u_max_pairs) < 1e3:
             problems.append(f"u_max_pairs must be >= 1000, got {self.u_max_pairs!r}")
+        if not 0.0 < float(self.default_match_prior) < 1.0:
+            problems.append(f"default_match_prior must be in (0, 1), got "
+                            f"{self.default_match_prior!r}")
         if not (isinstance(self.model, str) and self.model.strip()):
             problems.append(f"model must be 'auto', 'train' or a model file path, got "
                             f"{self.model!r}")

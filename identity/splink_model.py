@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.exceptions import EMTrainingException
 
 from identity.config import IdentityConfig
 
@@ -191,27 +192,116 @@ def _linker(frame: pd.DataFrame, settings: SettingsCreator | dict[str, Any],
     return Linker(sdf, settings, log_level=None)
 
 
-def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -> None:
-    training = linker.training
-    deterministic = [
-        "l.email = r.email AND l.first_name = r.first_name",
-        "l.phone = r.phone AND l.first_name = r.first_name",
-        "l.first_name = r.first_name AND l.last_name = r.last_name "
-        "AND l.birth_date = r.birth_date",
-    ]
+# Deterministic rules for the match prior: pairs they admit are (almost) certainly one person.
+PRIOR_RULES: tuple[str, ...] = (
+    "l.email = r.email AND l.first_name = r.first_name",
+    "l.phone = r.phone AND l.first_name = r.first_name",
+    "l.first_name = r.first_name AND l.last_name = r.last_name "
+    "AND l.birth_date = r.birth_date",
+)
+PRIOR_RULES_RECALL = 0.8
+# Fewer pairs than this admitted by PRIOR_RULES is no evidence for a prior (a source without
+# e-mails, phones or birth dates admits none): fall back to ``config.default_match_prior``.
+MIN_PRIOR_PAIRS = 10
+# EM sessions in order.  The fallback sessions only run when the main ones left a name
+# comparison untrained (no birth dates and no e-mails to block on), so data that trains
+# the main sessions gets exactly the same model as before.
+EM_SESSIONS: tuple[tuple[str, ...], ...] = (("first_name", "last_name"), ("birth_date",),
+                                            ("email",))
+EM_FALLBACK_SESSIONS: tuple[tuple[str, ...], ...] = (("postcode",), ("city",))
+
+
+def _valid_prior(value: Any) -> bool:
     try:
-        training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
-    except ValueError:  # tiny or duplicate-heavy inputs: keep the settings' prior
-        log.info("identity splink: kept default prior for probability_two_random_records_match")
-    training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=config.seed)
-    for columns in (("first_name", "last_name"), ("birth_date",), ("email",)):
+        prior = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(prior)) and 0.0 < prior < 1.0
+
+
+def _estimate_prior(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -> str:
+    """Set ``probability_two_random_records_match``; return how (for the log).
+
+    Splink divides the pairs the deterministic rules admit by all pairs.  With none admitted
+    the estimate is 0 (and with a duplicate-heavy input it can reach 1); both make every match
+    weight ``log2(0)`` and crash EM and predict, so such an estimate is replaced by the
+    configured default.
+    """
+    settings = linker._settings_obj
+    pairs = len(frame) * (len(frame) - 1) / 2
+    try:
+        linker.training.estimate_probability_two_random_records_match(
+            list(PRIOR_RULES), recall=PRIOR_RULES_RECALL)
+    except ValueError:  # tiny or duplicate-heavy inputs: rules admit more than recall allows
+        settings._probability_two_random_records_match = config.default_match_prior
+        return "default (rules admit too many pairs)"
+    prior = settings._probability_two_random_records_match
+    observed = float(prior) * PRIOR_RULES_RECALL * pairs if _valid_prior(prior) else 0.0
+    if not _valid_prior(prior) or observed < MIN_PRIOR_PAIRS - 0.5:
+        settings._probability_two_random_records_match = config.default_match_prior
+        return f"default (deterministic rules admit {observed:.0f} pairs)"
+    return "estimated"
+
+
+def _has_pairs(frame: pd.DataFrame, columns: tuple[str, ...]) -> bool:
+    return bool(frame[list(columns)].dropna().duplicated().any())
+
+
+def _run_em_session(linker: Linker, columns: tuple[str, ...]) -> bool:
+    """One EM session blocked on ``columns``; False (model left as it was) if it failed.
+
+    Splink's session rewrites the linker's settings in place (drops the blocked comparisons,
+    swaps in a blocking-adjusted prior) and only restores them when it succeeds, so on
+    failure the settings are put back from a copy."""
+    settings = linker._settings_obj
+    saved = settings.core_model_settings.copy()
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on(*columns), estimate_without_term_frequencies=True)
+    except (ValueError, ZeroDivisionError, OverflowError, EMTrainingException) as exc:
+        settings.core_model_settings = saved
+        log.warning("identity splink: EM session on %s failed (%s), skipped",
+                    "+".join(columns), type(exc).__name__)
+        return False
+    return True
+
+
+def _untrained_name_comparisons(linker: Linker, frame: pd.DataFrame) -> list[str]:
+    """Name comparisons holding data whose m probabilities no EM session has estimated."""
+    untrained = []
+    for comparison in linker._settings_obj.comparisons:
+        name = comparison.output_column_name
+        if name not in ("first_name", "last_name") or frame[name].notna().sum() < 2:
+            continue
+        levels = comparison._comparison_levels_excluding_null
+        if not any(level._trained_m_probabilities for level in levels):
+            untrained.append(name)
+    return untrained
+
+
+def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -> None:
+    how = _estimate_prior(linker, frame, config)
+    log.info("identity splink: match prior %s", how)
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs,
+                                                     seed=config.seed)
+    trained = skipped = 0
+    for columns in EM_SESSIONS:
         # A session whose blocking rule finds no pairs (a source without emails, say) has
         # nothing to learn from and makes Splink's EM divide by zero: skip it.
-        if not frame[list(columns)].dropna().duplicated().any():
+        if not _has_pairs(frame, columns):
             log.info("identity splink: no %s pairs, EM session skipped", "+".join(columns))
+            skipped += 1
             continue
-        training.estimate_parameters_using_expectation_maximisation(
-            block_on(*columns), estimate_without_term_frequencies=True)
+        ok = _run_em_session(linker, columns)
+        trained, skipped = trained + ok, skipped + (not ok)
+    if _untrained_name_comparisons(linker, frame):
+        for columns in EM_FALLBACK_SESSIONS:
+            if _has_pairs(frame, columns) and _run_em_session(linker, columns):
+                trained += 1
+                log.info("identity splink: names trained by fallback EM session on %s",
+                         "+".join(columns))
+                break
+    log.info("identity splink: %d EM sessions trained, %d skipped", trained, skipped)
 
 
 def _model_document(linker: Linker, frame: pd.DataFrame) -> dict[str, Any]:
@@ -236,6 +326,10 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ValueError(
             f"identity model {path} has version {document.get('model_version')}, this code "
             f"expects {MODEL_VERSION}; retrain with identity.train()")
+    if not _valid_prior(document["splink"].get("probability_two_random_records_match")):
+        raise ValueError(f"identity model {path} has no usable match prior "
+                         "(probability_two_random_records_match must be in (0, 1)); retrain "
+                         "with identity.train()")
     names = [c.get("output_column_name") for c in document["splink"].get("comparisons", [])]
     if tuple(names) != COMPARISON_NAMES:
         raise ValueError(f"identity model {path} has comparisons {names}, expected "

@@ -31,6 +31,8 @@ from identity.rules import PRIORITY_SPLINK, build_nodes, rule_edges
 from identity.splink_model import load_model
 
 FAKE_1000 = Path("/work/shared/benchmarks/splink_datasets/fake_1000.csv")
+HISTORICAL_50K = Path(
+    "/work/shared/benchmarks/splink_datasets/historical_figures_with_errors_50k.parquet")
 RULES_ONLY = IdentityConfig(use_splink=False)
 
 
@@ -336,6 +338,7 @@ def test_config_yaml(tmp_path: Path) -> None:
     ("identity:\n  match_threshold: 2\n", "match_threshold"),
     ("identity:\n  max_cluster_size: many\n", "max_cluster_size"),
     ("identity:\n  birth_date_guard: sometimes\n", "birth_date_guard"),
+    ("identity:\n  default_match_prior: 0\n", "default_match_prior"),
     ("- just\n- a list\n", "mapping"),
 ])
 def test_config_errors_are_clear(tmp_path: Path, text: str, message: str) -> None:
@@ -391,6 +394,40 @@ def test_train_writes_model_and_resolve_reuses_it(fake_1000, tmp_path: Path) -> 
     assert evaluate(result.clusters, truth).f1 >= 0.82
     with pytest.raises(FileNotFoundError):
         resolve(records, model_path=tmp_path / "missing.json")
+
+
+def test_source_without_emails_phones_or_usable_birth_dates_resolves(caplog) -> None:
+    """Regression: historical_50k (names, pre-1900 birth dates, places; no e-mail/phone)
+    gave the deterministic prior rules no pairs, the prior became 0 and Splink crashed with
+    'math domain error' in EM and again in predict."""
+    if not HISTORICAL_50K.exists():
+        pytest.skip("historical_50k benchmark data not available")
+    raw = pd.read_parquet(HISTORICAL_50K).sample(2000, random_state=42)
+    records = pd.DataFrame({
+        "source": "historical", "record_id": raw["unique_id"], "first_name": raw["first_name"],
+        "last_name": raw["surname"], "birth_date": raw["dob"], "city": raw["birth_place"],
+        "postcode": raw["postcode_fake"]})
+    truth = pd.DataFrame({"source": "historical", "record_id": raw["unique_id"],
+                          "person_id": raw["cluster"]})
+    with caplog.at_level("INFO", logger="identity.splink_model"):
+        result = resolve(records, IdentityConfig())
+    assert len(result.clusters) == len(records)
+    assert result.model is not None
+    assert result.model["splink"]["probability_two_random_records_match"] == pytest.approx(
+        IdentityConfig().default_match_prior)
+    assert "match prior default" in caplog.text
+    assert result.stats["splink_edges"] > 0
+    assert evaluate(result.clusters, truth).precision >= 0.9
+
+
+def test_model_with_degenerate_prior_is_rejected(fake_1000, tmp_path: Path) -> None:
+    records, _ = fake_1000
+    path = tmp_path / "model.json"
+    document = train(records.iloc[:300], path)
+    document["splink"]["probability_two_random_records_match"] = 0.0
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ValueError, match="match prior"):
+        load_model(path)
 
 
 def test_small_input_skips_splink_gracefully() -> None:
