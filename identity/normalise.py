@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import phonenumbers
 import pyarrow as pa
+import pyarrow.compute as pc
 
 IDENTITY_COLUMNS: tuple[str, ...] = (
     "email", "phone", "first_name", "last_name", "birth_date", "street", "house_number",
@@ -158,14 +159,25 @@ def normalise_phone_value(raw: str, region: str = "DE") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@lru_cache(maxsize=200_000)
-def phone_national_digits(e164: str) -> str | None:
-    """National significant number of an E.164 phone: the digits that survive a wrong
-    country guess (a British "07700 900123" read as German keeps "7700900123")."""
-    try:
-        return str(phonenumbers.parse(e164, None).national_number)
-    except phonenumbers.NumberParseException:
-        return None
+_COUNTRY_CODES = pa.array(sorted(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE))
+
+
+def phone_national_digits(e164: pd.Series) -> pd.Series:
+    """National significant number of E.164 phones: the digits that survive a wrong country
+    guess (a British "07700 900123" read as German keeps "7700900123").
+
+    Country calling codes are prefix-free, so the code is the one 1-3 digit prefix that is a
+    known code; done in Arrow (as libphonenumber's ``national_number``, leading zeros go)."""
+    values = pa.array(e164.array, type=pa.string())
+    national = pa.nulls(len(values), pa.string())
+    for width in (3, 2, 1):
+        code = pc.utf8_slice_codeunits(values, 1, 1 + width)
+        known = pc.and_(pc.starts_with(values, "+"), pc.is_in(code, value_set=_COUNTRY_CODES))
+        rest = pc.utf8_ltrim(pc.utf8_slice_codeunits(values, 1 + width), "0")
+        national = pc.if_else(pc.and_(known, pc.greater(pc.utf8_length(rest), 0)), rest,
+                              national)
+    return pd.Series(pd.arrays.ArrowStringArray(national).astype("string"), index=e164.index,
+                     name=e164.name)
 
 
 def normalise_phone(

@@ -27,7 +27,6 @@ from identity.normalise import (
     email_contradicts_name,
     email_name_affinity,
     fold,
-    map_distinct,
     phone_national_digits,
 )
 
@@ -114,7 +113,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     nodes["n_records"] = np.bincount(node_of_record, minlength=n_nodes).astype(np.int64)
     nodes["sources"] = pd.array(_node_sources(norm["source"], node_of_record, n_nodes),
                                 dtype="string")
-    nodes["phone_digits"] = map_distinct(nodes["phone"], phone_national_digits)
+    nodes["phone_digits"] = phone_national_digits(nodes["phone"])
     nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
     nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
     return nodes.reset_index(), node_of_record
