@@ -11,6 +11,7 @@ precision / recall / F1 and the run time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -63,6 +64,15 @@ DATASETS = {
         # allows, so nothing would be published.  The gate is right to stop a real source
         # like this; the benchmark measures identity resolution, so it tolerates 10%.
         "quality": {"format_mostly": 0.90},
+        # Historical figures: 36,271 of 39,175 birth dates lie before 1900 (910 even before
+        # 1500), and the floor for living customers' birth dates (identity.yml
+        # min_birth_date, 1900-01-01) would throw them all away.  The injected date errors
+        # (digit slips such as 1824 / 1854, 1862-81-01) are more than the birth-date guard's
+        # "one typo or a day/month swap" allows once a cluster has collected several of them:
+        # with the guard on it refuses ~9,500 edges and recall stays near the level without
+        # birth dates, so it is off for this data set (measured: P 0.998 R 0.578 on, P 0.994
+        # R 0.656 off).
+        "identity": {"min_birth_date": "0001-01-01", "birth_date_guard": "false"},
     },
 }
 
@@ -79,6 +89,13 @@ def run(name: str, workdir: Path) -> None:
         if count != 1:
             sys.exit(f"{name}: quality.yml has no single {key!r} line to override")
         quality.write_text(text)
+    identity = config / "identity.yml"
+    for key, value in spec.get("identity", {}).items():
+        text, count = re.subn(rf"(?m)^(\s*){key}:.*$", rf"\g<1>{key}: {value}",
+                              identity.read_text())
+        if count != 1:
+            sys.exit(f"{name}: identity.yml has no single {key!r} line to override")
+        identity.write_text(text)
     landing = home / "landing" / name
     landing.mkdir(parents=True)
     shutil.copy(spec["file"], landing / spec["file"].name)
@@ -97,6 +114,9 @@ def run(name: str, workdir: Path) -> None:
         sys.exit(f"{name}: cdp run failed:\n{done.stdout[-4000:]}")
     seconds = time.perf_counter() - started
     print(f"\n{name}: cdp run {seconds:.1f} s")
+    for stats in sorted(home.rglob("identity.json")):  # the run's identity stage report
+        refused = json.loads(stats.read_text()).get("refused_edges", {})
+        print(f"{name}: refused edges by reason {refused or 'none'}")
     subprocess.run([cdp, "identity", "evaluate", "--truth", str(truth), "--home", str(home)],
                    env=env, check=True)
 

@@ -6,6 +6,8 @@ be logged (it holds no PII) and compared between runs.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,10 @@ class IdentityConfig:
             typo, a day/month swap or a year slip apart).  ``"auto"`` (default) checks the
             data first: if confident Splink matches disagree on birth date too often, birth
             dates are unreliable in this data and the guard is switched off for the run.
+        min_birth_date: earliest birth date taken as real; earlier ones are dropped as junk
+            (for living customers a birth before 1900 is a typo or a placeholder).  The
+            classic "unknown" placeholder 1900-01-01 is dropped whatever the floor.  Lower
+            it only for data about people who really were born earlier (historical records).
         use_splink: switch the probabilistic stage off (rules only), e.g. for debugging.
         model: which Splink model daily runs use - ``auto`` (newest trained version, train
             and save one when none exists), ``train`` (re-estimate in memory every run) or a
@@ -64,6 +70,7 @@ class IdentityConfig:
     pairwise_group_limit: int = 30
     first_name_similarity: float = 0.8
     birth_date_guard: bool | str = "auto"
+    min_birth_date: dt.date = dt.date(1900, 1, 1)
     use_splink: bool = True
     model: str = "auto"
 
@@ -89,6 +96,12 @@ class IdentityConfig:
         if not (isinstance(self.birth_date_guard, bool) or self.birth_date_guard == "auto"):
             problems.append(f"birth_date_guard must be true, false or 'auto', got "
                             f"{self.birth_date_guard!r}")
+        floor = _as_date(self.min_birth_date)
+        if floor is None:
+            problems.append(f"min_birth_date must be a date written YYYY-MM-DD, got "
+                            f"{self.min_birth_date!r}")
+        elif floor > dt.date.today():
+            problems.append(f"min_birth_date must not be in the future, got {floor.isoformat()}")
         if float(self.u_max_pairs) < 1e3:
             problems.append(f"u_max_pairs must be >= 1000, got {self.u_max_pairs!r}")
         if not 0.0 < float(self.default_match_prior) < 1.0:
@@ -100,6 +113,7 @@ class IdentityConfig:
         if problems:
             raise IdentityConfigError("invalid identity config: " + "; ".join(problems))
         object.__setattr__(self, "default_region", self.default_region.upper())
+        object.__setattr__(self, "min_birth_date", floor)
         object.__setattr__(self, "customer_number_sources", tuple(self.customer_number_sources))
 
     @classmethod
@@ -120,6 +134,10 @@ class IdentityConfig:
                     if not (isinstance(value, bool) or value == "auto"):
                         raise TypeError("expected true, false or 'auto'")
                     kwargs[name] = value
+                elif name == "min_birth_date":
+                    if _as_date(value) is None:
+                        raise TypeError("expected a date written YYYY-MM-DD")
+                    kwargs[name] = _as_date(value)
                 elif isinstance(default, bool):
                     if not isinstance(value, bool):
                         raise TypeError("expected true/false")
@@ -155,6 +173,10 @@ class IdentityConfig:
             raise IdentityConfigError(f"identity config file not found: {path}") from exc
         except yaml.YAMLError as exc:
             raise IdentityConfigError(f"identity config {path} is not valid YAML: {exc}") from exc
+        except ValueError as exc:  # YAML reads 1800-13-01 as a date and fails on it
+            raise IdentityConfigError(
+                f"identity config {path} holds an impossible date ({exc}); dates such as "
+                f"min_birth_date must be real dates written YYYY-MM-DD") from exc
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -164,6 +186,21 @@ class IdentityConfig:
             if not isinstance(raw, dict):
                 raise IdentityConfigError(f"'identity' in {path} must be a mapping")
         return cls.from_dict(raw)
+
+
+def _as_date(value: object) -> dt.date | None:
+    """A ``date`` (YAML reads an unquoted 1850-01-01 as one) or an ISO ``YYYY-MM-DD`` string;
+    ``None`` for anything else (datetimes, numbers, other formats)."""
+    if isinstance(value, dt.datetime):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def load_config(path: str | Path | None = None) -> IdentityConfig:

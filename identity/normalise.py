@@ -210,50 +210,123 @@ def normalise_phone(
 # ------------------------------------------------------------------------------------ names
 
 _TITLES = {"dr", "prof", "herr", "frau", "mr", "mrs", "ms", "miss", "dipl", "ing", "med"}
+# Honorifics and ranks typed into the first-name field ("Sir", "Rt. Hon.", "Maj.-Gen.").  Only
+# dropped from first names: Lord and Major are also family names.
+_FIRST_NAME_TITLES = _TITLES | {
+    "sir", "lady", "lord", "dame", "rev", "revd", "reverend", "hon", "rt", "the", "very", "st",
+    "master", "baron", "capt", "captain", "col", "colonel", "gen", "general", "maj", "major",
+    "admiral", "vice", "rear", "lt", "lieutenant", "brig", "sgt", "sergeant",
+}
+# Ordinals ("1st", "2nd") would otherwise leave "st", "nd" behind once digits are stripped.
+_ORDINAL = re.compile(r"\b\d+(st|nd|rd|th)\b")
 
 # Canonical first name per nickname / short form (German and English).  Conservative: only
 # forms that are hardly ever given names in their own right.
 _NICKNAMES_RAW: dict[str, tuple[str, ...]] = {
-    # English
-    "robert": ("bob", "bobby", "rob", "robbie", "robby"),
-    "william": ("bill", "billy", "will", "willy", "wills"),
-    "elizabeth": ("liz", "lizzy", "lizzie", "beth", "betty", "bette", "eliza", "libby"),
-    "katherine": ("kate", "katie", "kathy", "kath", "kat", "catherine", "kathryn"),
-    "james": ("jim", "jimmy", "jamie"),
-    "michael": ("mike", "mikey", "mick", "micky", "mickey"),
-    "richard": ("rick", "ricky", "dick", "rich", "richie"),
-    "thomas": ("tom", "tommy", "thommy"),
-    "christopher": ("chris",),
+    # English.  A short form used for several names about equally (bert: Albert, Herbert,
+    # Robert; millie: Amelia, Emily, Mildred) is listed under each: it then stays as typed and
+    # is only *compatible* with each of them (see first_names_compatible).  One with a clearly
+    # dominant full name is listed under that one only (ted: Edward, sam: Samuel, pat:
+    # Patricia, harry: Henry).
+    "robert": ("bob", "bobby", "rob", "robbie", "robby", "bert", "rab"),
+    "william": ("bill", "billy", "will", "willy", "wills", "wm"),
+    "elizabeth": ("liz", "lizzy", "lizzie", "beth", "betty", "bette", "betsy", "betsey", "bess",
+                 "bessie", "eliza", "libby"),
+    "katherine": ("kate", "katie", "kathy", "kath", "kat", "kitty", "kit", "catherine", "kathryn",
+                 "cathy", "cath"),
+    "james": ("jim", "jimmy", "jimmie", "jamie", "jem", "jas"),
+    "michael": ("mike", "mikey", "mick", "micky", "mickey", "mickie"),
+    "richard": ("rick", "ricky", "rickie", "dick", "dickie", "dicky", "rich", "richie",
+                "ritchie"),
+    "thomas": ("tom", "tommy", "tommie", "thommy", "thos"),
+    "christopher": ("chris", "kit", "topher"),
     "jonathan": ("jon", "jonny"),
-    "john": ("johnny",),
+    "john": ("johnny", "johnnie", "jock", "jno"),
     "joseph": ("joe", "joey", "jo"),
     "daniel": ("dan", "danny", "dani"),
-    "david": ("dave", "davey"),
-    "edward": ("ed", "eddie", "ted", "teddy", "ned"),
-    "anthony": ("tony",),
+    "david": ("dave", "davey", "davy", "davie"),
+    "edward": ("ed", "eddie", "eddy", "ted", "teddy", "teddie", "ned", "neddy"),
+    "anthony": ("tony", "ant"),
     "andrew": ("andy", "drew"),
     "benjamin": ("ben", "benny", "benji"),
-    "samuel": ("sam", "sammy"),
+    "samuel": ("sam", "sammy", "sammie"),
     "matthew": ("matt", "matty"),
     "nicholas": ("nick", "nicky"),
-    "alexander": ("alex", "sasha", "xander"),
-    "margaret": ("maggie", "meg", "peggy", "madge"),
-    "jennifer": ("jen", "jenny"),
-    "patricia": ("pat", "patty", "tricia", "trish"),
-    "susan": ("sue", "susie", "suzy"),
+    "alexander": ("alex", "alick", "al", "sandy", "sasha", "xander"),
+    "margaret": ("maggie", "meg", "meggie", "peg", "peggy", "madge", "margie", "marge"),
+    "jennifer": ("jen", "jenny", "jennie"),
+    "patricia": ("pat", "patty", "patsy", "tricia", "trish"),
+    "susan": ("sue", "susie", "suzy", "suzie"),
     "deborah": ("deb", "debbie", "debby"),
     "rebecca": ("becky", "becca"),
-    "victoria": ("vicky", "vicki", "tori"),
+    "victoria": ("vicky", "vicki", "vickie", "tori"),
     "jessica": ("jess", "jessie", "jessi"),
-    "charles": ("charlie", "chuck"),
+    "charles": ("charlie", "charley", "chuck", "chas"),
     "stephen": ("steve", "stevie", "steven"),
     "timothy": ("tim", "timmy"),
     "peter": ("pete",),
     "frederick": ("fred", "freddie", "freddy"),
+    "alfred": ("alf", "al", "fred", "freddie"),
+    "henry": ("hank", "hal"),
+    "albert": ("bert", "bertie", "al"),
+    "herbert": ("herb", "herbie", "bert", "bertie"),
+    "hubert": ("bert",),
+    "arthur": ("art", "artie", "arty"),
+    "archibald": ("archy",),
+    "augustus": ("gus", "gussie"),
+    "bernard": ("bernie", "barney"),
+    "clifford": ("cliff",),
+    "donald": ("don", "donny", "donnie"),
+    "douglas": ("doug", "dougie"),
+    "ernest": ("ernie",),
+    "gerald": ("gerry",),
+    "gregory": ("greg",),
+    "isaac": ("ike",),
+    "kenneth": ("ken", "kenny"),
+    "lawrence": ("laurence",),
+    "louis": ("lou", "louie"),
+    "montague": ("monty",),
+    "nathaniel": ("nat", "nate"),
+    "norman": ("norm", "norrie"),
+    "oliver": ("ollie",),
+    "percival": ("percy",),
+    "philip": ("phil", "pip"),
+    "raymond": ("ray",),
+    "reginald": ("reg", "reggie"),
+    "ronald": ("ronny",),
+    "stanley": ("stan",),
+    "vincent": ("vince", "vinny", "vinnie"),
+    "zachary": ("zach", "zak", "zack"),
+    # English, women
+    "adelaide": ("addie", "addy"),
+    "agnes": ("aggie", "nessie"),
+    "amelia": ("millie", "milly"),
+    "arabella": ("bella", "belle"),
+    "caroline": ("caro",),
+    "dorothy": ("dot", "dottie", "dotty", "dolly"),
+    "eleanor": ("nell", "nellie", "elinor"),
+    "emily": ("emmie", "millie", "milly"),
+    "florence": ("florrie", "flossie"),
+    "frances": ("fran",),
+    "gertrude": ("gertie",),
+    "harriet": ("hattie", "hatty"),
+    "helen": ("nell", "nellie"),
+    "henrietta": ("hettie", "hetty"),
+    "isabella": ("bella", "belle", "izzy"),
+    "josephine": ("jo",),
+    "lavinia": ("vinnie",),
+    "louisa": ("lou", "lulu", "lula"),
+    "mary": ("mamie",),
+    "matilda": ("mattie",),
+    "mildred": ("millie", "milly"),
+    "pamela": ("pam",),
+    "sarah": ("sal",),
+    "virginia": ("ginny",),
+    "winifred": ("winnie", "win"),
     # German
     "johannes": ("hans", "hannes", "jo", "johann", "hansi"),
     "josef": ("sepp", "seppl", "joseph", "jupp", "beppo"),
-    "alexandra": ("alex", "alexa", "sandra"),
+    "alexandra": ("alex", "alexa", "sandra", "sandy"),
     "andreas": ("andi", "andy", "anderl"),
     "anton": ("toni", "tony"),
     "christian": ("chris", "christl"),
@@ -273,12 +346,12 @@ _NICKNAMES_RAW: dict[str, tuple[str, ...]] = {
     "sebastian": ("basti", "wastl"),
     "stefanie": ("steffi", "stephanie"),
     "susanne": ("susi", "sanne", "suse"),
-    "theresa": ("resi", "teresa"),
+    "theresa": ("resi", "teresa", "tessie"),
     "ulrich": ("uli", "ulli"),
     "ulrike": ("ulla", "rike"),
     "wilhelm": ("willi", "willy", "wim", "helm"),
     "wolfgang": ("wolf", "wolfi"),
-    "barbara": ("babsi", "barbel", "babette"),
+    "barbara": ("babsi", "barbel", "babette", "babs", "barb"),
     "bernhard": ("bernd", "berni"),
     "cornelia": ("conny", "nele"),
     "dorothea": ("dora", "doro", "thea"),
@@ -300,10 +373,60 @@ _NICKNAMES_RAW: dict[str, tuple[str, ...]] = {
     "jurgen": ("jurgi",),
     "zacharias": ("zack",),
 }
+# Short forms that are also given names in their own right (Jack, Harry, Molly, Sophie): never
+# rewritten, so Jack and John stay two names for matching, but compatible with the full name
+# when the clustering guard asks whether two names could be one person.
+_NAME_VARIANTS_RAW: dict[str, tuple[str, ...]] = {
+    "robert": ("bobbie", "bobbi"),
+    "william": ("billie", "willie"),
+    "elizabeth": ("lisbeth",),
+    "katherine": ("katy",),
+    "john": ("jack",),
+    "theodore": ("theo",),
+    "nicholas": ("nicol",),
+    "alexander": ("alec", "lex"),
+    "margaret": ("maisie",),
+    "alfred": ("alfie",),
+    "henry": ("harry",),
+    "archibald": ("archie",),
+    "eugene": ("gene",),
+    "gerald": ("jerry",),
+    "joshua": ("josh",),
+    "lawrence": ("laurie", "larry"),
+    "louis": ("lewis",),
+    "philip": ("phillip",),
+    "walter": ("wally",),
+    "ronald": ("ron", "ronnie"),
+    "gregory": ("gregg",),
+    "constance": ("connie",),
+    "wilfred": ("wilf",),
+    "frances": ("fanny",),
+    "terence": ("terry",),
+    "abigail": ("abby", "abbie"),
+    "agnes": ("nessa",),
+    "caroline": ("carrie",),
+    "cynthia": ("cindy",),
+    "eleanor": ("ellie",),
+    "evelyn": ("evie",),
+    "gertrude": ("trudy", "trude"),
+    "gwendolyn": ("gwen",),
+    "henrietta": ("etta",),
+    "josephine": ("josie",),
+    "judith": ("judy", "jude"),
+    "mary": ("polly", "molly", "mollie"),
+    "matilda": ("tilly", "tillie"),
+    "penelope": ("penny",),
+    "sarah": ("sally", "sadie"),
+    "sophia": ("sophie",),
+    "tobias": ("toby",),
+    "jakob": ("jake",),
+    "theresa": ("tess",),
+}
 # A short form claimed by several canonical names (alex, chris, leni, ...) is ambiguous and is
 # left as typed: Jaro-Winkler still relates "chris" to both "christian" and "christina".
 _NICKNAMES: dict[str, str] = {}
 _SHORT_FORMS: dict[str, tuple[str, ...]] = {}  # canonical -> every short form (incl. ambiguous)
+_NAME_GROUPS: dict[str, frozenset[str]] = {}  # canonical or short form -> canonical(s) it is
 
 
 def _build_nicknames() -> None:
@@ -318,20 +441,28 @@ def _build_nicknames() -> None:
         # A canonical name is never itself rewritten to another canonical name.
         if len(targets) == 1 and short not in canonicals:
             _NICKNAMES[short] = next(iter(targets))
+    for canonical in canonicals:
+        claims.setdefault(canonical, set()).add(canonical)
+    for canonical, variants in _NAME_VARIANTS_RAW.items():
+        claims.setdefault(fold(canonical), set()).add(fold(canonical))
+        for variant in variants:
+            claims.setdefault(fold(variant), set()).add(fold(canonical))
+    _NAME_GROUPS.update({name: frozenset(targets) for name, targets in claims.items()})
 
 
-def _clean_name(raw: str) -> str | None:
+def _clean_name(raw: str, titles: set[str] = _TITLES) -> str | None:
     text = fold(raw)
     text = re.sub(r"[-_/.,]", " ", text)
+    text = _ORDINAL.sub(" ", text)
     text = re.sub(r"[^a-z ]", "", text)
-    tokens = [t for t in text.split() if t not in _TITLES]
+    tokens = [t for t in text.split() if t not in titles]
     return " ".join(tokens) or None
 
 
 @lru_cache(maxsize=200_000)
 def normalise_first_name_value(raw: str) -> str | None:
     """Fold, drop titles, and map nicknames to their canonical first name."""
-    name = _clean_name(raw)
+    name = _clean_name(raw, _FIRST_NAME_TITLES)
     if name is None:
         return None
     return _NICKNAMES.get(name, name)
@@ -396,6 +527,11 @@ def first_names_compatible(a: str, b: str, threshold: float) -> bool:
     if a == b or a.startswith(b) or b.startswith(a):
         return True
     if _NICKNAMES.get(a, a) == _NICKNAMES.get(b, b):
+        return True
+    # a short form and its full name, or two short forms of one name - also when the short
+    # form is ambiguous (bert: Albert, Herbert, Robert) and so was left as typed
+    ga, gb = _NAME_GROUPS.get(a), _NAME_GROUPS.get(b)
+    if ga is not None and gb is not None and not ga.isdisjoint(gb):
         return True
     ta, tb = set(a.split()), set(b.split())
     if ta & tb:  # "hans peter" vs "peter"
@@ -564,23 +700,33 @@ def _strip_value(raw: str) -> str | None:
 
 # ------------------------------------------------------------------------------ birth dates
 
-_MIN_BIRTH = dt.date(1900, 1, 2)  # 1900-01-01 is a classic "unknown" placeholder
+# Earliest birth date believed by default: for living customers anything before 1900 is a typo
+# or a placeholder.  ``min_birth_date`` in identity.yml lowers it for historical data.
+MIN_BIRTH_DATE = dt.date(1900, 1, 1)
+# Classic "unknown" placeholders, dropped whatever the floor.
+PLACEHOLDER_BIRTH_DATES: frozenset[dt.date] = frozenset({dt.date(1900, 1, 1)})
 
 
-def normalise_birth_date(series: pd.Series, today: dt.date | None = None) -> pd.Series:
-    """Dates from date objects or ISO / dd.mm.yyyy / dd/mm/yyyy strings; implausible → null."""
+def normalise_birth_date(series: pd.Series, today: dt.date | None = None,
+                         min_date: dt.date | None = None) -> pd.Series:
+    """Dates from date objects or ISO / dd.mm.yyyy / dd/mm/yyyy strings; implausible → null.
+
+    Implausible: in the future, before ``min_date`` (default :data:`MIN_BIRTH_DATE`), or a
+    placeholder (:data:`PLACEHOLDER_BIRTH_DATES`).
+    """
     today = today or dt.date.today()
+    min_date = min_date or MIN_BIRTH_DATE
     if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
         # parse each distinct value once (birth dates repeat on every record of a person)
         codes, uniques = _distinct(series)
         parsed = _parse_birth_dates(pd.Series(np.asarray(uniques, dtype=object), dtype=object),
-                                    today)
+                                    today, min_date)
         return pd.Series(parsed.array.take(codes, allow_fill=True), index=series.index,
                          dtype=DATE_DTYPE)
-    return _parse_birth_dates(series, today)
+    return _parse_birth_dates(series, today, min_date)
 
 
-def _parse_birth_dates(series: pd.Series, today: dt.date) -> pd.Series:
+def _parse_birth_dates(series: pd.Series, today: dt.date, min_date: dt.date) -> pd.Series:
     if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_date(series.dtype.pyarrow_dtype):
         parsed = pd.to_datetime(series.astype("object"), errors="coerce")
     elif pd.api.types.is_datetime64_any_dtype(series.dtype):
@@ -600,7 +746,8 @@ def _parse_birth_dates(series: pd.Series, today: dt.date) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
     dates = parsed.dt.normalize()
-    ok = (dates >= pd.Timestamp(_MIN_BIRTH)) & (dates <= pd.Timestamp(today))
+    ok = (dates >= pd.Timestamp(min_date)) & (dates <= pd.Timestamp(today))
+    ok &= ~dates.isin([pd.Timestamp(d) for d in PLACEHOLDER_BIRTH_DATES])
     dates = dates.where(ok)
     return pd.Series(pa.array(dates.dt.date.astype("object").where(dates.notna(), None),
                               type=pa.date32()), index=series.index, dtype=DATE_DTYPE)
@@ -633,9 +780,13 @@ def coerce_input(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
     return frame
 
 
-def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "DE"
-                      ) -> pd.DataFrame:
-    """Normalise every identity column; same column names, canonical values, nulls for junk."""
+def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "DE",
+                      min_birth_date: dt.date | None = None) -> pd.DataFrame:
+    """Normalise every identity column; same column names, canonical values, nulls for junk.
+
+    ``min_birth_date`` (identity.yml ``min_birth_date``): birth dates before it are dropped;
+    ``None`` means :data:`MIN_BIRTH_DATE`.
+    """
     frame = coerce_input(records)
     out = frame[["source", "record_id", "record_ts"]].copy()
     out["email"] = normalise_email(frame["email"])
@@ -643,7 +794,7 @@ def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "D
     out["phone"] = normalise_phone(frame["phone"], default_region, regions=country)
     out["first_name"] = normalise_first_name(frame["first_name"])
     out["last_name"] = normalise_last_name(frame["last_name"])
-    out["birth_date"] = normalise_birth_date(frame["birth_date"])
+    out["birth_date"] = normalise_birth_date(frame["birth_date"], min_date=min_birth_date)
     street, embedded_house = normalise_street(frame["street"])
     out["street"] = street
     house = map_distinct(frame["house_number"], normalise_house_number_value)
