@@ -213,13 +213,12 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
         sub = nodes.loc[nodes[rule.column].notna(), ["node_id", rule.column]]
         if sub.empty:
             continue
-        values = sub[rule.column].astype(str)
-        sizes = values.map(values.value_counts())
-        sub = sub[(sizes > 1).to_numpy()]
-        values = values[(sizes > 1).to_numpy()]
+        codes = pd.factorize(sub[rule.column])[0]
+        shared = np.bincount(codes)[codes] > 1  # values held by one node link nothing
+        sub = sub[shared]
         if sub.empty:
             continue
-        group = pd.Series(pd.factorize(values, sort=True)[0], index=sub.index)
+        group = pd.Series(codes[shared], index=sub.index)
         ids = sub["node_id"]
         if rule.hard:
             edges = _star(group, ids)
@@ -308,29 +307,45 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
 _LOCAL_DIGITS = re.compile(r"\d+")
 
 
-def _email_name_keys(first: str, last: str) -> list[tuple[str, bool]]:
-    """Local-part spellings of a name, flagged whether they need a matching birth year.
+def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
+    """Local-part spellings of each named node's name: ``key, node, year, needs, seq``.
 
     Full names (``anna.schmidt``) stand on their own; initials (``aschmidt``, ``schmidta``)
-    and a bare first name (``anna84``) only count together with the two-digit birth year.
+    and a bare first name (``anna84``) only count together with the birth year (``needs``;
+    ``year`` -1 when unknown).  Keys shorter than 5 letters are too common to mean anyone;
+    ``seq`` orders the keys by node, then spelling.
     """
-    f, ln = first.replace(" ", ""), last.replace(" ", "")
-    keys: list[tuple[str, bool]] = []
-    if f and ln:
-        keys += [(f + ln, False), (ln + f, False), (f[:1] + ln, True), (ln + f[:1], True)]
-    if f:
-        keys.append((f, True))
-    return keys
-
-
-def _year_matches(number: str | None, year: int | None, needs_year: bool) -> bool:
-    if number is None or year is None:
-        return not needs_year
-    if len(number) == 2:
-        return year % 100 == int(number)
-    if len(number) == 4:
-        return year == int(number)
-    return False
+    first = pc.replace_substring_regex(pa.array(named["first_name"].array, pa.string()),
+                                       "[^a-z]", "")
+    last = pc.replace_substring_regex(
+        pa.array(named["last_name"].array, pa.string()).fill_null(""), "[^a-z]", "")
+    initial = pc.utf8_slice_codeunits(first, 0, 1)
+    year = pc.year(pa.array(named["birth_date"].array)).fill_null(-1).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+    both = pc.and_(pc.greater(pc.utf8_length(first), 0),
+                   pc.greater(pc.utf8_length(last), 0)).to_numpy(zero_copy_only=False)
+    nodes = named["node_id"].to_numpy(dtype=np.int64)
+    position = np.arange(len(named), dtype=np.int64)
+    spellings = (  # (key, needs the birth year, only with both names)
+        (pc.binary_join_element_wise(first, last, ""), False, True),
+        (pc.binary_join_element_wise(last, first, ""), False, True),
+        (pc.binary_join_element_wise(initial, last, ""), True, True),
+        (pc.binary_join_element_wise(last, initial, ""), True, True),
+        (first, True, False),
+    )
+    parts = []
+    for kind, (key, needs, with_both) in enumerate(spellings):
+        keep = pc.greater_equal(pc.utf8_length(key), 5).to_numpy(zero_copy_only=False)
+        if with_both:
+            keep &= both
+        if needs:
+            keep &= year >= 0
+        parts.append(pd.DataFrame({
+            "key": pd.array(key.filter(pa.array(keep)).to_numpy(zero_copy_only=False),
+                            dtype=object),
+            "node": nodes[keep], "year": year[keep], "needs": needs,
+            "seq": position[keep] * len(spellings) + kind}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
@@ -347,33 +362,7 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     (initials without a birth year, the same local part at another provider) cost more
     precision than they gained recall.
     """
-    named = nodes[nodes["first_name"].notna()]
-    letters_of: dict[str, str] = {}
-
-    def letters(text: str) -> str:
-        found = letters_of.get(text)
-        if found is None:
-            found = letters_of[text] = _letters(text)
-        return found
-
-    # (key, node, year, needs_year) in the order the names are seen: a candidate index
-    keys: list[str] = []
-    key_nodes: list[int] = []
-    key_years: list[int] = []  # -1: no birth year
-    key_needs: list[bool] = []
-    years = named["birth_date"].astype(object).where(named["birth_date"].notna(), None)
-    lasts = named["last_name"].fillna("")
-    for node, first, last, born in zip(named["node_id"].tolist(),
-                                       named["first_name"].astype(object).tolist(),
-                                       lasts.astype(object).tolist(), years.tolist(),
-                                       strict=True):
-        year = born.year if born is not None else None
-        for key, needs_year in _email_name_keys(letters(first), letters(last)):
-            if len(key) >= 5 and (year is not None or not needs_year):
-                keys.append(key)
-                key_nodes.append(int(node))
-                key_years.append(-1 if year is None else year)
-                key_needs.append(needs_year)
+    index = _email_name_index(nodes[nodes["first_name"].notna()])
     orphans = nodes[nodes["email"].notna() & ~nodes["has_person"]]
     local_of: dict[str, tuple[str, int]] = {}  # local part -> (letters, year digits code)
     o_nodes: list[int] = []
@@ -398,9 +387,7 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
         o_numbers.append(found[1])
     lefts: list[int] = []
     rights: list[int] = []
-    if keys and o_nodes:
-        index = pd.DataFrame({"key": keys, "node": key_nodes, "year": key_years,
-                              "needs": key_needs, "seq": np.arange(len(keys))})
+    if len(index) and o_nodes:
         probe = pd.DataFrame({"key": o_letters, "orphan": o_nodes, "number": o_numbers,
                               "pos": np.arange(len(o_nodes))})
         pairs = probe.merge(index, on="key", how="inner")
