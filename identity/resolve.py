@@ -245,9 +245,9 @@ def _record_edges(nodes: pd.DataFrame, node_of_record: np.ndarray, norm: pd.Data
     # every record that is not its node's representative links to it
     src = norm["source"].astype("string").array
     rid = norm["record_id"].astype("string").array
-    is_rep = (pd.array(rep_source.take(node_of_record)) == src) & (
-        pd.array(rep_record.take(node_of_record)) == rid)
-    members = np.flatnonzero(~np.asarray(is_rep.fillna(False), dtype=bool))
+    is_rep = np.zeros(len(norm), dtype=bool)
+    is_rep[nodes["rep_row"].to_numpy(dtype=np.int64)] = True
+    members = np.flatnonzero(~is_rep)
     member_nodes = node_of_record[members]
     collapse = pd.DataFrame({
         "source_l": rep_source.take(member_nodes),

@@ -81,7 +81,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
 
     Returns:
         (nodes, node_of_record): one row per node with the identity values, ``n_records``,
-        ``rep_source``/``rep_record_id`` (smallest ``source:record_id``) and
+        ``rep_source``/``rep_record_id`` (smallest ``source:record_id``), ``rep_row`` and
         ``has_person``; and an array mapping each record position to its node id.
     """
     record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
@@ -93,8 +93,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
         codes[column] = _sorted_codes(norm[column])
     if pinned is not None and pinned.any():
         codes["_pin"] = _sorted_codes(record_key.where(pinned.to_numpy(), ""))
-    node_of_record = pd.DataFrame(codes).groupby(list(codes), sort=True).ngroup()
-    node_of_record = node_of_record.to_numpy(dtype=np.int64)
+    node_of_record = _tuple_ranks(list(codes.values()))
     n_nodes = int(node_of_record.max()) + 1 if len(node_of_record) else 0
 
     # representative record: the node's smallest "source:record_id"
@@ -110,6 +109,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     nodes.index = pd.RangeIndex(n_nodes, name="node_id")
     nodes["rep_source"] = first["source"].astype("string").array
     nodes["rep_record_id"] = first["record_id"].astype("string").array
+    nodes["rep_row"] = order[starts]  # position of the representative in ``norm``
     nodes["n_records"] = np.bincount(node_of_record, minlength=n_nodes).astype(np.int64)
     nodes["sources"] = pd.array(_node_sources(norm["source"], node_of_record, n_nodes),
                                 dtype="string")
@@ -117,6 +117,25 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
     nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
     return nodes.reset_index(), node_of_record
+
+
+def _tuple_ranks(columns: list[np.ndarray]) -> np.ndarray:
+    """Dense rank of each row's tuple of codes (-1 sorts first), like a sorted group-by.
+
+    Rows are grouped by folding one column at a time into a dense pair code (so the product
+    never overflows), and only the distinct tuples are sorted."""
+    n = len(columns[0])
+    group = np.zeros(n, dtype=np.int64)
+    for codes in columns:
+        width = int(codes.max()) + 2 if n else 1
+        group = pd.factorize(group * width + (codes + 1))[0]
+    n_groups = int(group.max()) + 1 if n else 0
+    first_row = np.empty(n_groups, dtype=np.int64)
+    first_row[group[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each group
+    order = np.lexsort([codes[first_row] for codes in reversed(columns)])
+    rank = np.empty(n_groups, dtype=np.int64)
+    rank[order] = np.arange(n_groups, dtype=np.int64)
+    return rank[group]
 
 
 def _sorted_codes(values: pd.Series) -> np.ndarray:
