@@ -84,7 +84,7 @@ def step_identity(home: Path) -> dict[str, Any]:
 
 # identity stage phases: resolve's own timings (stats ``seconds_<phase>``), then the clusters
 # model's work (components of the merged edges, persistent ids)
-PHASES = ("normalise", "nodes", "rules", "splink", "clustering", "output", "components",
+PHASES = ("normalise", "nodes", "rules", "splink_wait", "clustering", "output", "components",
           "persistent_ids")
 
 

@@ -350,8 +350,8 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
 
 
 def _values(column: pd.Series) -> list[object]:
-    """Column values as a Python list with None for missing."""
-    return column.astype(object).where(column.notna(), None).to_numpy(dtype=object).tolist()
+    """Column values as a Python list with None for missing (converted in Arrow)."""
+    return pa.array(column.array).to_pylist()
 
 
 def record_keys(source: pd.Series, record_id: pd.Series) -> pa.Array:
