@@ -74,18 +74,31 @@ def step_identity(home: Path) -> dict[str, Any]:
     components = time.perf_counter()
     assigned = assign_persistent_ids(keyed, result.clusters)
     finished = time.perf_counter()
+    quality = _quality(home, assigned)
     phases = {phase: result.stats.get(f"seconds_{phase}") for phase in PHASES[:-2]}
     phases["components"] = round(components - resolved, 2)
     phases["persistent_ids"] = round(finished - components, 2)
     return {"records": len(records), "seconds": finished - started, "profiles":
             int(assigned["profile_id"].nunique()), "edges": len(result.edges),
-            "phases": phases, "resolve_stats": result.stats}
+            "phases": phases, "resolve_stats": result.stats, "quality": quality}
 
 
 # identity stage phases: resolve's own timings (stats ``seconds_<phase>``), then the clusters
 # model's work (components of the merged edges, persistent ids)
-PHASES = ("normalise", "nodes", "rules", "splink", "clustering", "output", "components",
+PHASES = ("normalise", "nodes", "rules", "splink_wait", "clustering", "output", "components",
           "persistent_ids")
+
+
+def _quality(home: Path, clusters) -> dict[str, float]:
+    """Pairwise precision / recall / F1 of ``clusters`` (source, record_id, profile_id)
+    against the generator's ground truth (not timed)."""
+    import pandas as pd
+
+    from identity.evaluate import evaluate
+
+    metrics = evaluate(clusters, pd.read_csv(home / "truth" / "demo_truth.csv", dtype=str))
+    return {"precision": round(metrics.precision, 4), "recall": round(metrics.recall, 4),
+            "f1": round(metrics.f1, 4)}
 
 
 def _bare_splink(frame, home: Path) -> dict[str, Any]:
@@ -108,7 +121,9 @@ def _bare_splink(frame, home: Path) -> dict[str, Any]:
         predictions, threshold_match_probability=threshold)
     count = con.sql(f"select count(distinct cluster_id) from {clusters.physical_name}").fetchall()
     seconds = time.perf_counter() - started
-    return {"splink_input_rows": len(frame), "seconds": seconds, "clusters": int(count[0][0])}
+    labels = con.sql(f"select unique_id, cluster_id from {clusters.physical_name}").df()
+    return {"splink_input_rows": len(frame), "seconds": seconds, "clusters": int(count[0][0]),
+            "labels": labels}
 
 
 def _normalised(home: Path):
@@ -123,7 +138,9 @@ def step_splink(home: Path) -> dict[str, Any]:
     from identity.splink_model import splink_input
 
     nodes, _ = build_nodes(_normalised(home))
-    return _bare_splink(splink_input(nodes), home)
+    result = _bare_splink(splink_input(nodes), home)
+    del result["labels"]  # person nodes only: no record-level clustering to score
+    return result
 
 
 def step_splink_records(home: Path) -> dict[str, Any]:
@@ -139,7 +156,17 @@ def step_splink_records(home: Path) -> dict[str, Any]:
     normalise_seconds = time.perf_counter() - started
     frame = norm[list(SPLINK_COLUMNS)].copy()
     frame.insert(0, "unique_id", np.arange(len(frame), dtype=np.int64))
-    return {**_bare_splink(frame, home), "normalise_seconds": normalise_seconds}
+    result = _bare_splink(frame, home)
+    labels = result.pop("labels").set_index("unique_id")["cluster_id"]
+    clusters = norm[["source", "record_id"]].assign(
+        profile_id=labels.reindex(np.arange(len(norm))).astype("string").to_numpy())
+    return {**result, "normalise_seconds": normalise_seconds,
+            "quality": _quality(home, clusters)}
+
+
+def _scores(quality: dict[str, float]) -> str:
+    return (f"P {quality['precision']:.3f} R {quality['recall']:.3f} F1 {quality['f1']:.3f} "
+            "against the generator's truth")
 
 
 STEPS = {"train": step_train, "identity": step_identity, "splink": step_splink,
@@ -179,7 +206,8 @@ def main() -> None:
     print(f"records: {identity['records']:,}  Splink input rows: {splink['splink_input_rows']:,}")
     print(f"train (once): {figures['train']['seconds']:.1f} s, peak {figures['train']['peak_gib']}"
           " GiB")
-    print(f"identity stage: {identity['seconds']:.1f} s, peak {identity['peak_gib']} GiB")
+    print(f"identity stage: {identity['seconds']:.1f} s, peak {identity['peak_gib']} GiB, "
+          f"{_scores(identity['quality'])}")
     print("  " + ", ".join(f"{phase} " + ("n/a" if seconds is None else f"{seconds:.1f} s")
                            for phase, seconds in identity["phases"].items()))
     print("  (splink = predict with the trained model on the person nodes; rules, clustering"
@@ -187,7 +215,8 @@ def main() -> None:
     print(f"bare Splink predict + cluster: {splink['seconds']:.1f} s, peak "
           f"{splink['peak_gib']} GiB")
     print(f"bare Splink on all {raw['splink_input_rows']:,} records: {raw['seconds']:.1f} s, "
-          f"peak {raw['peak_gib']} GiB, {raw['clusters']:,} clusters; normalising those "
+          f"peak {raw['peak_gib']} GiB, {raw['clusters']:,} clusters, "
+          f"{_scores(raw['quality'])}; normalising those "
           f"records first (which Splink needs, not timed above): {raw['normalise_seconds']:.1f} s")
     with_norm = raw["seconds"] + raw["normalise_seconds"]
     print(f"ratio identity stage / bare Splink on the same {identity['records']:,} input "

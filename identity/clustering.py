@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from identity.normalise import first_names_compatible
 from identity.rules import EMAIL_NAME_RULE
 
 log = logging.getLogger(__name__)
+
+
+_EMPTY: frozenset = frozenset()
 
 
 def birth_dates_conflict(a: dt.date, b: dt.date) -> bool:
@@ -49,12 +52,13 @@ def birth_dates_conflict(a: dt.date, b: dt.date) -> bool:
 
 @dataclass(slots=True)
 class _Component:
-    size: int = 1
-    customer_numbers: set[str] = field(default_factory=set)
-    birth_dates: set[dt.date] = field(default_factory=set)
-    first_names: set[str] = field(default_factory=set)
-    last_names: set[str] = field(default_factory=set)
-    cannot: set[tuple[int, int]] = field(default_factory=set)
+    """What a component's merge guards look at (sizes are kept apart, see the union-find)."""
+
+    customer_numbers: Set[str] = _EMPTY
+    birth_dates: Set[dt.date] = _EMPTY
+    first_names: Set[str] = _EMPTY
+    last_names: Set[str] = _EMPTY
+    cannot: Set[tuple[int, int]] = _EMPTY
 
 
 @dataclass
@@ -88,9 +92,6 @@ def _swapped(a: _Component, b: _Component, threshold: float) -> bool:
                for x in a.last_names for y in b.first_names)
 
 
-_EMPTY: frozenset = frozenset()
-
-
 def _merged(mine: Set, theirs: Set) -> Set:
     """Union of two components' value sets.  ``theirs`` belongs to the component being
     absorbed, so it may be reused; single-node components hold (shared) frozensets."""
@@ -105,17 +106,23 @@ def _merged(mine: Set, theirs: Set) -> Set:
 
 
 class _ConstrainedUnionFind:
-    """Union-find over node ids whose component state is created lazily: a root never merged
-    is a single node, so its state is built from that node's own values on first use."""
+    """Union-find over node ids with merge guards.
+
+    Only components holding something a guard looks at (customer number, birth date, names,
+    cannot-links) carry a :class:`_Component`; it is built lazily from the node's own values
+    on first use (``seed`` returns None for a node with none of them).  Most nodes are
+    person-less event identities: merging those only ever needs the size check.
+    """
 
     def __init__(self, n: int, max_size: int, name_threshold: float, dob_guard: bool,
-                 seed: Callable[[int], _Component] | None = None) -> None:
+                 seed: Callable[[int], _Component | None]) -> None:
         self.parent = list(range(n))
+        self.size = [1] * n
         self.dob_guard = dob_guard
-        self.state: dict[int, _Component] = {}
+        self.state: dict[int, _Component | None] = {}
         self.max_size = max_size
         self.name_threshold = name_threshold
-        self.seed = seed or (lambda node: _Component())
+        self.seed = seed
 
     def find(self, x: int) -> int:
         parent = self.parent
@@ -126,10 +133,12 @@ class _ConstrainedUnionFind:
             parent[x], x = root, parent[x]
         return root
 
-    def comp(self, root: int) -> _Component:
-        found = self.state.get(root)
-        if found is None:
-            found = self.state[root] = self.seed(root)
+    def comp(self, root: int) -> _Component | None:
+        """The root's guard state; None for a component with nothing to guard."""
+        state = self.state
+        if root in state:
+            return state[root]
+        found = state[root] = self.seed(root) if self.size[root] == 1 else None
         return found
 
     def roots(self) -> np.ndarray:
@@ -141,15 +150,15 @@ class _ConstrainedUnionFind:
                 return label
             label = jumped
 
-    def why_not(self, a: _Component, b: _Component, must: bool, check_person: bool
-                ) -> str | None:
+    def why_not(self, a: _Component, b: _Component, must: bool, oversize: bool,
+                check_person: bool) -> str | None:
         if a.cannot and b.cannot:
             for key, side in a.cannot:
                 if (key, 1 - side) in b.cannot:
                     return "cannot_link"
         if must:
             return None
-        if a.size + b.size > self.max_size:
+        if oversize:
             return "max_cluster_size"
         cn_a, cn_b = a.customer_numbers, b.customer_numbers
         if cn_a and cn_b and not (cn_a <= cn_b or cn_b <= cn_a):
@@ -176,26 +185,30 @@ class _ConstrainedUnionFind:
             parent[y], y = ry, parent[y]
         if rx == ry:
             return "redundant"
+        size = self.size
+        oversize = size[rx] + size[ry] > self.max_size
         state = self.state
-        a = state.get(rx)
-        if a is None:
-            a = state[rx] = self.seed(rx)
-        b = state.get(ry)
-        if b is None:
-            b = state[ry] = self.seed(ry)
-        reason = self.why_not(a, b, must, check_person)
-        if reason is not None:
-            return "refused:" + reason
+        a = state[rx] if rx in state else self.comp(rx)
+        b = state[ry] if ry in state else self.comp(ry)
+        if a is not None and b is not None:
+            reason = self.why_not(a, b, must, oversize, check_person)
+            if reason is not None:
+                return "refused:" + reason
+        elif oversize and not must:  # nothing else can object to a guard-free side
+            return "refused:max_cluster_size"
         if rx > ry:  # keep the smaller id as root so component ids are deterministic
             rx, ry, a, b = ry, rx, b, a
-        self.parent[ry] = rx
-        a.size += b.size
-        a.customer_numbers = _merged(a.customer_numbers, b.customer_numbers)
-        a.birth_dates = _merged(a.birth_dates, b.birth_dates)
-        a.first_names = _merged(a.first_names, b.first_names)
-        a.last_names = _merged(a.last_names, b.last_names)
-        a.cannot = _merged(a.cannot, b.cannot)
-        del self.state[ry]
+        parent[ry] = rx
+        size[rx] += size[ry]
+        if a is None:  # both roots are in ``state`` now (looked up above)
+            state[rx] = b
+        elif b is not None:
+            a.customer_numbers = _merged(a.customer_numbers, b.customer_numbers)
+            a.birth_dates = _merged(a.birth_dates, b.birth_dates)
+            a.first_names = _merged(a.first_names, b.first_names)
+            a.last_names = _merged(a.last_names, b.last_names)
+            a.cannot = _merged(a.cannot, b.cannot)
+        del state[ry]
         return "merged"
 
 
@@ -211,7 +224,7 @@ def _attach(uf: _ConstrainedUnionFind, orphan: int, positions: list[int], rights
     """
     own_root = uf.find(orphan)
     own = uf.comp(own_root)
-    if own.first_names or own.birth_dates:
+    if own is not None and (own.first_names or own.birth_dates):
         for i in positions:
             if strict:  # a name guess never adds a second person to a profile
                 same = uf.find(int(rights[i])) == own_root
@@ -284,10 +297,12 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
 
     empty = _EMPTY
 
-    def seed(node: int) -> _Component:
+    def seed(node: int) -> _Component | None:
         number, dob, first, last = numbers[node], born[node], firsts[node], lasts[node]
+        if number is None and dob is None and first is None and last is None \
+                and node not in cannot:
+            return None
         return _Component(
-            1,
             empty if number is None else frozenset((number,)),
             empty if dob is None else frozenset((dob,)),
             empty if first is None else frozenset((str(first),)),
@@ -297,24 +312,32 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     uf = _ConstrainedUnionFind(n, max_cluster_size, first_name_similarity, birth_date_guard,
                                seed)
     status: list[str] = [""] * len(edges)
-    lefts = edges["node_l"].to_numpy(dtype=np.int64).tolist()
-    rights = edges["node_r"].to_numpy(dtype=np.int64)
+    left_nodes = edges["node_l"].to_numpy(dtype=np.int64)
+    right_nodes = edges["node_r"].to_numpy(dtype=np.int64)
+    lefts, rights = left_nodes.tolist(), right_nodes.tolist()
     rules = edges["rule"].to_numpy(dtype=object)
     musts = (rules == "must_link").tolist()
-    stricts = (rules == EMAIL_NAME_RULE).tolist()
+    strict = rules == EMAIL_NAME_RULE
     checks = edges["check_person"].to_numpy(dtype=bool).tolist()
-    attach = edges["attach"].fillna(False).to_numpy(dtype=bool).tolist()
+    attach = edges["attach"].fillna(False).to_numpy(dtype=bool)
     scores = edges["score"].fillna(0.0).to_numpy(dtype=float)
-    late: dict[tuple[int, bool], list[int]] = {}
     union = uf.union
-    for i, (left, right) in enumerate(zip(lefts, rights.tolist(), strict=True)):
-        if attach[i]:  # person-less node (left) -> candidate person node (right)
-            late.setdefault((left, stricts[i]), []).append(i)
-            continue
-        status[i] = union(left, right, musts[i], checks[i])
-    # identifier attachments first; name-derived guesses only for what is still orphaned
-    for (orphan, strict), positions in sorted(late.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        _attach(uf, orphan, positions, rights, scores, strict, status)
+    for i in np.flatnonzero(~attach).tolist():
+        status[i] = union(lefts[i], rights[i], musts[i], checks[i])
+    # attachments (person-less node on the left -> candidate person node on the right), per
+    # orphan: identifier attachments first, name-derived guesses only for what is still
+    # orphaned
+    late = np.flatnonzero(attach)
+    late = late[np.lexsort((late, left_nodes[late], strict[late]))]
+    starts = np.flatnonzero(np.r_[True, np.diff(left_nodes[late]) != 0]
+                            | np.r_[True, np.diff(strict[late]) != 0]) if len(late) else late
+    for positions in np.split(late, starts[1:]) if len(late) else ():
+        first = int(positions[0])
+        if len(positions) == 1 and not strict[first]:  # what _attach does with one candidate
+            status[first] = union(lefts[first], rights[first], False, True)
+        else:
+            _attach(uf, lefts[first], positions.tolist(), right_nodes, scores,
+                    bool(strict[first]), status)
     refused: dict[str, int] = {}
     for outcome in status:
         if outcome.startswith("refused:"):
@@ -327,8 +350,8 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
 
 
 def _values(column: pd.Series) -> list[object]:
-    """Column values as a Python list with None for missing."""
-    return column.astype(object).where(column.notna(), None).to_numpy(dtype=object).tolist()
+    """Column values as a Python list with None for missing (converted in Arrow)."""
+    return pa.array(column.array).to_pylist()
 
 
 def record_keys(source: pd.Series, record_id: pd.Series) -> pa.Array:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,18 +116,18 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
                                                                 timings)
     mark = time.perf_counter()
 
-    record_node = pd.Series(node_of_record, index=record_key.to_numpy())
-    must_edges, cannot_pairs = override_edges(checked, record_node)
-    rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
-    email_names = email_name_edges(nodes)
-    timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
-
-    model: dict[str, Any] | None = None
-    splink_edges = empty_splink_edges()
-    if config.use_splink:
-        document = load_model(model_path) if model_path is not None else None
-        splink_edges, model = predict_edges(nodes, config, document)
-    timings["splink"], mark = time.perf_counter() - mark, time.perf_counter()
+    # Splink scores in DuckDB (which releases the GIL) while the rule edges are built here
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scoring = pool.submit(_splink_edges, nodes, config, model_path) \
+            if config.use_splink else None
+        record_node = pd.Series(node_of_record, index=record_key.to_numpy())
+        must_edges, cannot_pairs = override_edges(checked, record_node)
+        rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
+        email_names = email_name_edges(nodes)
+        timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
+        splink_edges, model = scoring.result() if scoring is not None \
+            else (empty_splink_edges(), None)
+        timings["splink_wait"], mark = time.perf_counter() - mark, time.perf_counter()
 
     dob_guard = _birth_date_guard(config, nodes, splink_edges)
     splink_frame = splink_edges.assign(
@@ -173,6 +174,12 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
              stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
     return IdentityResult(clusters=clusters, edges=edges, normalised=normalised, stats=stats,
                           model=model)
+
+
+def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None
+                  ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    document = load_model(model_path) if model_path is not None else None
+    return predict_edges(nodes, config, document)
 
 
 def _profile_ids(nodes: pd.DataFrame, component: np.ndarray, node_of_record: np.ndarray
@@ -245,9 +252,9 @@ def _record_edges(nodes: pd.DataFrame, node_of_record: np.ndarray, norm: pd.Data
     # every record that is not its node's representative links to it
     src = norm["source"].astype("string").array
     rid = norm["record_id"].astype("string").array
-    is_rep = (pd.array(rep_source.take(node_of_record)) == src) & (
-        pd.array(rep_record.take(node_of_record)) == rid)
-    members = np.flatnonzero(~np.asarray(is_rep.fillna(False), dtype=bool))
+    is_rep = np.zeros(len(norm), dtype=bool)
+    is_rep[nodes["rep_row"].to_numpy(dtype=np.int64)] = True
+    members = np.flatnonzero(~is_rep)
     member_nodes = node_of_record[members]
     collapse = pd.DataFrame({
         "source_l": rep_source.take(member_nodes),

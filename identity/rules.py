@@ -81,7 +81,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
 
     Returns:
         (nodes, node_of_record): one row per node with the identity values, ``n_records``,
-        ``rep_source``/``rep_record_id`` (smallest ``source:record_id``) and
+        ``rep_source``/``rep_record_id`` (smallest ``source:record_id``), ``rep_row`` and
         ``has_person``; and an array mapping each record position to its node id.
     """
     record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
@@ -93,8 +93,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
         codes[column] = _sorted_codes(norm[column])
     if pinned is not None and pinned.any():
         codes["_pin"] = _sorted_codes(record_key.where(pinned.to_numpy(), ""))
-    node_of_record = pd.DataFrame(codes).groupby(list(codes), sort=True).ngroup()
-    node_of_record = node_of_record.to_numpy(dtype=np.int64)
+    node_of_record = _tuple_ranks(list(codes.values()))
     n_nodes = int(node_of_record.max()) + 1 if len(node_of_record) else 0
 
     # representative record: the node's smallest "source:record_id"
@@ -110,6 +109,7 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     nodes.index = pd.RangeIndex(n_nodes, name="node_id")
     nodes["rep_source"] = first["source"].astype("string").array
     nodes["rep_record_id"] = first["record_id"].astype("string").array
+    nodes["rep_row"] = order[starts]  # position of the representative in ``norm``
     nodes["n_records"] = np.bincount(node_of_record, minlength=n_nodes).astype(np.int64)
     nodes["sources"] = pd.array(_node_sources(norm["source"], node_of_record, n_nodes),
                                 dtype="string")
@@ -117,6 +117,25 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
     nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
     return nodes.reset_index(), node_of_record
+
+
+def _tuple_ranks(columns: list[np.ndarray]) -> np.ndarray:
+    """Dense rank of each row's tuple of codes (-1 sorts first), like a sorted group-by.
+
+    Rows are grouped by folding one column at a time into a dense pair code (so the product
+    never overflows), and only the distinct tuples are sorted."""
+    n = len(columns[0])
+    group = np.zeros(n, dtype=np.int64)
+    for codes in columns:
+        width = int(codes.max()) + 2 if n else 1
+        group = pd.factorize(group * width + (codes + 1))[0]
+    n_groups = int(group.max()) + 1 if n else 0
+    first_row = np.empty(n_groups, dtype=np.int64)
+    first_row[group[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each group
+    order = np.lexsort([codes[first_row] for codes in reversed(columns)])
+    rank = np.empty(n_groups, dtype=np.int64)
+    rank[order] = np.arange(n_groups, dtype=np.int64)
+    return rank[group]
 
 
 def _sorted_codes(values: pd.Series) -> np.ndarray:
@@ -213,13 +232,12 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
         sub = nodes.loc[nodes[rule.column].notna(), ["node_id", rule.column]]
         if sub.empty:
             continue
-        values = sub[rule.column].astype(str)
-        sizes = values.map(values.value_counts())
-        sub = sub[(sizes > 1).to_numpy()]
-        values = values[(sizes > 1).to_numpy()]
+        codes = pd.factorize(sub[rule.column])[0]
+        shared = np.bincount(codes)[codes] > 1  # values held by one node link nothing
+        sub = sub[shared]
         if sub.empty:
             continue
-        group = pd.Series(pd.factorize(values, sort=True)[0], index=sub.index)
+        group = pd.Series(codes[shared], index=sub.index)
         ids = sub["node_id"]
         if rule.hard:
             edges = _star(group, ids)
@@ -308,29 +326,45 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
 _LOCAL_DIGITS = re.compile(r"\d+")
 
 
-def _email_name_keys(first: str, last: str) -> list[tuple[str, bool]]:
-    """Local-part spellings of a name, flagged whether they need a matching birth year.
+def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
+    """Local-part spellings of each named node's name: ``key, node, year, needs, seq``.
 
     Full names (``anna.schmidt``) stand on their own; initials (``aschmidt``, ``schmidta``)
-    and a bare first name (``anna84``) only count together with the two-digit birth year.
+    and a bare first name (``anna84``) only count together with the birth year (``needs``;
+    ``year`` -1 when unknown).  Keys shorter than 5 letters are too common to mean anyone;
+    ``seq`` orders the keys by node, then spelling.
     """
-    f, ln = first.replace(" ", ""), last.replace(" ", "")
-    keys: list[tuple[str, bool]] = []
-    if f and ln:
-        keys += [(f + ln, False), (ln + f, False), (f[:1] + ln, True), (ln + f[:1], True)]
-    if f:
-        keys.append((f, True))
-    return keys
-
-
-def _year_matches(number: str | None, year: int | None, needs_year: bool) -> bool:
-    if number is None or year is None:
-        return not needs_year
-    if len(number) == 2:
-        return year % 100 == int(number)
-    if len(number) == 4:
-        return year == int(number)
-    return False
+    first = pc.replace_substring_regex(pa.array(named["first_name"].array, pa.string()),
+                                       "[^a-z]", "")
+    last = pc.replace_substring_regex(
+        pa.array(named["last_name"].array, pa.string()).fill_null(""), "[^a-z]", "")
+    initial = pc.utf8_slice_codeunits(first, 0, 1)
+    year = pc.year(pa.array(named["birth_date"].array)).fill_null(-1).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+    both = pc.and_(pc.greater(pc.utf8_length(first), 0),
+                   pc.greater(pc.utf8_length(last), 0)).to_numpy(zero_copy_only=False)
+    nodes = named["node_id"].to_numpy(dtype=np.int64)
+    position = np.arange(len(named), dtype=np.int64)
+    spellings = (  # (key, needs the birth year, only with both names)
+        (pc.binary_join_element_wise(first, last, ""), False, True),
+        (pc.binary_join_element_wise(last, first, ""), False, True),
+        (pc.binary_join_element_wise(initial, last, ""), True, True),
+        (pc.binary_join_element_wise(last, initial, ""), True, True),
+        (first, True, False),
+    )
+    parts = []
+    for kind, (key, needs, with_both) in enumerate(spellings):
+        keep = pc.greater_equal(pc.utf8_length(key), 5).to_numpy(zero_copy_only=False)
+        if with_both:
+            keep &= both
+        if needs:
+            keep &= year >= 0
+        parts.append(pd.DataFrame({
+            "key": pd.array(key.filter(pa.array(keep)).to_numpy(zero_copy_only=False),
+                            dtype=object),
+            "node": nodes[keep], "year": year[keep], "needs": needs,
+            "seq": position[keep] * len(spellings) + kind}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
@@ -347,33 +381,7 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     (initials without a birth year, the same local part at another provider) cost more
     precision than they gained recall.
     """
-    named = nodes[nodes["first_name"].notna()]
-    letters_of: dict[str, str] = {}
-
-    def letters(text: str) -> str:
-        found = letters_of.get(text)
-        if found is None:
-            found = letters_of[text] = _letters(text)
-        return found
-
-    # (key, node, year, needs_year) in the order the names are seen: a candidate index
-    keys: list[str] = []
-    key_nodes: list[int] = []
-    key_years: list[int] = []  # -1: no birth year
-    key_needs: list[bool] = []
-    years = named["birth_date"].astype(object).where(named["birth_date"].notna(), None)
-    lasts = named["last_name"].fillna("")
-    for node, first, last, born in zip(named["node_id"].tolist(),
-                                       named["first_name"].astype(object).tolist(),
-                                       lasts.astype(object).tolist(), years.tolist(),
-                                       strict=True):
-        year = born.year if born is not None else None
-        for key, needs_year in _email_name_keys(letters(first), letters(last)):
-            if len(key) >= 5 and (year is not None or not needs_year):
-                keys.append(key)
-                key_nodes.append(int(node))
-                key_years.append(-1 if year is None else year)
-                key_needs.append(needs_year)
+    index = _email_name_index(nodes[nodes["first_name"].notna()])
     orphans = nodes[nodes["email"].notna() & ~nodes["has_person"]]
     local_of: dict[str, tuple[str, int]] = {}  # local part -> (letters, year digits code)
     o_nodes: list[int] = []
@@ -398,9 +406,7 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
         o_numbers.append(found[1])
     lefts: list[int] = []
     rights: list[int] = []
-    if keys and o_nodes:
-        index = pd.DataFrame({"key": keys, "node": key_nodes, "year": key_years,
-                              "needs": key_needs, "seq": np.arange(len(keys))})
+    if len(index) and o_nodes:
         probe = pd.DataFrame({"key": o_letters, "orphan": o_nodes, "number": o_numbers,
                               "pos": np.arange(len(o_nodes))})
         pairs = probe.merge(index, on="key", how="inner")

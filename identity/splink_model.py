@@ -403,9 +403,12 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
         con.close()
     if result.empty:
         return empty, document
-    gammas = result[gamma_cols].astype(int).to_numpy()
-    gamma_json = [json.dumps(dict(zip(COMPARISON_NAMES, map(int, row), strict=True)))
-                  for row in gammas]
+    # few distinct level combinations: encode each once
+    combos, combo_of_row = np.unique(result[gamma_cols].astype(int).to_numpy(), axis=0,
+                                     return_inverse=True)
+    encoded = np.array([json.dumps(dict(zip(COMPARISON_NAMES, map(int, row), strict=True)))
+                        for row in combos], dtype=object)
+    gamma_json = encoded[combo_of_row.reshape(-1)]
     left = result["unique_id_l"].to_numpy(dtype=np.int64)
     right = result["unique_id_r"].to_numpy(dtype=np.int64)
     edges = pd.DataFrame({

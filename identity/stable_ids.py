@@ -97,8 +97,8 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
         inherited[cluster] = str(old_id)
         used_old.add(str(old_id))
 
-    taken = set(frame["previous_profile_id"].dropna().unique().astype(str)) | set(
-        map(str, retired))
+    taken = set(pc.unique(pa.array(frame["previous_profile_id"].array, pa.string())
+                          ).drop_null().to_pylist()) | set(map(str, retired))
     smallest = _smallest_keys(source, record_id, frame["cluster"])
     ids: dict[object, str] = {}
     for cluster, record_key in smallest.sort_values(kind="stable").items():
@@ -107,11 +107,11 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
             continue
         ids[cluster] = _fresh_id(record_key, taken)
         taken.add(ids[cluster])
-    profile = frame["cluster"].map(ids)
+    codes, labels = pd.factorize(frame["cluster"])
+    per_cluster = pd.array([ids[label] for label in labels], dtype="string")
     return pd.DataFrame({
-        "source": source.to_numpy(),
-        "record_id": record_id.to_numpy(),
-        "profile_id": pd.array(profile.to_numpy(dtype=object), dtype="string"),
-        "previous_profile_id": frame["previous_profile_id"].to_numpy(),
+        "source": source.array,
+        "record_id": record_id.array,
+        "profile_id": per_cluster.take(codes),
+        "previous_profile_id": frame["previous_profile_id"].array,
     })
-

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from identity import IdentityConfig, IdentityConfigError, evaluate, resolve, train
 from identity.clustering import birth_dates_conflict, cluster_nodes
@@ -26,6 +29,7 @@ from identity.normalise import (
     normalise_postcode,
     normalise_records,
     normalise_street,
+    phone_national_digits,
 )
 from identity.rules import PRIORITY_SPLINK, build_nodes, rule_edges
 from identity.splink_model import load_model
@@ -176,6 +180,41 @@ def test_identical_event_rows_collapse_to_one_node() -> None:
     nodes, node_of_record = build_nodes(norm)
     assert len(nodes) == 1 and (node_of_record == 0).all()
     assert int(nodes["n_records"].iloc[0]) == 500
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a@x.de", "b@x.de", None]),
+                          st.sampled_from(["Anna", "Ben", None]),
+                          st.sampled_from(["1984-05-12", None])), min_size=1, max_size=40),
+       st.randoms(use_true_random=False))
+def test_nodes_numbered_by_identity_values_not_record_order(rows, rng) -> None:
+    """One node per distinct identity tuple, numbered in the tuples' sort order: shuffling
+    the records renumbers nothing (profile ids and the explain output depend on it)."""
+    records = frame([{"source": "s", "record_id": f"r{i}", "email": e, "first_name": f,
+                      "birth_date": b} for i, (e, f, b) in enumerate(rows)])
+    shuffled = records.sample(frac=1.0, random_state=rng.randint(0, 2**31)).reset_index(
+        drop=True)
+    per_record = []
+    for data in (records, shuffled):
+        norm = normalise_records(data)
+        nodes, node_of_record = build_nodes(norm)
+        assert len(nodes) == len(norm[["email", "first_name", "birth_date"]].drop_duplicates())
+        per_record.append(dict(zip(norm["record_id"], node_of_record.tolist(), strict=True)))
+        tuples = [tuple("" if pd.isna(v) else str(v) for v in row)
+                  for row in nodes[["email", "phone", "first_name", "last_name",
+                                    "birth_date"]].itertuples(index=False)]
+        assert tuples == sorted(tuples)  # missing sorts first, like ""
+    assert per_record[0] == per_record[1]
+
+
+@pytest.mark.parametrize("raw", ["+44 7911 123456", "+39 06 6988 1234", "+1 404 727 1863",
+                                 "030 1234567", "+420 601 123 456", "+971 50 123 4567"])
+def test_national_digits_match_libphonenumber(raw: str) -> None:
+    e164 = normalise_phone(pd.Series([raw]))
+    assert e164.notna().all()
+    expected = str(phonenumbers.parse(e164.iloc[0], None).national_number)
+    assert phone_national_digits(e164).iloc[0] == expected
+    assert phone_national_digits(pd.Series([None, "not a phone"], dtype="string")).isna().all()
 
 
 def test_household_email_does_not_merge_two_people() -> None:
