@@ -130,7 +130,8 @@ def _normalised(home: Path):
     from identity.config import load_config
     from identity.normalise import normalise_records
 
-    return normalise_records(_records(home), load_config().default_region)
+    config = load_config()
+    return normalise_records(_records(home), config.default_region, config.min_birth_date)
 
 
 def step_splink(home: Path) -> dict[str, Any]:
@@ -151,8 +152,9 @@ def step_splink_records(home: Path) -> dict[str, Any]:
     from identity.splink_model import SPLINK_COLUMNS
 
     records = _records(home)
+    config = load_config()
     started = time.perf_counter()
-    norm = normalise_records(records, load_config().default_region)
+    norm = normalise_records(records, config.default_region, config.min_birth_date)
     normalise_seconds = time.perf_counter() - started
     frame = norm[list(SPLINK_COLUMNS)].copy()
     frame.insert(0, "unique_id", np.arange(len(frame), dtype=np.int64))

@@ -71,7 +71,7 @@ def profile_id_for(record_key: str) -> str:
 def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
              overrides: pd.DataFrame | None, timings: dict[str, float] | None = None):
     started = time.perf_counter()
-    norm = normalise_records(records, config.default_region)
+    norm = normalise_records(records, config.default_region, config.min_birth_date)
     normalised = time.perf_counter()
     checked = validate_overrides(overrides)
     record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)

@@ -12,4 +12,5 @@ def model(dbt, session):
     dbt.config(materialized="table")
     records = dbt.ref("int_identity__records").df()
     config = load_config()
-    return normalise_records(records, default_region=config.default_region)
+    return normalise_records(records, default_region=config.default_region,
+                             min_birth_date=config.min_birth_date)
