@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from identity.clustering import birth_dates_conflict, cluster_nodes
 from identity.config import IdentityConfig
+from identity.keys import record_keys
 from identity.normalise import normalise_records
 from identity.rules import (
     PRIORITY_SPLINK,
@@ -74,15 +75,17 @@ def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
     norm = normalise_records(records, config.default_region, config.min_birth_date)
     normalised = time.perf_counter()
     checked = validate_overrides(overrides)
-    record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
-    pinned_keys = set(checked["source_l"] + ":" + checked["record_id_l"]) | set(
-        checked["source_r"] + ":" + checked["record_id_r"])
-    pinned = record_key.isin(pinned_keys) if pinned_keys else None
-    nodes, node_of_record = build_nodes(norm, pinned)
+    keys = record_keys(norm["source"], norm["record_id"], ":")
+    pinned = None
+    if len(checked):  # records named by overrides stay their own node
+        named = pa.concat_arrays([record_keys(checked["source_l"], checked["record_id_l"], ":"),
+                                  record_keys(checked["source_r"], checked["record_id_r"], ":")])
+        pinned = pd.Series(pc.is_in(keys, value_set=named).to_numpy(zero_copy_only=False))
+    nodes, node_of_record = build_nodes(norm, pinned, keys)
     if timings is not None:
         timings["normalise"] = normalised - started
         timings["nodes"] = time.perf_counter() - normalised
-    return norm, checked, record_key, nodes, node_of_record
+    return norm, checked, keys, nodes, node_of_record
 
 
 def train(records: pd.DataFrame | pa.Table, path: str | Path,
@@ -112,16 +115,14 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
     started = time.perf_counter()
     config = config or IdentityConfig()
     timings: dict[str, float] = {}
-    norm, checked, record_key, nodes, node_of_record = _prepare(records, config, overrides,
-                                                                timings)
+    norm, checked, keys, nodes, node_of_record = _prepare(records, config, overrides, timings)
     mark = time.perf_counter()
 
     # Splink scores in DuckDB (which releases the GIL) while the rule edges are built here
     with ThreadPoolExecutor(max_workers=1) as pool:
         scoring = pool.submit(_splink_edges, nodes, config, model_path) \
             if config.use_splink else None
-        record_node = pd.Series(node_of_record, index=record_key.to_numpy())
-        must_edges, cannot_pairs = override_edges(checked, record_node)
+        must_edges, cannot_pairs = override_edges(checked, keys, node_of_record)
         rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
         email_names = email_name_edges(nodes)
         timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
@@ -188,9 +189,7 @@ def _profile_ids(nodes: pd.DataFrame, component: np.ndarray, node_of_record: np.
 
     A node's representative is its smallest record key, so the component's smallest record key
     is the smallest representative among its nodes (ranked once in Arrow, not per record)."""
-    rep_keys = pa.array((nodes["rep_source"].astype(str) + ":"
-                         + nodes["rep_record_id"].astype(str)).to_numpy(dtype=object),
-                        pa.string())
+    rep_keys = record_keys(nodes["rep_source"], nodes["rep_record_id"], ":")
     order = pc.sort_indices(rep_keys).to_numpy()
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)

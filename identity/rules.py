@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from identity.keys import record_keys
 from identity.normalise import (
     IDENTITY_COLUMNS,
     email_contradicts_name,
@@ -70,21 +71,24 @@ EDGE_COLUMNS = ["node_l", "node_r", "edge_type", "rule", "priority", "score", "c
 OVERRIDE_KINDS = ("must_link", "cannot_link")
 
 
-def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
-                ) -> tuple[pd.DataFrame, np.ndarray]:
+def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None,
+                keys: pa.Array | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Collapse records into identity nodes.
 
     Args:
         norm: normalised records (``normalise_records`` output).
         pinned: optional boolean mask of records that must stay their own node (they take
             part in manual overrides, which address single records).
+        keys: the records' ``source:record_id`` keys (``record_keys(..., ":")``) when the
+            caller has them already.
 
     Returns:
         (nodes, node_of_record): one row per node with the identity values, ``n_records``,
         ``rep_source``/``rep_record_id`` (smallest ``source:record_id``), ``rep_row`` and
         ``has_person``; and an array mapping each record position to its node id.
     """
-    record_key = norm["source"].astype(str) + ":" + norm["record_id"].astype(str)
+    if keys is None:
+        keys = record_keys(norm["source"], norm["record_id"], ":")
     # One node per distinct tuple of identity values, numbered in the tuples' sort order
     # (nulls first).  Each column is factorised with sorted codes, so grouping the integer
     # codes orders the groups exactly as grouping the strings would.
@@ -92,13 +96,14 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None
     for column in IDENTITY_COLUMNS:
         codes[column] = _sorted_codes(norm[column])
     if pinned is not None and pinned.any():
-        codes["_pin"] = _sorted_codes(record_key.where(pinned.to_numpy(), ""))
+        codes["_pin"] = _sorted_codes(pd.Series(pc.if_else(
+            pa.array(pinned.to_numpy(dtype=bool)), keys, "").to_numpy(zero_copy_only=False)))
     node_of_record = _tuple_ranks(list(codes.values()))
     n_nodes = int(node_of_record.max()) + 1 if len(node_of_record) else 0
 
     # representative record: the node's smallest "source:record_id"
     order = pc.sort_indices(pa.Table.from_arrays(
-        [pa.array(node_of_record), pa.array(record_key.to_numpy(dtype=object), pa.string())],
+        [pa.array(node_of_record), keys],
         names=["node", "key"]), sort_keys=[("node", "ascending"), ("key", "ascending")]
     ).to_numpy()
     sorted_nodes = node_of_record[order]
@@ -327,12 +332,11 @@ _LOCAL_DIGITS = re.compile(r"\d+")
 
 
 def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
-    """Local-part spellings of each named node's name: ``key, node, year, needs, seq``.
+    """Local-part spellings of each named node's name: ``key, node, year, needs``.
 
     Full names (``anna.schmidt``) stand on their own; initials (``aschmidt``, ``schmidta``)
     and a bare first name (``anna84``) only count together with the birth year (``needs``;
-    ``year`` -1 when unknown).  Keys shorter than 5 letters are too common to mean anyone;
-    ``seq`` orders the keys by node, then spelling.
+    ``year`` -1 when unknown).  Keys shorter than 5 letters are too common to mean anyone.
     """
     first = pc.replace_substring_regex(pa.array(named["first_name"].array, pa.string()),
                                        "[^a-z]", "")
@@ -344,7 +348,6 @@ def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
     both = pc.and_(pc.greater(pc.utf8_length(first), 0),
                    pc.greater(pc.utf8_length(last), 0)).to_numpy(zero_copy_only=False)
     nodes = named["node_id"].to_numpy(dtype=np.int64)
-    position = np.arange(len(named), dtype=np.int64)
     spellings = (  # (key, needs the birth year, only with both names)
         (pc.binary_join_element_wise(first, last, ""), False, True),
         (pc.binary_join_element_wise(last, first, ""), False, True),
@@ -353,7 +356,7 @@ def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
         (first, True, False),
     )
     parts = []
-    for kind, (key, needs, with_both) in enumerate(spellings):
+    for key, needs, with_both in spellings:
         keep = pc.greater_equal(pc.utf8_length(key), 5).to_numpy(zero_copy_only=False)
         if with_both:
             keep &= both
@@ -362,8 +365,7 @@ def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
         parts.append(pd.DataFrame({
             "key": pd.array(key.filter(pa.array(keep)).to_numpy(zero_copy_only=False),
                             dtype=object),
-            "node": nodes[keep], "year": year[keep], "needs": needs,
-            "seq": position[keep] * len(spellings) + kind}))
+            "node": nodes[keep], "year": year[keep], "needs": needs}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -407,10 +409,8 @@ def email_name_edges(nodes: pd.DataFrame) -> pd.DataFrame:
     lefts: list[int] = []
     rights: list[int] = []
     if len(index) and o_nodes:
-        probe = pd.DataFrame({"key": o_letters, "orphan": o_nodes, "number": o_numbers,
-                              "pos": np.arange(len(o_nodes))})
-        pairs = probe.merge(index, on="key", how="inner")
-        pairs = pairs.sort_values(["pos", "seq"], kind="stable")
+        probe = pd.DataFrame({"key": o_letters, "orphan": o_nodes, "number": o_numbers})
+        pairs = probe.merge(index, on="key", how="inner")  # order: resolve sorts all edges
         number = pairs["number"].to_numpy(dtype=np.int64)
         year = pairs["year"].to_numpy(dtype=np.int64)
         needs = pairs["needs"].to_numpy(dtype=bool)
@@ -480,15 +480,17 @@ def validate_overrides(overrides: pd.DataFrame | None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def override_edges(overrides: pd.DataFrame, record_node: pd.Series
+def override_edges(overrides: pd.DataFrame, keys: pa.Array, node_of_record: np.ndarray
                    ) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
     """Map record-level overrides to node edges (must-links) and node pairs (cannot-links).
 
-    ``record_node`` maps ``"source:record_id"`` to node id.  Overrides naming records not in
-    the input are skipped (and counted): an override outlives the records it was made for.
+    ``keys`` are the records' ``source:record_id`` keys, ``node_of_record`` their node ids.
+    Overrides naming records not in the input are skipped (and counted): an override
+    outlives the records it was made for.
     """
     if overrides.empty:
         return empty_edges(), []
+    record_node = pd.Series(node_of_record, index=keys.to_pandas())
     left = (overrides["source_l"] + ":" + overrides["record_id_l"]).map(record_node)
     right = (overrides["source_r"] + ":" + overrides["record_id_r"]).map(record_node)
     known = left.notna() & right.notna()

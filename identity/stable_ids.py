@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from identity.clustering import key_positions, record_keys
+from identity.keys import key_positions, record_keys
 from identity.resolve import profile_id_for
 
 KEY = ["source", "record_id"]
@@ -46,8 +46,7 @@ def _previous_ids(source: pd.Series, record_id: pd.Series, previous: pd.DataFram
 
 def _smallest_keys(source: pd.Series, record_id: pd.Series, cluster: pd.Series) -> pd.Series:
     """Per cluster its smallest ``source:record_id`` (ranked once in Arrow)."""
-    keys = pc.binary_join_element_wise(pa.array(source.array, type=pa.string()),
-                                       pa.array(record_id.array, type=pa.string()), ":")
+    keys = record_keys(source, record_id, ":")
     order = pc.sort_indices(keys).to_numpy()
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
