@@ -295,18 +295,21 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
         cannot.setdefault(a, []).append((key, 0))
         cannot.setdefault(b, []).append((key, 1))
 
+    guarded = [number is not None or dob is not None or first is not None or last is not None
+               for number, dob, first, last in zip(numbers, born, firsts, lasts, strict=True)]
+    for node in cannot:
+        guarded[node] = True
     empty = _EMPTY
 
     def seed(node: int) -> _Component | None:
-        number, dob, first, last = numbers[node], born[node], firsts[node], lasts[node]
-        if number is None and dob is None and first is None and last is None \
-                and node not in cannot:
+        if not guarded[node]:
             return None
+        number, dob, first, last = numbers[node], born[node], firsts[node], lasts[node]
         return _Component(
             empty if number is None else frozenset((number,)),
             empty if dob is None else frozenset((dob,)),
-            empty if first is None else frozenset((str(first),)),
-            empty if last is None else frozenset((str(last),)),
+            empty if first is None else frozenset((first,)),
+            empty if last is None else frozenset((last,)),
             frozenset(cannot[node]) if node in cannot else empty)
 
     uf = _ConstrainedUnionFind(n, max_cluster_size, first_name_similarity, birth_date_guard,
@@ -331,13 +334,15 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     late = late[np.lexsort((late, left_nodes[late], strict[late]))]
     starts = np.flatnonzero(np.r_[True, np.diff(left_nodes[late]) != 0]
                             | np.r_[True, np.diff(strict[late]) != 0]) if len(late) else late
-    for positions in np.split(late, starts[1:]) if len(late) else ():
-        first = int(positions[0])
-        if len(positions) == 1 and not strict[first]:  # what _attach does with one candidate
+    late_list, strict_list = late.tolist(), strict.tolist()
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(late_list)],
+                          strict=True):
+        first = late_list[start]
+        if end - start == 1 and not strict_list[first]:  # _attach with one candidate
             status[first] = union(lefts[first], rights[first], False, True)
         else:
-            _attach(uf, lefts[first], positions.tolist(), right_nodes, scores,
-                    bool(strict[first]), status)
+            _attach(uf, lefts[first], late_list[start:end], right_nodes, scores,
+                    strict_list[first], status)
     refused: dict[str, int] = {}
     for outcome in status:
         if outcome.startswith("refused:"):
