@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from identity.clustering import birth_dates_conflict, cluster_nodes
+from identity.clustering import birth_dates_conflict, cluster_nodes, gc_paused
 from identity.config import IdentityConfig
 from identity.keys import record_keys
 from identity.normalise import normalise_records
@@ -112,8 +112,13 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
         model_path: a model file from :func:`train`; when None the model is trained in
             memory on ``records``.
     """
+    with gc_paused():  # millions of short-lived containers, no cycles: see gc_paused
+        return _resolve(records, config or IdentityConfig(), overrides, model_path)
+
+
+def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
+             overrides: pd.DataFrame | None, model_path: str | Path | None) -> IdentityResult:
     started = time.perf_counter()
-    config = config or IdentityConfig()
     timings: dict[str, float] = {}
     norm, checked, keys, nodes, node_of_record = _prepare(records, config, overrides, timings)
     mark = time.perf_counter()
@@ -220,19 +225,21 @@ def _birth_date_guard(config: IdentityConfig, nodes: pd.DataFrame,
     confident = splink_edges[splink_edges["match_probability"] >= AUTO_GUARD_MIN_PROBABILITY]
     left = confident["node_l"].to_numpy(dtype=np.int64)
     right = confident["node_r"].to_numpy(dtype=np.int64)
-    born = nodes["birth_date"].astype(object).where(nodes["birth_date"].notna(), None)
-    born = born.to_numpy(dtype=object)
-    first = nodes["first_name"].fillna("").to_numpy(dtype=object)
-    last = nodes["last_name"].fillna("").to_numpy(dtype=object)
-    pairs = [(born[a], born[b]) for a, b in zip(left, right, strict=True)
-             if born[a] is not None and born[b] is not None
-             and first[a] == first[b] and last[a] == last[b]]
-    if len(pairs) < AUTO_GUARD_MIN_PAIRS:
+    born = pa.array(nodes["birth_date"].array, pa.date32()).to_numpy(zero_copy_only=False)
+    first = pd.factorize(nodes["first_name"].fillna(""))[0]
+    last = pd.factorize(nodes["last_name"].fillna(""))[0]
+    both = ~np.isnat(born[left]) & ~np.isnat(born[right]) & (first[left] == first[right]) \
+        & (last[left] == last[right])
+    pairs = int(both.sum())
+    if pairs < AUTO_GUARD_MIN_PAIRS:
         return True
-    rate = sum(birth_dates_conflict(a, b) for a, b in pairs) / len(pairs)
+    differ = both & (born[left] != born[right])  # equal dates never conflict
+    rate = sum(birth_dates_conflict(a, b) for a, b in zip(
+        born[left[differ]].astype(object), born[right[differ]].astype(object), strict=True)
+    ) / pairs
     keep = rate <= AUTO_GUARD_MAX_CONFLICT_RATE
     log.info("identity resolve: %.1f%% of %d confident same-name matches disagree on birth "
-             "date; birth-date guard %s", 100 * rate, len(pairs), "on" if keep else "off")
+             "date; birth-date guard %s", 100 * rate, pairs, "on" if keep else "off")
     return keep
 
 
