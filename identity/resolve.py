@@ -52,14 +52,12 @@ class IdentityResult:
             Splink comparison levels), status ('merged'|'redundant'|'refused:<reason>')``.
             Records collapsed into one identity node are linked to the node's representative
             record by rule ``identical_identifiers``.
-        normalised: the normalised input records plus ``profile_id``.
         stats: counts and timings (no PII), handy for logging / run metadata.
         model: the Splink model document used (None when Splink did not run).
     """
 
     clusters: pd.DataFrame
     edges: pd.DataFrame
-    normalised: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] | None = None
 
@@ -156,7 +154,6 @@ def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
     profile_ids = _profile_ids(nodes, outcome.component, node_of_record)
     clusters = pd.DataFrame({"source": norm["source"], "record_id": norm["record_id"],
                              "profile_id": profile_ids})
-    normalised = norm.assign(profile_id=profile_ids)
     edges = _record_edges(nodes, node_of_record, norm, candidates)
     timings["output"] = time.perf_counter() - mark
 
@@ -178,7 +175,7 @@ def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
     }
     log.info("identity resolve: %d records, %d nodes, %d profiles in %.1fs",
              stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
-    return IdentityResult(clusters=clusters, edges=edges, normalised=normalised, stats=stats,
+    return IdentityResult(clusters=clusters, edges=edges, stats=stats,
                           model=model)
 
 
