@@ -554,6 +554,12 @@ _NON_LETTER_SPACE = re.compile(r"[^a-z ]")
 _NON_LETTERS = re.compile(r"[^a-z]+")
 
 
+@lru_cache(maxsize=200_000)
+def _folded_local_part(email: str) -> str:
+    """Folded local part of an address (cached: both e-mail/name checks ask per pair)."""
+    return fold(email.split("@", 1)[0])
+
+
 def email_contradicts_name(email: str, first: str | None, last: str | None,
                            threshold: float = 0.8) -> bool:
     """Does the e-mail's local part name *someone else* with this last name?
@@ -564,7 +570,7 @@ def email_contradicts_name(email: str, first: str | None, last: str | None,
     """
     if not first or not last:
         return False
-    local = _NON_LETTER.sub("", fold(email.split("@", 1)[0]))
+    local = _NON_LETTER.sub("", _folded_local_part(email))
     surname = _NON_LETTER.sub("", last)
     given = _NON_LETTER_SPACE.sub("", first).split(" ")[0]
     if len(surname) < 3 or surname not in local or not given:
@@ -580,7 +586,7 @@ def email_contradicts_name(email: str, first: str | None, last: str | None,
 def email_name_affinity(email: str, first: str | None, last: str | None) -> int:
     """How clearly the local part spells this person: 2 first (or initial) and last name,
     1 one of them, 0 nothing recognisable.  Picks the owner among household members."""
-    local = fold(email.split("@", 1)[0])
+    local = _folded_local_part(email)
     letters = _NON_LETTER.sub("", local)
     surname = _NON_LETTER.sub("", last or "")
     given = _NON_LETTER_SPACE.sub("", first or "").split(" ")[0]
