@@ -335,11 +335,12 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
         # orphaned
         late = np.flatnonzero(attach)
         late = late[np.lexsort((late, left_nodes[late], strict[late]))]
-        starts = np.flatnonzero(np.r_[True, np.diff(left_nodes[late]) != 0]
-                                | np.r_[True, np.diff(strict[late]) != 0]) if len(late) else late
+        bounds = np.flatnonzero(np.r_[True, np.diff(left_nodes[late]) != 0]
+                                | np.r_[True, np.diff(strict[late]) != 0]).tolist() \
+            if len(late) else []
         late_list, strict_list = late.tolist(), strict.tolist()
-        for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(late_list)],
-                              strict=True):
+        ends = [*bounds[1:], len(late_list)] if bounds else []
+        for start, end in zip(bounds, ends, strict=True):
             first = late_list[start]
             if end - start == 1 and not strict_list[first]:  # _attach with one candidate
                 status[first] = union(lefts[first], rights[first], False, True)
