@@ -14,6 +14,7 @@ Inside the build, profiles are derived from the merged edges
 :func:`identity.model_store.plan_model`.
 """
 
+from identity.arrow_memory import prefer_jemalloc
 from identity.config import IdentityConfig, IdentityConfigError, load_config
 from identity.evaluate import Metrics, evaluate
 from identity.normalise import normalise_records
@@ -31,3 +32,5 @@ __all__ = [
     "resolve",
     "train",
 ]
+
+prefer_jemalloc()

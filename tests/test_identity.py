@@ -589,3 +589,21 @@ def test_comparison_weights_and_masking() -> None:
     assert mask("max.mustermann@gmail.com", "email") == "m***@g***.com"
     assert mask("+4915112345678", "phone") == "***78"
     assert mask("C0001") == "C***" and mask(None) == ""
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "jemalloc"), ("system", "system")])
+def test_identity_prefers_jemalloc_unless_the_user_chose_a_pool(env, expected) -> None:
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if env:
+        environ["ARROW_DEFAULT_MEMORY_POOL"] = env
+    if not hasattr(pa, "jemalloc_memory_pool") or sys.platform == "win32":
+        pytest.skip("pyarrow build without jemalloc")
+    out = subprocess.run(
+        [sys.executable, "-c", "import pyarrow as pa, identity; "
+         "print(pa.default_memory_pool().backend_name)"],
+        env=environ, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
