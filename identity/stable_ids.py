@@ -82,32 +82,39 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
         frame["previous_profile_id"] = found
     frame["previous_profile_id"] = frame["previous_profile_id"].astype("string")
 
-    overlap = (frame.dropna(subset=["previous_profile_id"])
-               .groupby(["cluster", "previous_profile_id"]).size().rename("shared")
-               .reset_index()
-               .sort_values(["shared", "previous_profile_id", "cluster"],
-                            ascending=[False, True, True], kind="stable"))
-    # greedy by overlap: the largest share wins; each old id and each cluster used once
-    inherited: dict[object, str] = {}
-    used_old: set[str] = set()
-    for cluster, old_id in zip(overlap["cluster"], overlap["previous_profile_id"], strict=True):
-        if cluster in inherited or old_id in used_old:
-            continue
-        inherited[cluster] = str(old_id)
-        used_old.add(str(old_id))
-
-    taken = set(pc.unique(pa.array(frame["previous_profile_id"].array, pa.string())
-                          ).drop_null().to_pylist()) | set(map(str, retired))
-    smallest = _smallest_keys(source, record_id, frame["cluster"])
-    ids: dict[object, str] = {}
-    for cluster, record_key in smallest.sort_values(kind="stable").items():
-        if cluster in inherited:
-            ids[cluster] = inherited[cluster]
-            continue
-        ids[cluster] = _fresh_id(record_key, taken)
-        taken.add(ids[cluster])
     codes, labels = pd.factorize(frame["cluster"])
-    per_cluster = pd.array([ids[label] for label in labels], dtype="string")
+    ids = np.full(len(labels), None, dtype=object)
+    previous_ids = frame["previous_profile_id"]
+    overlap = (pd.DataFrame({"cluster": codes, "old": previous_ids.array})
+               .dropna(subset=["old"])
+               .groupby(["cluster", "old"]).size().rename("shared").reset_index())
+    overlap["label"] = labels.take(overlap["cluster"].to_numpy())  # ties: by cluster label
+    overlap = overlap.sort_values(["shared", "old", "label"], ascending=[False, True, True],
+                                  kind="stable")
+    # greedy by overlap: the largest share wins; each old id and each cluster used once.  A
+    # row that is the first of its cluster and of its old id always wins; only the others
+    # need the sequential pass (nothing after such a row can take its cluster or old id)
+    first = ~overlap["cluster"].duplicated() & ~overlap["old"].duplicated()
+    sure = overlap[first]
+    ids[sure["cluster"].to_numpy()] = sure["old"].to_numpy(dtype=object)
+    used_old = set(sure["old"])
+    for cluster, old_id in zip(overlap.loc[~first, "cluster"].tolist(),
+                               overlap.loc[~first, "old"].tolist(), strict=True):
+        if ids[cluster] is None and old_id not in used_old:
+            ids[cluster] = old_id
+            used_old.add(old_id)
+
+    fresh = pd.isna(ids)
+    if fresh.any():
+        taken = set(pc.unique(pa.array(previous_ids.array, pa.string())).drop_null()
+                    .to_pylist()) | set(map(str, retired))
+        rows = np.flatnonzero(fresh[codes])
+        smallest = _smallest_keys(source.iloc[rows], record_id.iloc[rows],
+                                  pd.Series(codes[rows]))
+        for cluster, record_key in smallest.sort_values(kind="stable").items():
+            ids[cluster] = _fresh_id(record_key, taken)
+            taken.add(ids[cluster])
+    per_cluster = pd.array(ids, dtype="string")
     return pd.DataFrame({
         "source": source.array,
         "record_id": record_id.array,
