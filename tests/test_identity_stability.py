@@ -16,6 +16,8 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cdp.cli import app
@@ -209,6 +211,35 @@ def test_persistent_ids_inherit_by_overlap_and_never_reuse_retired_ids() -> None
     fresh = assign_persistent_ids(new.assign(cluster=[1, 2, 3, 4, 5]), old, retired=["PX"])
     assert fresh["profile_id"].nunique() == 5
     assert len(set(fresh["profile_id"]) & {"PA", "PB", "PX"}) == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([None, "P1", "P2", "P3"])),
+                min_size=1, max_size=40),
+       st.lists(st.sampled_from(["P2", "P9"]), max_size=2))
+def test_persistent_id_invariants(rows, retired) -> None:
+    """Whatever the clustering: one id per cluster, no id for two clusters, an old id goes
+    to a cluster holding one of its records, a fresh id is never an old or retired one, and
+    feeding the result back in changes nothing."""
+    clusters = pd.DataFrame({"source": "s", "record_id": [f"r{i}" for i in range(len(rows))],
+                             "cluster": [cluster for cluster, _ in rows]})
+    previous = pd.DataFrame({"source": "s", "record_id": [f"r{i}" for i in range(len(rows))],
+                             "profile_id": [old for _, old in rows]}).dropna()
+    out = assign_persistent_ids(clusters, previous, retired)
+    per_cluster = out.assign(cluster=clusters["cluster"]).groupby("cluster")["profile_id"]
+    assert (per_cluster.nunique() == 1).all()
+    ids = per_cluster.first()
+    assert ids.is_unique
+    old_ids = set(previous["profile_id"])
+    for cluster, profile_id in ids.items():
+        members = clusters["cluster"] == cluster
+        if profile_id in old_ids:
+            assert profile_id in set(out.loc[members, "previous_profile_id"].dropna())
+        else:
+            assert profile_id not in set(retired)
+    again = assign_persistent_ids(clusters, out[["source", "record_id", "profile_id"]],
+                                  retired)
+    assert again["profile_id"].tolist() == out["profile_id"].tolist()
 
 
 def test_overrides_file_errors_name_file_entry_and_problem(tmp_path: Path) -> None:
