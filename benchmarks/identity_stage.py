@@ -7,8 +7,9 @@ Usage::
 Each measured step runs in its own subprocess so ``ru_maxrss`` is that step's peak memory:
 
 * ``identity``: what a daily build does - ``resolve`` (normalise, rules, Splink predict with
-  the trained model, guarded clustering, edge table), components of the merged edges,
-  persistent ids against the previous assignment.
+  the trained model - in a worker thread while the rule edges are built -, guarded
+  clustering, edge table), components of the merged edges, persistent ids against the
+  previous assignment.
 * ``splink``: bare Splink with the same model - ``linker.inference.predict`` +
   ``linker.clustering.cluster_pairwise_predictions_at_threshold`` - over the person records
   Splink gets inside the identity stage (records carrying a name, identical ones collapsed).
@@ -16,6 +17,8 @@ Each measured step runs in its own subprocess so ``ru_maxrss`` is that step's pe
   collapsing, no rules): what "just run Splink on the CDP's records" costs.
 
 Loading the landing files is excluded from both timings; training is timed once, separately.
+Both sides are scored against the generator's ground truth (not timed), so the output shows
+what each buys.
 
 The headline comparison is the identity stage against bare Splink on the *same input records*
 (``splink_records``).  Bare Splink there starts from already normalised records, so the output
@@ -212,8 +215,9 @@ def main() -> None:
           f"{_scores(identity['quality'])}")
     print("  " + ", ".join(f"{phase} " + ("n/a" if seconds is None else f"{seconds:.1f} s")
                            for phase, seconds in identity["phases"].items()))
-    print("  (splink = predict with the trained model on the person nodes; rules, clustering"
-          " and output = rule edges, guarded clustering and the record-level edge table)")
+    print("  (rules = rule edges, built while Splink scores the person nodes in a worker "
+          "thread; splink_wait = what is left of Splink after that; clustering and output = "
+          "guarded clustering and the record-level edge table)")
     print(f"bare Splink predict + cluster: {splink['seconds']:.1f} s, peak "
           f"{splink['peak_gib']} GiB")
     print(f"bare Splink on all {raw['splink_input_rows']:,} records: {raw['seconds']:.1f} s, "
