@@ -374,7 +374,7 @@ def gc_paused() -> Iterator[None]:
 
 def _values(column: pd.Series) -> list[object]:
     """Column values as a Python list with None for missing (converted in Arrow)."""
-    return pa.array(column.array).to_pylist()
+    return pa.array(column.array, from_pandas=True).to_pylist()
 
 
 def components_from_edges(records: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from identity.normalise import MIN_BIRTH_DATE
+
 DEFAULT_CONFIG_FILE = "identity.yml"
 
 
@@ -70,7 +72,7 @@ class IdentityConfig:
     pairwise_group_limit: int = 30
     first_name_similarity: float = 0.8
     birth_date_guard: bool | str = "auto"
-    min_birth_date: dt.date = dt.date(1900, 1, 1)
+    min_birth_date: dt.date = MIN_BIRTH_DATE
     use_splink: bool = True
     model: str = "auto"
 
@@ -173,6 +175,8 @@ class IdentityConfig:
             raise IdentityConfigError(f"identity config file not found: {path}") from exc
         except yaml.YAMLError as exc:
             raise IdentityConfigError(f"identity config {path} is not valid YAML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise IdentityConfigError(f"identity config {path} is not UTF-8 text: {exc}") from exc
         except ValueError as exc:  # YAML reads 1800-13-01 as a date and fails on it
             raise IdentityConfigError(
                 f"identity config {path} holds an impossible date ({exc}); dates such as "

@@ -73,17 +73,20 @@ def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
     norm = normalise_records(records, config.default_region, config.min_birth_date)
     normalised = time.perf_counter()
     checked = validate_overrides(overrides)
-    keys = record_keys(norm["source"], norm["record_id"], ":")
+    # overrides address records exactly (U+001F keys cannot collide); ":" keys only rank
+    # records for representatives and profile ids
+    exact = record_keys(norm["source"], norm["record_id"]) if len(checked) else None
     pinned = None
-    if len(checked):  # records named by overrides stay their own node
-        named = pa.concat_arrays([record_keys(checked["source_l"], checked["record_id_l"], ":"),
-                                  record_keys(checked["source_r"], checked["record_id_r"], ":")])
-        pinned = pd.Series(pc.is_in(keys, value_set=named).to_numpy(zero_copy_only=False))
-    nodes, node_of_record = build_nodes(norm, pinned, keys)
+    if exact is not None:  # records named by overrides stay their own node
+        named = pa.concat_arrays([record_keys(checked["source_l"], checked["record_id_l"]),
+                                  record_keys(checked["source_r"], checked["record_id_r"])])
+        pinned = pd.Series(pc.is_in(exact, value_set=named).to_numpy(zero_copy_only=False))
+    nodes, node_of_record = build_nodes(norm, pinned,
+                                        record_keys(norm["source"], norm["record_id"], ":"))
     if timings is not None:
         timings["normalise"] = normalised - started
         timings["nodes"] = time.perf_counter() - normalised
-    return norm, checked, keys, nodes, node_of_record
+    return norm, checked, exact, nodes, node_of_record
 
 
 def train(records: pd.DataFrame | pa.Table, path: str | Path,
@@ -118,14 +121,15 @@ def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
              overrides: pd.DataFrame | None, model_path: str | Path | None) -> IdentityResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    norm, checked, keys, nodes, node_of_record = _prepare(records, config, overrides, timings)
+    norm, checked, exact_keys, nodes, node_of_record = _prepare(records, config, overrides,
+                                                                timings)
     mark = time.perf_counter()
 
     # Splink scores in DuckDB (which releases the GIL) while the rule edges are built here
     with ThreadPoolExecutor(max_workers=1) as pool:
         scoring = pool.submit(_splink_edges, nodes, config, model_path) \
             if config.use_splink else None
-        must_edges, cannot_pairs = override_edges(checked, keys, node_of_record)
+        must_edges, cannot_pairs = override_edges(checked, exact_keys, node_of_record)
         rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
         email_names = email_name_edges(nodes)
         timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()

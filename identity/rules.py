@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from identity.keys import record_keys
+from identity.keys import key_positions, record_keys
 from identity.normalise import (
     IDENTITY_COLUMNS,
     email_contradicts_name,
@@ -480,19 +480,24 @@ def validate_overrides(overrides: pd.DataFrame | None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def override_edges(overrides: pd.DataFrame, keys: pa.Array, node_of_record: np.ndarray
+def override_edges(overrides: pd.DataFrame, keys: pa.Array | None, node_of_record: np.ndarray
                    ) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
     """Map record-level overrides to node edges (must-links) and node pairs (cannot-links).
 
-    ``keys`` are the records' ``source:record_id`` keys, ``node_of_record`` their node ids.
-    Overrides naming records not in the input are skipped (and counted): an override
-    outlives the records it was made for.
+    ``keys`` are the records' :func:`~identity.keys.record_keys`, ``node_of_record`` their
+    node ids.  Overrides naming records not in the input are skipped (and counted): an
+    override outlives the records it was made for.
     """
-    if overrides.empty:
+    if overrides.empty or keys is None:
         return empty_edges(), []
-    record_node = pd.Series(node_of_record, index=keys.to_pandas())
-    left = (overrides["source_l"] + ":" + overrides["record_id_l"]).map(record_node)
-    right = (overrides["source_r"] + ":" + overrides["record_id_r"]).map(record_node)
+    nodes = np.append(node_of_record, -1)  # position -1: not in the input
+    found = key_positions(keys, [record_keys(overrides["source_l"], overrides["record_id_l"]),
+                                 record_keys(overrides["source_r"], overrides["record_id_r"])])
+    if found is None:
+        raise ValueError("identity overrides: the input holds duplicate (source, record_id)")
+    left_at, right_at = found
+    left = pd.Series(nodes[left_at], index=overrides.index).replace(-1, np.nan)
+    right = pd.Series(nodes[right_at], index=overrides.index).replace(-1, np.nan)
     known = left.notna() & right.notna()
     if (~known).any():
         log.info("identity overrides: %d override(s) name records not in the input",

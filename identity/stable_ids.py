@@ -69,6 +69,10 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
     records new to this run).
     """
     frame = clusters[KEY + ["cluster"]].copy()
+    unlabelled = int(frame["cluster"].isna().sum())
+    if unlabelled:
+        raise ValueError(f"assign_persistent_ids: {unlabelled} record(s) without a cluster "
+                         "label; every record must belong to a cluster")
     source = frame["source"].astype("string")
     record_id = frame["record_id"].astype("string")
     found = _previous_ids(source, record_id, previous)

@@ -607,3 +607,21 @@ def test_identity_prefers_jemalloc_unless_the_user_chose_a_pool(env, expected) -
          "print(pa.default_memory_pool().backend_name)"],
         env=environ, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_overrides_address_records_exactly_even_with_colons_in_keys() -> None:
+    """("a:b", "c") and ("a", "b:c") read alike as "source:record_id"; an override naming one
+    must neither crash nor touch the other."""
+    records = frame([
+        {"source": "a:b", "record_id": "c", "email": "x@example.de", "first_name": "Ann"},
+        {"source": "a", "record_id": "b:c", "email": "x@example.de", "first_name": "Ann"},
+        {"source": "shop", "record_id": "z", "first_name": "Zoe", "last_name": "Quist"},
+    ])
+    overrides = pd.DataFrame([{"source_l": "a:b", "record_id_l": "c", "source_r": "shop",
+                               "record_id_r": "z", "kind": "must_link"}])
+    result = resolve(records, RULES_ONLY, overrides=overrides)
+    assert profile_of(result, "a:b", "c") == profile_of(result, "shop", "z")
+    assert profile_of(result, "a", "b:c") == profile_of(result, "a:b", "c")  # same e-mail
+    pinned = result.edges[result.edges["rule"] == "must_link"]
+    assert pinned[["source_l", "record_id_l", "source_r", "record_id_r"]].values.tolist() in (
+        [["a:b", "c", "shop", "z"]], [["shop", "z", "a:b", "c"]])

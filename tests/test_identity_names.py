@@ -186,3 +186,10 @@ def test_min_birth_date_errors_are_clear(tmp_path: Path, value: str) -> None:
     path.write_text(f"identity:\n  min_birth_date: {value}\n", encoding="utf-8")
     with pytest.raises(IdentityConfigError, match="min_birth_date"):
         IdentityConfig.from_yaml(path)
+
+
+def test_config_file_that_is_not_utf8_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "identity.yml"
+    path.write_bytes(b"identity:\n  default_region: D\xff\n")
+    with pytest.raises(IdentityConfigError, match="not UTF-8"):
+        IdentityConfig.from_yaml(path)

@@ -292,3 +292,10 @@ def test_train_writes_a_new_versioned_model(home: DataPaths) -> None:
     versions = sorted((home.home / "models" / "identity").glob("model-*.json"))
     assert len(versions) >= 2  # the first run's model plus this one
     assert re.fullmatch(r"model-\d{14}-[0-9a-f]{8}\.json", versions[-1].name)
+
+
+def test_persistent_ids_reject_records_without_a_cluster() -> None:
+    clusters = pd.DataFrame({"source": "s", "record_id": ["a", "b", "c"],
+                             "cluster": [None, 1, 1]})
+    with pytest.raises(ValueError, match="1 record\\(s\\) without a cluster label"):
+        assign_persistent_ids(clusters)
