@@ -41,6 +41,18 @@ def key_positions(keys: pa.Array, probes: list[pa.Array]) -> list[np.ndarray] | 
     return out
 
 
+def smallest_per_group(keys: pa.Array, group: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Per group (labels ``0..n``) its smallest key in code-point order, ranked once in
+    Arrow: ``(groups present, ascending; their smallest keys)``."""
+    order = pc.sort_indices(keys).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    best = np.full(int(group.max()) + 1 if len(group) else 0, len(order), dtype=np.int64)
+    np.minimum.at(best, group, rank)
+    present = np.flatnonzero(best < len(order))
+    return present, keys.take(pa.array(order[best[present]])).to_pylist()
+
+
 def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray:
     if not isinstance(series.dtype, pd.StringDtype):
         series = series.astype("string")

@@ -6,10 +6,13 @@ connection: Splink runs on a private in-memory DuckDB connection opened and clos
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from identity.clustering import birth_dates_conflict, cluster_nodes, gc_paused
+from identity.clustering import birth_dates_conflict, cluster_nodes
 from identity.config import IdentityConfig
-from identity.keys import record_keys
+from identity.keys import record_keys, smallest_per_group
 from identity.normalise import normalise_records
 from identity.rules import (
     PRIORITY_SPLINK,
@@ -80,7 +83,7 @@ def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
     if exact is not None:  # records named by overrides stay their own node
         named = pa.concat_arrays([record_keys(checked["source_l"], checked["record_id_l"]),
                                   record_keys(checked["source_r"], checked["record_id_r"])])
-        pinned = pd.Series(pc.is_in(exact, value_set=named).to_numpy(zero_copy_only=False))
+        pinned = pc.is_in(exact, value_set=named).to_numpy(zero_copy_only=False)
     nodes, node_of_record = build_nodes(norm, pinned,
                                         record_keys(norm["source"], norm["record_id"], ":"))
     if timings is not None:
@@ -113,8 +116,22 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
         model_path: a model file from :func:`train`; when None the model is trained in
             memory on ``records``.
     """
-    with gc_paused():  # millions of short-lived containers, no cycles: see gc_paused
+    with gc_paused():
         return _resolve(records, config or IdentityConfig(), overrides, model_path)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: resolution allocates millions of short-lived
+    containers and no reference cycles, and each collection re-scans every live object
+    (measured: a third of the clustering time on a million records)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
@@ -195,15 +212,9 @@ def _profile_ids(nodes: pd.DataFrame, component: np.ndarray, node_of_record: np.
 
     A node's representative is its smallest record key, so the component's smallest record key
     is the smallest representative among its nodes (ranked once in Arrow, not per record)."""
-    rep_keys = record_keys(nodes["rep_source"], nodes["rep_record_id"], ":")
-    order = pc.sort_indices(rep_keys).to_numpy()
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    best = np.full(len(order), len(order), dtype=np.int64)
-    np.minimum.at(best, component, rank)
-    roots = np.flatnonzero(best < len(order))
-    ids = np.empty(len(order), dtype=object)
-    keys = rep_keys.take(pa.array(order[best[roots]])).to_pylist()
+    roots, keys = smallest_per_group(
+        record_keys(nodes["rep_source"], nodes["rep_record_id"], ":"), component)
+    ids = np.empty(len(nodes), dtype=object)
     ids[roots] = [profile_id_for(key) for key in keys]
     return pd.array(ids[component[node_of_record]], dtype="string")
 

@@ -71,7 +71,7 @@ EDGE_COLUMNS = ["node_l", "node_r", "edge_type", "rule", "priority", "score", "c
 OVERRIDE_KINDS = ("must_link", "cannot_link")
 
 
-def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None,
+def build_nodes(norm: pd.DataFrame, pinned: np.ndarray | None = None,
                 keys: pa.Array | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Collapse records into identity nodes.
 
@@ -96,8 +96,8 @@ def build_nodes(norm: pd.DataFrame, pinned: pd.Series | None = None,
     for column in IDENTITY_COLUMNS:
         codes[column] = _sorted_codes(norm[column])
     if pinned is not None and pinned.any():
-        codes["_pin"] = _sorted_codes(pd.Series(pc.if_else(
-            pa.array(pinned.to_numpy(dtype=bool)), keys, "").to_numpy(zero_copy_only=False)))
+        codes["_pin"] = _sorted_codes(pd.Series(
+            pc.if_else(pa.array(pinned), keys, "").to_numpy(zero_copy_only=False)))
     node_of_record = _tuple_ranks(list(codes.values()))
     n_nodes = int(node_of_record.max()) + 1 if len(node_of_record) else 0
 
@@ -490,20 +490,18 @@ def override_edges(overrides: pd.DataFrame, keys: pa.Array | None, node_of_recor
     """
     if overrides.empty or keys is None:
         return empty_edges(), []
-    nodes = np.append(node_of_record, -1)  # position -1: not in the input
     found = key_positions(keys, [record_keys(overrides["source_l"], overrides["record_id_l"]),
                                  record_keys(overrides["source_r"], overrides["record_id_r"])])
     if found is None:
         raise ValueError("identity overrides: the input holds duplicate (source, record_id)")
-    left_at, right_at = found
-    left = pd.Series(nodes[left_at], index=overrides.index).replace(-1, np.nan)
-    right = pd.Series(nodes[right_at], index=overrides.index).replace(-1, np.nan)
-    known = left.notna() & right.notna()
-    if (~known).any():
+    left_at, right_at = found  # -1: not in the input
+    known = (left_at >= 0) & (right_at >= 0)
+    if not known.all():
         log.info("identity overrides: %d override(s) name records not in the input",
                  int((~known).sum()))
-    frame = pd.DataFrame({"l": left[known].astype(np.int64), "r": right[known].astype(np.int64),
-                          "kind": overrides.loc[known, "kind"]})
+    frame = pd.DataFrame({"l": node_of_record[left_at[known]],
+                          "r": node_of_record[right_at[known]],
+                          "kind": overrides["kind"].to_numpy()[known]})
     frame = frame[frame["l"] != frame["r"]]
     must = frame[frame["kind"] == "must_link"]
     edges = pd.DataFrame({

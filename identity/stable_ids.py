@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from identity.keys import key_positions, record_keys
+from identity.keys import key_positions, record_keys, smallest_per_group
 from identity.resolve import profile_id_for
 
 KEY = ["source", "record_id"]
@@ -42,17 +42,6 @@ def _previous_ids(source: pd.Series, record_id: pd.Series, previous: pd.DataFram
         return None  # duplicate keys: the caller falls back to a plain merge
     old_ids = pd.array(previous["profile_id"], dtype="string")
     return pd.Series(old_ids.take(found[0], allow_fill=True), index=source.index)
-
-
-def _smallest_keys(source: pd.Series, record_id: pd.Series, cluster: pd.Series) -> pd.Series:
-    """Per cluster its smallest ``source:record_id`` (ranked once in Arrow)."""
-    keys = record_keys(source, record_id, ":")
-    order = pc.sort_indices(keys).to_numpy()
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    best = pd.Series(rank, index=cluster.index).groupby(cluster.to_numpy()).min()
-    smallest = pc.take(keys, pa.array(order[best.to_numpy()])).to_pylist()
-    return pd.Series(smallest, index=best.index, dtype=object)
 
 
 def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None = None,
@@ -113,10 +102,10 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
         taken = set(pc.unique(pa.array(previous_ids.array, pa.string())).drop_null()
                     .to_pylist()) | set(map(str, retired))
         rows = np.flatnonzero(fresh[codes])
-        smallest = _smallest_keys(source.iloc[rows], record_id.iloc[rows],
-                                  pd.Series(codes[rows]))
-        for cluster, record_key in smallest.sort_values(kind="stable").items():
-            ids[cluster] = _fresh_id(record_key, taken)
+        clusters, smallest = smallest_per_group(
+            record_keys(source.iloc[rows], record_id.iloc[rows], ":"), codes[rows])
+        for key, cluster in sorted(zip(smallest, clusters.tolist(), strict=True)):
+            ids[cluster] = _fresh_id(key, taken)
             taken.add(ids[cluster])
     per_cluster = pd.array(ids, dtype="string")
     return pd.DataFrame({

@@ -310,22 +310,6 @@ def test_over_merge_guard_cuts_weakest_splink_edge(weak: tuple[int, int],
     assert outcome.refused == {"customer_number_conflict": 1}
 
 
-def test_over_merge_guard_in_resolve() -> None:
-    """Same chain through rules: a support ticket shares one CRM row's e-mail and the other
-    CRM row's phone; the profile may hold only one customer number."""
-    records = frame([
-        {"source": "crm_customers", "record_id": "c1", "customer_number": "1",
-         "first_name": "Jan", "last_name": "Roth", "email": "jan@x.de"},
-        {"source": "support_tickets", "record_id": "t1", "first_name": "Jan",
-         "email": "jan@x.de", "phone": "030 1234567"},
-        {"source": "crm_customers", "record_id": "c2", "customer_number": "2",
-         "first_name": "Jan", "last_name": "Roth", "phone": "+49 30 1234567"},
-    ])
-    result = resolve(records, RULES_ONLY)
-    assert profile_of(result, "crm_customers", "c1") != profile_of(result, "crm_customers", "c2")
-    assert result.stats["refused_edges"].get("customer_number_conflict") == 1
-
-
 def test_birth_date_conflicts() -> None:
     assert not birth_dates_conflict(dt.date(1980, 3, 4), dt.date(1980, 4, 3))  # swap
     assert not birth_dates_conflict(dt.date(1980, 3, 4), dt.date(1990, 3, 4))  # year slip

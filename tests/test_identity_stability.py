@@ -178,6 +178,8 @@ def test_must_link_joins_records_with_nothing_in_common(home: DataPaths) -> None
 
 
 def test_over_merge_guard_splits_a_chain_joining_two_customer_numbers() -> None:
+    """A support ticket shares one CRM row's e-mail and the other CRM row's phone; the
+    profile may hold only one customer number."""
     records = pd.DataFrame([
         {"source": "crm_customers", "record_id": "C1", "customer_number": "1001",
          "first_name": "Jan", "last_name": "Roth", "email": "jan@x.de"},
@@ -192,6 +194,7 @@ def test_over_merge_guard_splits_a_chain_joining_two_customer_numbers() -> None:
     labels = dict(zip(derived["record_id"], derived["cluster"], strict=True))
     assert labels["C1"] != labels["C2"]
     assert (result.edges["status"] == "refused:customer_number_conflict").sum() == 1
+    assert result.stats["refused_edges"].get("customer_number_conflict") == 1
     # the components of the merged edges are exactly resolve's own clustering
     ids = dict(zip(result.clusters["record_id"], result.clusters["profile_id"], strict=True))
     assert all((labels[a] == labels[b]) == (ids[a] == ids[b]) for a in ids for b in ids)
