@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cdp.commands.identity import explain, train
+from cdp.commands.ingest import ingest_app
 from cdp.commands.segments import segment_app
 from cdp.commands.serve import serve
 from cdp.settings import DataPaths, data_paths
@@ -23,6 +24,7 @@ publish_app = typer.Typer(help="Published warehouse.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 # Areas with several commands keep them in cdp/commands/<area>.py and are registered here.
 app.add_typer(identity_app, name="identity")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(publish_app, name="publish")
 app.add_typer(segment_app, name="segment")
 app.command("serve")(serve)

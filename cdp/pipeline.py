@@ -111,6 +111,49 @@ def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     return report
 
 
+def withdraw_deliveries(
+    paths: DataPaths, targets: list[str], run_id: str, *, reinstate: bool = False
+) -> dict[str, Any]:
+    """Withdraw (or reinstate) deliveries named ``<source>/<file or sha256>`` before ingest."""
+    from cdp.locking import writer_lock
+    from ingest.loader import connect
+    from ingest.registry import load_registry
+    from ingest.withdraw import reinstate as reinstate_delivery
+    from ingest.withdraw import withdraw
+
+    stage = "reinstate" if reinstate else "withdraw"
+    with stage_report(paths, run_id, stage) as report:
+        registry = load_registry(config_dir() / "sources.yml")
+        parsed = [parse_delivery_target(target, registry.sources) for target in targets]
+        done: list[dict[str, Any]] = []
+        with writer_lock(paths):
+            con = connect(paths.build_db)
+            try:
+                for source, delivery in parsed:
+                    spec, landing = registry[source], paths.source_landing(source)
+                    if reinstate:
+                        sha = reinstate_delivery(con, spec, landing, delivery)
+                        done.append({"source": source, "file_sha256": sha,
+                                     "status": "reinstated"})
+                    else:
+                        done.append(_as_dict(withdraw(con, spec, landing, delivery, run_id)))
+            finally:
+                con.close()
+        report["deliveries"] = done
+    return report
+
+
+def parse_delivery_target(target: str, sources: Any) -> tuple[str, str]:
+    """``"<source>/<file or sha256>"`` → (source, delivery); the source must be registered."""
+    source, sep, delivery = target.partition("/")
+    if not sep or not delivery:
+        raise ValueError(f"delivery {target!r}: expected <source>/<file name or sha256>")
+    if source not in sources:
+        raise ValueError(f"delivery {target!r}: unknown source {source!r}; "
+                         f"registered: {sorted(sources)}")
+    return source, delivery
+
+
 def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
     """dbt build: staging, identity (Splink inside dbt), marts, segments, and their dbt tests."""
     from cdp.dbt import dbt_build

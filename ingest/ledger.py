@@ -9,7 +9,7 @@ into a conflict instead of a second copy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 import duckdb
@@ -20,7 +20,14 @@ from ingest.sql import q, qualified
 RAW = "raw"
 LEDGER = "_load_ledger"
 SOURCE_REGISTRY = "_source_registry"
+#: Files that failed to load (unreadable, a mapped column missing): one row per source and
+#: bytes, removed once the file loads or is withdrawn.
+FILE_QUARANTINE = "_file_quarantine"
+#: Rows skipped because an identical version of the record was already loaded: kept so a
+#: withdrawal of the earlier delivery hands the row over instead of losing it.
+REDELIVERED = "_redelivered"
 LATEST_SUFFIX = "__latest"
+CONTENT_HASH = "_content_hash"
 
 DUCK_TYPES: dict[str, str] = {
     "varchar": "VARCHAR",
@@ -37,6 +44,7 @@ RAW_METADATA: tuple[tuple[str, str], ...] = (
     ("_row_number", "BIGINT"),
     ("_loaded_at", "TIMESTAMP"),
     ("_run_id", "VARCHAR"),
+    (CONTENT_HASH, "UHUGEINT"),
 )
 REJECTED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_source_file", "VARCHAR"),
@@ -59,6 +67,41 @@ CREATE TABLE IF NOT EXISTS {qualified(RAW, LEDGER)} (
     run_id VARCHAR,
     loaded_at TIMESTAMP NOT NULL,
     PRIMARY KEY (source, file_sha256)
+)"""
+#: Columns added after the first release; ``ensure_raw_schema`` adds them to older ledgers.
+#: ``rows_in_file`` = loaded + rejected + duplicate. ``delivery`` is the registry's declared
+#: kind at load time; ``rows_known_key`` counts rows whose key an earlier delivery already had
+#: (what the gate infers snapshot vs incremental from); the record-time span is the
+#: registered timestamp's min and max over the loaded rows.
+LEDGER_LATER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("status", "VARCHAR DEFAULT 'loaded'"),
+    ("withdrawn_at", "TIMESTAMP"),
+    ("rows_duplicate", "BIGINT DEFAULT 0"),
+    ("rows_known_key", "BIGINT"),
+    ("first_record_at", "TIMESTAMP"),
+    ("last_record_at", "TIMESTAMP"),
+    ("delivery", "VARCHAR"),
+)
+FILE_QUARANTINE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {qualified(RAW, FILE_QUARANTINE)} (
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    run_id VARCHAR,
+    failed_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (source, file_sha256)
+)"""
+REDELIVERED_DDL = f"""
+CREATE TABLE IF NOT EXISTS {qualified(RAW, REDELIVERED)} (
+    source VARCHAR NOT NULL,
+    record_key VARCHAR,
+    {CONTENT_HASH} UHUGEINT NOT NULL,
+    _source_file VARCHAR NOT NULL,
+    _file_sha256 VARCHAR NOT NULL,
+    _row_number BIGINT,
+    _loaded_at TIMESTAMP,
+    _run_id VARCHAR
 )"""
 REGISTRY_DDL = f"""
 CREATE OR REPLACE TABLE {qualified(RAW, SOURCE_REGISTRY)} (
@@ -92,6 +135,12 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     def create() -> None:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(RAW)}")
         con.execute(LEDGER_DDL)
+        for name, kind in LEDGER_LATER_COLUMNS:
+            con.execute(
+                f"ALTER TABLE {qualified(RAW, LEDGER)} ADD COLUMN IF NOT EXISTS {q(name)} {kind}"
+            )
+        con.execute(FILE_QUARANTINE_DDL)
+        con.execute(REDELIVERED_DDL)
 
     retry_conflicts(create)
 
@@ -119,6 +168,7 @@ def ensure_source_tables(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> No
         wanted = [(c, DUCK_TYPES[types.get(c, "varchar")]) for c in spec.required_columns]
         _ensure_table(con, spec.table, [*RAW_METADATA, *wanted])
         _ensure_table(con, spec.rejected_table, [*REJECTED_COLUMNS, (spec.record_key, "VARCHAR")])
+        _backfill_content_hashes(con, spec)
         refresh_latest_view(con, spec)
 
     retry_conflicts(create)
@@ -138,19 +188,69 @@ def _ensure_table(
             con.execute(f"ALTER TABLE {qualified(RAW, table)} ADD COLUMN {q(name)} {kind}")
 
 
-def refresh_latest_view(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
-    """``raw.<source>__latest``: one row per record key, the latest load wins.
+def content_hash_sql(values: Mapping[str, str]) -> str:
+    """SQL for a record version's content identity: ``{column: value expression}`` hashed.
 
-    Raw stays append-only (re-delivered events and new file versions are kept); this view
-    shows the dedup rule staging applies (``latest_per_key``: ``_loaded_at`` then
-    ``_row_number`` descending).
+    Independent of the file's bytes, column order and encoding: the typed values are joined
+    as ``name<RS>value`` pairs sorted by lower-cased column name, and NULLs (a column the
+    delivery lacks) are left out, so a row read before a column was added hashes the same.
+    MD5 because the hash is stored: it must not change with the DuckDB version.
+    """
+    parts = ", ".join(
+        f"{_literal(name.lower() + chr(30))} || CAST({values[name]} AS VARCHAR)"
+        for name in sorted(values, key=str.lower)
+    )
+    return f"md5_number(concat_ws(chr(31), {parts}))" if parts else "md5_number('')"
+
+
+def content_columns(columns: Iterable[str]) -> list[str]:
+    """A raw table's record content: every column but ingest's load metadata."""
+    metadata = {name for name, _ in RAW_METADATA}
+    return [c for c in columns if c not in metadata]
+
+
+def _backfill_content_hashes(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """Rows loaded before content identity existed get their hash (once; cheap when none)."""
+    row = con.execute(
+        f"SELECT count(*) FROM {qualified(RAW, spec.table)} WHERE {q(CONTENT_HASH)} IS NULL"
+    ).fetchone()
+    if not row or not row[0]:
+        return
+    columns = content_columns(table_columns(con, RAW, spec.table))
+    expression = content_hash_sql({c: q(c) for c in columns})
+    con.execute(
+        f"UPDATE {qualified(RAW, spec.table)} SET {q(CONTENT_HASH)} = {expression} "
+        f"WHERE {q(CONTENT_HASH)} IS NULL"
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def current_version_order(timestamp: str | None) -> str:
+    """ORDER BY that makes the first row of a record key its current version.
+
+    The record's own change time first (a replayed old export is history, never current),
+    load order only to break ties. Mirrors dbt's ``current_version`` macro, which every
+    staging and identity model uses.
+    """
+    own_time = f"{q(timestamp)} DESC NULLS LAST, " if timestamp else ""
+    return f"{own_time}_loaded_at DESC, _row_number DESC, _source_file DESC"
+
+
+def refresh_latest_view(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """``raw.<source>__latest``: one row per record key, its current version.
+
+    Raw keeps every version (updates and replays of old exports alike); this view shows the
+    rule staging applies (``current_version_order``).
     """
     con.execute(
         f"""CREATE OR REPLACE VIEW {qualified(RAW, spec.table + LATEST_SUFFIX)} AS
             SELECT * FROM {qualified(RAW, spec.table)}
             QUALIFY row_number() OVER (
                 PARTITION BY {q(spec.record_key)}
-                ORDER BY _loaded_at DESC, _row_number DESC, _source_file DESC) = 1"""
+                ORDER BY {current_version_order(spec.timestamp)}) = 1"""
     )
 
 
@@ -191,7 +291,10 @@ def write_source_registry(
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, source: str, sha256: str) -> bool:
-    """Did a committed load of these exact bytes for this source happen (under any name)?"""
+    """Did a committed load of these exact bytes for this source happen (under any name)?
+
+    A withdrawn delivery counts: its bytes are not loaded again unless reinstated.
+    """
     row = con.execute(
         f"SELECT count(*) FROM {qualified(RAW, LEDGER)} "
         "WHERE source = $source AND file_sha256 = $sha",
@@ -207,3 +310,24 @@ def has_history(con: duckdb.DuckDBPyConnection, source: str) -> bool:
         {"source": source},
     ).fetchone()
     return bool(row and row[0])
+
+
+def record_file_failure(
+    con: duckdb.DuckDBPyConnection, source: str, file_name: str, sha256: str, reason: str,
+    run_id: str,
+) -> None:
+    """Note a file that could not be loaded (the latest reason per source and bytes wins)."""
+    con.execute(
+        f"""INSERT OR REPLACE INTO {qualified(RAW, FILE_QUARANTINE)}
+            VALUES ($source, $file, $sha, $reason, $run_id, now()::TIMESTAMP)""",
+        {"source": source, "file": file_name, "sha": sha256, "reason": reason, "run_id": run_id},
+    )
+
+
+def clear_file_failure(con: duckdb.DuckDBPyConnection, source: str, sha256: str) -> None:
+    """The file loaded or was withdrawn: it is no longer pending in the file quarantine."""
+    con.execute(
+        f"DELETE FROM {qualified(RAW, FILE_QUARANTINE)} "
+        "WHERE source = $source AND file_sha256 = $sha",
+        {"source": source, "sha": sha256},
+    )

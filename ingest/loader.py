@@ -29,13 +29,18 @@ import duckdb
 from ingest.errors import IngestError, IngestRunError, safe_reason
 from ingest.files import Fingerprint, discover, fingerprint
 from ingest.ledger import (
+    CONTENT_HASH,
     DUCK_TYPES,
     LEDGER,
     RAW,
+    REDELIVERED,
     already_loaded,
+    clear_file_failure,
+    content_hash_sql,
     ensure_raw_schema,
     ensure_source_tables,
     has_history,
+    record_file_failure,
     refresh_latest_view,
     retry_conflicts,
     table_columns,
@@ -79,11 +84,14 @@ class FileLoadReport:
 
     file_name: str
     file_sha256: str
-    status: str  # loaded | skipped_duplicate
+    status: str  # loaded | skipped_duplicate | failed
     mode: str = ""  # csv | csv_stream | csv_lines | jsonl | parquet | empty
     rows_in_file: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    #: rows identical to a version of the record an earlier delivery already loaded
+    rows_duplicate: int = 0
+    error: str | None = None
     new_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -97,8 +105,10 @@ class SourceLoadReport:
     files_seen: int = 0
     files_loaded: int = 0
     files_skipped: int = 0
+    files_failed: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_duplicate: int = 0
     new_columns: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -114,11 +124,26 @@ class SourceLoadReport:
             self.files_loaded += 1
             self.rows_loaded += item.rows_loaded
             self.rows_rejected += item.rows_rejected
+            self.rows_duplicate += item.rows_duplicate
             for column in item.new_columns:
                 if column not in self.new_columns:
                     self.new_columns.append(column)
+        elif item.status == "failed":
+            self.files_failed += 1
         else:
             self.files_skipped += 1
+
+    def failure_summary(self) -> str | None:
+        """One line naming every file that failed this run and why (None when none did)."""
+        failed = [f for f in self.files if f.status == "failed"]
+        if not failed:
+            return None
+        listed = "; ".join(f"{f.file_name}: {f.error}" for f in failed)
+        return (
+            f"source {self.source}: {len(failed)} file(s) failed and were set aside, the "
+            f"other files were loaded ({listed}); fix and redeliver the file, or withdraw it "
+            f"with `cdp ingest withdraw {self.source} <file>`"
+        )
 
 
 # --------------------------------------------------------------------------- connection
@@ -299,9 +324,13 @@ def _commit_file(
     fp: Fingerprint,
     staged: StagedFile | None,
     run_id: str,
-    report_new_columns: bool,
+    history: bool,
 ) -> FileLoadReport:
-    """Append rows, quarantine, ledger: one transaction. Returns the file's report."""
+    """Append rows, quarantine, ledger: one transaction. Returns the file's report.
+
+    ``history``: earlier deliveries of the source exist, so new columns are reported and rows
+    identical to an already loaded version are set aside (``_settle_versions``).
+    """
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     base = {
         "source": spec.name,
@@ -317,6 +346,7 @@ def _commit_file(
             return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
         loaded = rejected = 0
         added: list[str] = []
+        versions = _Versions()
         if staged is not None:
             added = _evolve_schema(con, spec, staged)
             loaded, rejected = _insert_rows(con, spec, staged, base)
@@ -328,6 +358,8 @@ def _commit_file(
                     source=spec.name,
                     file=fp.name,
                 )
+            versions = _settle_versions(con, spec, fp.sha256, history)
+            loaded -= versions.duplicate
         if not fp.unchanged():
             raise IngestError(
                 f"source {spec.name}: file {fp.name} changed while it was being loaded; "
@@ -335,19 +367,28 @@ def _commit_file(
                 source=spec.name,
                 file=fp.name,
             )
-        new_columns = added if report_new_columns else []
+        new_columns = added if history else []
         con.execute(
-            f"""INSERT INTO {qualified(RAW, LEDGER)} VALUES
-                ($source, $file, $sha, $rows_in_file, $loaded, $rejected, $new_columns,
-                 $run_id, $loaded_at)""",
+            f"""INSERT INTO {qualified(RAW, LEDGER)}
+                (source, file_name, file_sha256, rows_in_file, rows_loaded, rows_rejected,
+                 new_columns, run_id, loaded_at, status, rows_duplicate, rows_known_key,
+                 first_record_at, last_record_at, delivery)
+                VALUES ($source, $file, $sha, $rows_in_file, $loaded, $rejected, $new_columns,
+                 $run_id, $loaded_at, 'loaded', $duplicate, $known, $first, $last, $delivery)""",
             {
                 **base,
-                "rows_in_file": loaded + rejected,
+                "rows_in_file": loaded + rejected + versions.duplicate,
                 "loaded": loaded,
                 "rejected": rejected,
                 "new_columns": new_columns,
+                "duplicate": versions.duplicate,
+                "known": versions.known_key,
+                "first": versions.first_record_at,
+                "last": versions.last_record_at,
+                "delivery": spec.delivery,
             },
         )
+        clear_file_failure(con, spec.name, fp.sha256)
         con.execute("COMMIT")
     except _Restage:
         _rollback(con)
@@ -372,11 +413,72 @@ def _commit_file(
         file_sha256=fp.sha256,
         status="loaded",
         mode=staged.mode if staged is not None else "empty",
-        rows_in_file=loaded + rejected,
+        rows_in_file=loaded + rejected + versions.duplicate,
         rows_loaded=loaded,
         rows_rejected=rejected,
+        rows_duplicate=versions.duplicate,
         new_columns=new_columns,
     )
+
+
+@dataclass
+class _Versions:
+    """What one delivery's rows are against earlier deliveries of the same source."""
+
+    duplicate: int = 0  # identical to an already loaded version: set aside
+    known_key: int = 0  # key already known (duplicates included)
+    first_record_at: datetime | None = None  # span of the registered timestamp
+    last_record_at: datetime | None = None
+
+
+def _settle_versions(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, sha256: str, history: bool
+) -> _Versions:
+    """Set aside rows identical to an already loaded version of their record; measure the rest.
+
+    Runs inside the file's transaction, after its rows were appended: a row whose record key
+    and content hash an earlier delivery already holds moves to ``raw._redelivered`` (so a
+    later withdrawal of that earlier delivery can hand it over), whatever the bytes of the
+    file were (line ends, column order, encoding).
+    """
+    table = qualified(RAW, spec.table)
+    key = q(spec.record_key)
+    params = {"sha": sha256}
+    versions = _Versions()
+    if history:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _cdp_known AS
+                SELECT n.rowid AS id FROM {table} n
+                SEMI JOIN (SELECT {key}, {q(CONTENT_HASH)} FROM {table}
+                           WHERE _file_sha256 <> $sha) o
+                  ON o.{key} = n.{key} AND o.{q(CONTENT_HASH)} = n.{q(CONTENT_HASH)}
+                WHERE n._file_sha256 = $sha""",
+            params,
+        )
+        versions.duplicate = _execute_count(
+            con,
+            f"""INSERT INTO {qualified(RAW, REDELIVERED)}
+                SELECT $source, CAST({key} AS VARCHAR), {q(CONTENT_HASH)}, _source_file,
+                       _file_sha256, _row_number, _loaded_at, _run_id
+                FROM {table} WHERE rowid IN (SELECT id FROM temp.main._cdp_known)""",
+            {"source": spec.name},
+        )
+        if versions.duplicate:
+            con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT id FROM temp.main._cdp_known)")
+        con.execute("DROP TABLE temp.main._cdp_known")
+    known = (
+        f"count(*) FILTER (WHERE {key} IN (SELECT {key} FROM {table} "
+        "WHERE _file_sha256 <> $sha))" if history else "0"
+    )
+    span = (f"min({q(spec.timestamp)}), max({q(spec.timestamp)})" if spec.timestamp
+            else "NULL, NULL")
+    row = con.execute(
+        f"SELECT {known}, {span} FROM {table} WHERE _file_sha256 = $sha", {"sha": sha256}
+    ).fetchone()
+    if row:
+        versions.known_key = int(row[0] or 0) + versions.duplicate
+        versions.first_record_at, versions.last_record_at = row[1], row[2]
+    return versions
 
 
 def _wait_for_concurrent_load(
@@ -426,7 +528,8 @@ def _insert_rows(
     values = "".join(f"{value} AS {q(column)}, " for column, value in plan.values.items())
     append = f"""INSERT INTO {qualified(RAW, spec.table)} BY NAME
         SELECT {values}$file AS _source_file, $sha AS _file_sha256,
-               s._row_number AS _row_number, $loaded_at AS _loaded_at, $run_id AS _run_id
+               s._row_number AS _row_number, $loaded_at AS _loaded_at, $run_id AS _run_id,
+               {content_hash_sql(plan.values)} AS {q(CONTENT_HASH)}
         FROM {relation} s"""
     if staged.direct:
         loaded = _append_direct(con, spec, staged, plan, params, append, collect_bad)
@@ -529,9 +632,11 @@ def load_source(
 ) -> SourceLoadReport:
     """Load the new files of one source from ``landing_dir`` (= ``landing/<source>/``).
 
-    ``con`` must be in auto-commit mode (each file gets its own transaction). Raises
-    ``IngestError`` (with ``.report`` holding what was already committed) when a file cannot
-    be read or lacks a mapped column; in the latter case nothing of the source is loaded.
+    ``con`` must be in auto-commit mode (each file gets its own transaction). A file that
+    cannot be read, lacks a mapped column or fails to load is set aside (recorded in
+    ``raw._file_quarantine``, tried again next run) and the later files still load; then
+    ``IngestError`` is raised, with ``.report`` holding what was committed and naming every
+    failed file.
     """
     started = time.perf_counter()
     report = SourceLoadReport(source=spec.name, run_id=run_id)
@@ -540,14 +645,21 @@ def load_source(
         with _session(con):
             ensure_raw_schema(con)
             ensure_source_tables(con, spec)
-            pending = _plan_files(con, spec, landing_dir, report)
             history = has_history(con, spec.name)
-            for fp, columns in pending:
-                item = _load_file(con, spec, fp, columns, run_id, history)
+            files = discover(landing_dir, spec.path)
+            report.files_seen = len(files)
+            if not landing_dir.is_dir():
+                log.info("source=%s: no landing folder %s", spec.name, landing_dir)
+            seen: set[str] = set()
+            for path in files:
+                item = _deliver(con, spec, landing_dir, path, run_id, history, seen)
                 history = history or item.status == "loaded"
                 report.add(item)
             if report.new_columns:
                 retry_conflicts(lambda: refresh_latest_view(con, spec))
+        report.error = report.failure_summary()
+        if report.error is not None:
+            raise IngestError(report.error, source=spec.name)
     except IngestError as error:
         report.error = str(error)
         report.seconds = round(time.perf_counter() - started, 3)
@@ -556,28 +668,27 @@ def load_source(
     report.seconds = round(time.perf_counter() - started, 3)
     log.info(
         "source=%s run=%s files_seen=%d loaded=%d skipped=%d rows_loaded=%d rows_rejected=%d "
-        "new_columns=%s seconds=%.2f",
+        "rows_duplicate=%d new_columns=%s seconds=%.2f",
         spec.name, run_id, report.files_seen, report.files_loaded, report.files_skipped,
-        report.rows_loaded, report.rows_rejected, report.new_columns, report.seconds,
+        report.rows_loaded, report.rows_rejected, report.rows_duplicate, report.new_columns,
+        report.seconds,
     )
     return report
 
 
-def _plan_files(
+def _deliver(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
     landing_dir: Path,
-    report: SourceLoadReport,
-) -> list[tuple[Fingerprint, FileColumns]]:
-    """Hash, dedupe and check every file before loading any (a bad file stops the source)."""
-    files = discover(landing_dir, spec.path)
-    report.files_seen = len(files)
-    if not landing_dir.is_dir():
-        log.info("source=%s: no landing folder %s", spec.name, landing_dir)
-    pending: list[tuple[Fingerprint, FileColumns]] = []
-    seen: set[str] = set()
-    for path in files:
-        name = path.relative_to(landing_dir).as_posix()
+    path: Path,
+    run_id: str,
+    history: bool,
+    seen: set[str],
+) -> FileLoadReport:
+    """One landing file: skip known bytes, check its columns, load it; a failure sets it aside."""
+    name = path.relative_to(landing_dir).as_posix()
+    sha256 = ""
+    try:
         try:
             fp = fingerprint(path, landing_dir, text=spec.format != "parquet")
         except OSError as error:
@@ -586,11 +697,11 @@ def _plan_files(
                 source=spec.name,
                 file=name,
             ) from error
+        sha256 = fp.sha256
         if fp.sha256 in seen or already_loaded(con, spec.name, fp.sha256):
-            log.info("source=%s file=%s sha256=%s: already loaded, skipped",
+            log.info("source=%s file=%s sha256=%s: already loaded or withdrawn, skipped",
                      spec.name, fp.name, fp.sha256)
-            report.add(FileLoadReport(fp.name, fp.sha256, "skipped_duplicate"))
-            continue
+            return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
         seen.add(fp.sha256)
         columns = inspect_columns(con, spec, fp)
         if not columns.empty:
@@ -599,12 +710,19 @@ def _plan_files(
                 raise IngestError(
                     f"source {spec.name}: file {fp.name}: missing mapped column(s) "
                     f"{', '.join(repr(c) for c in missing)} (record key, timestamp, typed or "
-                    "identity columns of the registry); nothing of this source was loaded",
+                    "identity columns of the registry); nothing of this file was loaded",
                     source=spec.name,
                     file=fp.name,
                 )
-        pending.append((fp, columns))
-    return pending
+        return _load_file(con, spec, fp, columns, run_id, history)
+    except IngestError as error:
+        reason = str(error)
+        log.error("source=%s file=%s: set aside: %s", spec.name, name, reason)
+        if sha256:
+            retry_conflicts(
+                lambda: record_file_failure(con, spec.name, name, sha256, reason, run_id)
+            )
+        return FileLoadReport(name, sha256, "failed", error=reason)
 
 
 def _load_file(

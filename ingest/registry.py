@@ -18,9 +18,14 @@ import yaml
 Kind = Literal["online", "offline"]
 Format = Literal["csv", "jsonl", "parquet"]
 ColumnType = Literal["varchar", "date", "timestamp", "double", "bigint", "boolean"]
+Delivery = Literal["snapshot", "incremental"]
 
 KINDS: tuple[str, ...] = ("online", "offline")
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
+#: snapshot: every file is the full current set of records (a CRM dump); incremental: every
+#: file holds new or changed records only (events, orders, change feeds). Decides what the
+#: quality gate compares a delivery with; unset, the gate infers it and says so.
+DELIVERIES: tuple[str, ...] = ("snapshot", "incremental")
 COLUMN_TYPES: tuple[str, ...] = ("varchar", "date", "timestamp", "double", "bigint", "boolean")
 CANONICAL_FIELDS: tuple[str, ...] = (
     "email",
@@ -45,6 +50,7 @@ METADATA_COLUMNS: tuple[str, ...] = (
     "_row_number",
     "_loaded_at",
     "_run_id",
+    "_content_hash",
     "_line_number",
     "_reason",
     "_raw_line",
@@ -66,6 +72,7 @@ SOURCE_KEYS = frozenset(
     {
         "kind",
         "format",
+        "delivery",
         "csv",
         "path",
         "record_key",
@@ -102,6 +109,7 @@ class SourceSpec:
     record_key: str
     timestamp: str | None
     csv: CsvOptions = field(default_factory=CsvOptions)
+    delivery: Delivery | None = None
     path: str = "*"
     timestamp_format: str | None = None
     birth_date_format: str | None = None
@@ -247,6 +255,11 @@ def _parse_source(where: str, name: object, body: object) -> SourceSpec:
 
     kind = required_choice("kind", KINDS)
     fmt = required_choice("format", FORMATS)
+    delivery = body.get("delivery")
+    if delivery is not None and delivery not in DELIVERIES:
+        raise _fail(
+            where, name, "delivery", f"unknown delivery {delivery!r}; one of {list(DELIVERIES)}"
+        )
     record_key = _column_name(where, name, "record_key", body.get("record_key"))
     # Optional: snapshot exports (a CRM dump, a benchmark file) often carry no change time;
     # their records are then dated by their load time.
@@ -260,6 +273,7 @@ def _parse_source(where: str, name: object, body: object) -> SourceSpec:
         record_key=record_key,
         timestamp=timestamp,
         csv=_parse_csv(where, name, fmt, body.get("csv")),
+        delivery=delivery,
         path=_parse_glob(where, name, body.get("path", "*")),
         timestamp_format=_format(where, name, "timestamp_format", body.get("timestamp_format")),
         birth_date_format=_format(where, name, "birth_date_format", body.get("birth_date_format")),

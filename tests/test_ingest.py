@@ -143,20 +143,26 @@ def test_same_name_with_new_content_loads_as_new_version(env: dict) -> None:
     path = env["landing"] / "orders" / "daily.csv"
     write(path, orders_csv(3))
     run(env, "r1", ["orders"])
-    write(path, orders_csv(4))  # corrected re-delivery under the same name
+    text = orders_csv(4).replace("4.5\n", "40.5\n")  # a corrected re-delivery, same name
+    write(path, text.replace("2.5\n", "20.5\n"))
     [report] = run(env, "r2", ["orders"])
 
-    assert report.files_loaded == 1 and report.rows_loaded == 4
+    # Rows identical to what the first delivery loaded are not loaded again; the changed
+    # record 2 and the new record 4 are.
+    assert report.files_loaded == 1 and report.rows_loaded == 2
+    assert report.files[0].rows_duplicate == 2 and report.files[0].rows_in_file == 4
     ledger = query(
         env["db"],
-        "SELECT file_name, rows_loaded, run_id FROM raw._load_ledger ORDER BY loaded_at",
+        "SELECT file_name, rows_in_file, rows_loaded, rows_duplicate, run_id "
+        "FROM raw._load_ledger ORDER BY loaded_at",
     )
-    assert ledger == [("daily.csv", 3, "r1"), ("daily.csv", 4, "r2")]
-    # Raw is append-only: both versions are kept, told apart by hash; the helper view keeps
-    # the latest load per record key.
+    assert ledger == [("daily.csv", 3, 3, 0, "r1"), ("daily.csv", 4, 2, 2, "r2")]
+    # Raw is append-only: both versions of record 2 are kept, told apart by hash; the helper
+    # view keeps the current version per record key.
     assert scalar(env["db"], "SELECT count(DISTINCT _file_sha256) FROM raw.orders") == 2
-    assert scalar(env["db"], "SELECT count(*) FROM raw.orders") == 7
-    assert scalar(env["db"], "SELECT count(*) FROM raw.orders__latest") == 4
+    assert scalar(env["db"], "SELECT count(*) FROM raw.orders") == 5
+    assert query(env["db"], "SELECT order_id, amount FROM raw.orders__latest ORDER BY 1") == [
+        ("1", 1.5), ("2", 20.5), ("3", 3.5), ("4", 40.5)]
 
 
 def test_concurrent_doubled_tasks_create_no_duplicates(env: dict) -> None:
@@ -409,12 +415,13 @@ def test_latin1_semicolon_source_with_formats(env: dict, csv_path: str) -> None:
 # --------------------------------------------------------------------------- schema drift
 
 
-def test_missing_mapped_column_fails_only_that_source(env: dict) -> None:
+def test_file_missing_a_mapped_column_is_set_aside_and_later_files_load(env: dict) -> None:
     write(env["landing"] / "orders" / "a-good.csv", orders_csv(3))
     write(  # the loyalty card column ("card", mapped to loyalty_card) is gone
         env["landing"] / "orders" / "b-bad.csv",
         "order_id,email,order_ts,amount\n9,x@example.com,2024-03-01 10:00:00,1\n",
     )
+    write(env["landing"] / "orders" / "c-later.csv", orders_csv(2, start=20))
     write(
         env["landing"] / "events" / "e.jsonl",
         '{"event_id": "e1", "event_ts": "2024-03-01T10:00:00Z", "anonymous_id": "a1"}\n',
@@ -425,9 +432,18 @@ def test_missing_mapped_column_fails_only_that_source(env: dict) -> None:
     message = str(caught.value)
     assert "orders" in message and "'card'" in message and "b-bad.csv" in message
     assert [r.source for r in caught.value.failed] == ["orders"]
-    assert scalar(env["db"], "SELECT count(*) FROM raw.orders") == 0  # not even a-good.csv
+    [orders] = caught.value.failed
+    assert orders.files_loaded == 2 and orders.files_failed == 1
+    assert scalar(env["db"], "SELECT count(*) FROM raw.orders") == 5  # a-good + c-later
     assert scalar(env["db"], "SELECT count(*) FROM raw.events") == 1
-    assert query(env["db"], "SELECT source FROM raw._load_ledger") == [("events",)]
+    assert query(env["db"], "SELECT source, file_name FROM raw._load_ledger ORDER BY 2") == [
+        ("orders", "a-good.csv"), ("orders", "c-later.csv"), ("events", "e.jsonl")]
+    assert query(env["db"], "SELECT source, file_name FROM raw._file_quarantine") == [
+        ("orders", "b-bad.csv")]
+    # The bad file is tried again (and fails again) until it is fixed or withdrawn.
+    with pytest.raises(IngestRunError, match="b-bad.csv"):
+        run(env, "r2", ["orders"])
+    assert scalar(env["db"], "SELECT count(*) FROM raw.orders") == 5
 
 
 def test_new_unmapped_column_is_kept_and_reported(env: dict) -> None:
