@@ -20,7 +20,12 @@ import duckdb
 
 #: Columns stamped with the time or id of the run that wrote them, not with data.
 VOLATILE = {"recorded_at", "published_at", "run_id", "_run_id", "_loaded_at", "exported_at",
-            "built_at", "changed_at_run"}
+            "built_at"}
+#: Per table: further run-stamped columns (the id history's change time is the run's time).
+VOLATILE_IN = {"fct_profile_id_history": {"changed_at"}}
+#: Columns whose value embeds the run's time: {column: SQL that strips it}. A model trained
+#: in the run is named model-<time>-<fingerprint>.json; the fingerprint is what counts.
+NORMALISED = {"model": """regexp_replace("model", '^model-[0-9]+-', 'model-')"""}
 
 
 def table_digests(published: Path) -> dict[str, str]:
@@ -34,9 +39,9 @@ def table_digests(published: Path) -> dict[str, str]:
                 name for (name,) in con.execute(
                     "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? "
                     "AND table_name = ? ORDER BY column_index", [schema, table]).fetchall()
-                if name not in VOLATILE
+                if name not in VOLATILE | VOLATILE_IN.get(table, set())
             ]
-            body = ", ".join(f'"{c}"' for c in columns)
+            body = ", ".join(NORMALISED.get(c, f'"{c}"') for c in columns)
             row = con.execute(
                 f'SELECT count(*), bit_xor(hash(row({body}))), sum(hash(row({body}))::HUGEINT) '
                 f'FROM "{schema}"."{table}"'

@@ -13,7 +13,7 @@ from cdp.airflow_env import ensure_metadata_db
 from cdp.pipeline import read_stage_reports
 from cdp.settings import REPO_ROOT, DataPaths
 
-STAGES = ("ingest", "build", "identity", "quality_gate", "publish", "export", "evaluate")
+STAGES = ("withdraw", "ingest", "build", "identity", "quality_gate", "publish", "export", "evaluate")
 """Order of the summary's timing rows; identity runs inside the build and is part of it."""
 
 
@@ -38,13 +38,19 @@ class RunSummary:
         return self.state == "success"
 
 
-def run_pipeline(paths: DataPaths) -> RunSummary:
-    """Run ``cdp_pipeline`` once on this data directory and summarise it."""
+def run_pipeline(paths: DataPaths, withdraw: list[str] | None = None) -> RunSummary:
+    """Run ``cdp_pipeline`` once on this data directory and summarise it.
+
+    ``withdraw``: deliveries (``<source>/<file or sha256>``) to take back before ingest.
+    """
     paths.ensure()
     ensure_metadata_db(paths)
     dag = load_dag()
     started = time.perf_counter()
-    dag_run = dag.test(run_conf={"cdp_home": str(paths.home)})
+    conf: dict[str, Any] = {"cdp_home": str(paths.home)}
+    if withdraw:
+        conf["withdraw"] = list(withdraw)
+    dag_run = dag.test(run_conf=conf)
     seconds = time.perf_counter() - started
     summary = summarise(paths, dag_run.run_id, str(dag_run.state), seconds)
     summary.failed_tasks = _failed_tasks(dag_run)

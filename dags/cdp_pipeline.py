@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 PUBLISHED_WAREHOUSE = Asset(name="cdp_published_warehouse", uri="cdp://warehouse/published")
 
@@ -36,6 +36,17 @@ def _stage(name: str, *args: Any) -> dict[str, Any]:
     default_args={"retries": 0},
     tags=["cdp"],
     doc_md=__doc__,
+    params={
+        "withdraw": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[a-z][a-z0-9_]*/.+$"},
+            title="Withdraw deliveries",
+            description="Take these deliveries back before ingest, each as "
+            "<source>/<file name or sha256>: their rows leave raw and quarantine and the same "
+            "bytes are not loaded again (cdp ingest reinstate undoes it).",
+        ),
+    },
 )
 def cdp_pipeline() -> None:
     @task
@@ -43,6 +54,14 @@ def cdp_pipeline() -> None:
         from cdp.pipeline import registered_sources as sources
 
         return sources()
+
+    @task
+    def withdraw(sources: list[str]) -> list[str]:
+        """Withdraw the deliveries the run was asked to, then hand the sources on to ingest."""
+        targets = list(get_current_context()["params"].get("withdraw") or [])
+        if targets:
+            _stage("withdraw_deliveries", targets)
+        return sources
 
     # One writer at a time: mapped ingest instances never run concurrently.
     @task(max_active_tis_per_dag=1, map_index_template="{{ task.op_kwargs['source'] }}")
@@ -66,7 +85,7 @@ def cdp_pipeline() -> None:
         return _stage("export")
 
     # Each stage takes the previous one's report: the data dependency orders the tasks.
-    ingested = ingest.expand(source=registered_sources())
+    ingested = ingest.expand(source=withdraw(registered_sources()))
     export(publish(quality_gate(build(ingested))))
 
 

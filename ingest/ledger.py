@@ -111,7 +111,8 @@ CREATE OR REPLACE TABLE {qualified(RAW, SOURCE_REGISTRY)} (
     timestamp_column VARCHAR,
     birth_date_format VARCHAR,
     field VARCHAR NOT NULL,
-    column_name VARCHAR NOT NULL
+    column_name VARCHAR NOT NULL,
+    delivery VARCHAR
 )"""
 
 T = TypeVar("T")
@@ -232,11 +233,11 @@ def current_version_order(timestamp: str | None) -> str:
     """ORDER BY that makes the first row of a record key its current version.
 
     The record's own change time first (a replayed old export is history, never current),
-    load order only to break ties. Mirrors dbt's ``current_version`` macro, which every
+    load order only to break ties. Mirrors dbt's ``current_version_order`` macro, which every
     staging and identity model uses.
     """
     own_time = f"{q(timestamp)} DESC NULLS LAST, " if timestamp else ""
-    return f"{own_time}_loaded_at DESC, _row_number DESC, _source_file DESC"
+    return f"{own_time}_loaded_at DESC, _row_number DESC"
 
 
 def refresh_latest_view(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
@@ -267,6 +268,7 @@ def write_source_registry(
             spec.birth_date_format,
             canonical,
             column,
+            spec.delivery,
         )
         for spec in specs
         for canonical, column in spec.identity.items()
@@ -278,7 +280,8 @@ def write_source_registry(
             con.execute(REGISTRY_DDL)
             if rows:
                 con.executemany(
-                    f"INSERT INTO {qualified(RAW, SOURCE_REGISTRY)} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO {qualified(RAW, SOURCE_REGISTRY)} "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             con.execute("COMMIT")

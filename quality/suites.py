@@ -138,6 +138,8 @@ class RawSource:
     birth_date_format: str | None = None
     #: canonical field (email, phone, birth_date) -> raw column
     formats: Mapping[str, str] = field(default_factory=dict)
+    #: declared delivery kind (snapshot | incremental); None: inferred per delivery
+    delivery: str | None = None
 
 
 #: Canonical identity fields whose raw values get a format check.
@@ -186,6 +188,9 @@ def _plan_raw(
             continue
         plan.checks.append(_raw_table_check(con, catalog, name, source.key, source, thresholds))
         plan.checks.append(_load_check(con, catalog, name, source.key, thresholds, plan.notes))
+        deliveries = _delivery_check(con, catalog, name, source.delivery, thresholds, plan.notes)
+        if deliveries is not None:
+            plan.checks.append(deliveries)
     plan.checks.insert(0, _schema_check("raw", required))
     return plan
 
@@ -284,12 +289,11 @@ def _load_check(
     thresholds: Thresholds,
     notes: list[str],
 ) -> CheckSpec:
-    """Quarantine share and row drop of the source's latest load.
+    """Quarantine share of the source's latest load.
 
     Raw tables are append-only, so the cumulative share would dilute a bad file in a long
     history: where raw and quarantine rows carry ingest's ``_run_id`` / ``_loaded_at`` the
-    latest load (by time) is judged, and compared with the load before it. Without those
-    columns the share is over all rows and the row-drop check is skipped.
+    latest load (by time) is judged. Without those columns the share is over all rows.
     """
     table = f"raw.{source}"
     rejected = f"{source}__rejected"
@@ -317,10 +321,7 @@ def _load_check(
         loaded = _count(con, f"raw.{_q(source)}")
         quarantined = 0 if rejected_cols is None else _count(con, f"raw.{_q(rejected)}")
         loads = [(None, loaded, quarantined)]
-        notes.append(
-            f"{table}: no _run_id/_loaded_at columns; quarantine share over all rows, "
-            "row drop vs previous load not checked"
-        )
+        notes.append(f"{table}: no _run_id/_loaded_at columns; quarantine share over all rows")
 
     run_id, loaded, quarantined = loads[-1] if loads else (None, 0, 0)
     total = loaded + quarantined
@@ -338,22 +339,6 @@ def _load_check(
             "a high share means a broken file or a changed format.",
         )
     ]
-    if per_load and len(loads) >= 2:
-        previous = loads[-2][1]
-        columns["previous_loaded_rows"] = [previous]
-        columns["row_drop_share"] = [max(previous - loaded, 0) / previous if previous else 0.0]
-        expectations.append(
-            gx.expectations.ExpectColumnMaxToBeBetween(
-                column="row_drop_share",
-                min_value=0.0,
-                max_value=thresholds.max_load_drop_share,
-                notes=f"Rows of the latest load of {source} against the load before it; "
-                "a sharp drop means a truncated or partial file.",
-            )
-        )
-    elif per_load:
-        notes.append(f"{table}: fewer than two loads; row drop vs previous load not checked")
-
     examples: tuple[str, ...] = ()
     if rejected_cols is not None and key in rejected_cols:
         where = f"{_q(key)} IS NOT NULL"
@@ -376,6 +361,125 @@ def _load_check(
     )
 
 
+LEDGER_TABLE = "_load_ledger"
+LEDGER_NEEDS = ("source", "file_name", "rows_in_file", "run_id", "loaded_at", "status",
+                "rows_known_key", "first_record_at", "last_record_at", "delivery")
+#: A delivery counts as a snapshot (the full set again) when at least this share of its
+#: rows carry keys an earlier delivery already had; used only where none is declared.
+SNAPSHOT_KNOWN_SHARE = 0.5
+#: An earlier incremental delivery spanning more than this multiple of a delivery's record
+#: time is a backfill: the delivery is compared with its rows pro-rated to its own span.
+BACKFILL_SPAN_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One loaded file as the ledger recorded it."""
+
+    file_name: str
+    run_id: str
+    rows: int
+    known_key: int
+    span_days: float | None
+    declared: str | None
+
+    def kind(self) -> tuple[str, bool]:
+        """(snapshot | incremental, inferred?)."""
+        if self.declared:
+            return self.declared, False
+        known = self.known_key / self.rows if self.rows else 0.0
+        return ("snapshot" if known >= SNAPSHOT_KNOWN_SHARE else "incremental"), True
+
+
+def _delivery_check(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    source: str,
+    declared: str | None,
+    thresholds: Thresholds,
+    notes: list[str],
+) -> CheckSpec | None:
+    """Each delivery of the latest load against the delivery it replaces (row drop).
+
+    A snapshot replaces the previous delivery; an incremental file is compared with the
+    latest earlier one of comparable record-time span, so a twelve-month backfill is never
+    the yardstick for next month's file. The kind is the registry's ``delivery`` or, where
+    none is declared, inferred (reported in the notes). A truncated file shows as a drop.
+    """
+    table = f"raw.{source}"
+    ledger_cols = _columns(catalog, "raw", LEDGER_TABLE)
+    if ledger_cols is None or not set(LEDGER_NEEDS) <= set(ledger_cols):
+        notes.append(f"{table}: no load ledger with delivery statistics; row drop per "
+                     "delivery not checked")
+        return None
+    rows = con.execute(
+        f"""SELECT file_name, CAST(run_id AS VARCHAR), rows_in_file, coalesce(rows_known_key, 0),
+                   date_diff('second', first_record_at, last_record_at) / 86400.0, delivery
+            FROM raw.{_q(LEDGER_TABLE)}
+            WHERE source = ? AND coalesce(status, 'loaded') = 'loaded'
+            ORDER BY loaded_at, file_name""",
+        [source],
+    ).fetchall()
+    deliveries = [
+        Delivery(str(f), str(r), int(n), int(k), None if s is None else float(s),
+                 declared or (str(d) if d else None))
+        for f, r, n, k, s, d in rows
+    ]
+    if not deliveries:
+        return None
+    latest_run = deliveries[-1].run_id
+    labels: list[str] = []
+    columns: dict[str, list[Any]] = {"rows_in_file": [], "baseline_rows": [], "row_drop_share": []}
+    for index, current in enumerate(deliveries):
+        if current.run_id != latest_run:
+            continue
+        kind, inferred = current.kind()
+        if inferred and index > 0:
+            notes.append(
+                f"{table}: delivery {current.file_name} taken as {kind} (inferred from the "
+                f"share of known record keys); declare delivery: snapshot|incremental in "
+                "sources.yml to fix it"
+            )
+        if index == 0:
+            continue
+        previous = deliveries[index - 1]
+        expected, how = _expected_rows(previous, current, kind)
+        labels.append(f"{table}@{current.file_name} ({kind}) vs {previous.file_name}{how}")
+        columns["rows_in_file"].append(current.rows)
+        columns["baseline_rows"].append(expected)
+        columns["row_drop_share"].append(
+            max(expected - current.rows, 0) / expected if expected else 0.0
+        )
+    if not labels:
+        return None
+    frame = pd.DataFrame(columns, index=pd.Index(labels))
+    expectation = gx.expectations.ExpectColumnValuesToBeBetween(
+        column="row_drop_share",
+        min_value=0.0,
+        max_value=thresholds.max_load_drop_share,
+        notes=f"Rows of each new delivery of {source} against the delivery it replaces (the "
+        "previous snapshot, or the latest incremental file of comparable time span): a sharp "
+        "drop means a truncated or partial file.",
+    )
+    return CheckSpec("raw", f"{table}.deliveries", table, frame, [expectation])
+
+
+def _expected_rows(previous: Delivery, current: Delivery, kind: str) -> tuple[float, str]:
+    """Rows ``current`` should have, judged by the delivery before it, and how that was read.
+
+    A snapshot should be about as big as the previous one. So should an incremental file,
+    unless the previous one spans far more record time (a backfill): then its rows count
+    pro-rated to the new file's span.
+    """
+    spans = (previous.span_days, current.span_days)
+    if kind == "snapshot" or spans[0] is None or spans[1] is None:
+        return float(previous.rows), ""
+    own = max(spans[1], 1.0)
+    if spans[0] <= BACKFILL_SPAN_FACTOR * own:
+        return float(previous.rows), ""
+    return previous.rows * own / spans[0], f" pro-rated to {own:.0f} of {spans[0]:.0f} days"
+
+
 def _registered_sources(
     registry: pd.DataFrame, sources_config: Path | None
 ) -> dict[str, RawSource]:
@@ -395,6 +499,7 @@ def _registered_sources(
             timestamp=_text(row.get("timestamp_column")) or known.timestamp,
             birth_date_format=_text(row.get("birth_date_format")) or known.birth_date_format,
             formats={**known.formats, **_identity_columns(row)},
+            delivery=_text(row.get("delivery")) or known.delivery,
         )
     if any(set(FORMAT_FIELDS) - set(s.formats) for s in found.values()):
         from_yaml = _identity_from_sources_yml(sources_config)

@@ -314,8 +314,25 @@ def test_quarantine_share_of_latest_load_over_threshold_fails(
 
 
 def add_crm_load(db: Path, run_id: str, day: int, rows: int, rejected: int = 0) -> None:
-    """Append one more CRM load (ingest's _run_id / _loaded_at) to the raw tables."""
+    """Append one more CRM load (ingest's _run_id / _loaded_at) to the raw tables, and its
+    delivery to the load ledger as ingest writes it (the first load's too, once)."""
+    from ingest.ledger import ensure_raw_schema
+
     at = f"TIMESTAMP '2026-11-{day:02d} 06:00'"
+    con = duckdb.connect(str(db))
+    try:
+        ensure_raw_schema(con)
+        ledger = ("INSERT INTO raw._load_ledger (source, file_name, file_sha256, rows_in_file, "
+                  "rows_loaded, rows_rejected, run_id, loaded_at, rows_known_key, "
+                  "first_record_at, last_record_at) ")
+        if not con.execute("SELECT count(*) FROM raw._load_ledger").fetchone()[0]:
+            con.execute(ledger + "VALUES ('crm_customers', 'kunden_2026-11.csv', 'sha-1', 41, "
+                        "40, 1, 'run-1', TIMESTAMP '2026-11-01 06:00', 0, "
+                        "TIMESTAMP '2026-11-01 10:00', TIMESTAMP '2026-11-01 10:00')")
+        con.execute(ledger + f"VALUES ('crm_customers', 'f-{run_id}.csv', 'sha-{run_id}', "
+                    f"{rows + rejected}, {rows}, {rejected}, '{run_id}', {at}, 0, {at}, {at})")
+    finally:
+        con.close()
     execute(
         db,
         f"INSERT INTO raw.crm_customers SELECT '{run_id}-' || i, 'V', 'N', "
@@ -340,9 +357,9 @@ def test_row_drop_against_previous_load_fails(warehouse: Path, reports: Path) ->
     add_crm_load(warehouse, "run-3", day=3, rows=10)  # 67% fewer than run-2
     error = expect_failure(warehouse, reports, ["raw"])
     [failure] = error.result.failures
-    assert failure.suite == "raw.crm_customers.load"
+    assert failure.suite == "raw.crm_customers.deliveries"
     assert failure.column == "row_drop_share"
-    assert failure.observed.startswith("0.6667")
+    assert failure.examples == ("raw.crm_customers@f-run-3.csv (incremental) vs f-run-2.csv",)
 
 
 def test_registry_with_one_row_per_source_and_email_column(warehouse: Path, reports: Path) -> None:

@@ -1,9 +1,17 @@
-{#- Raw tables are append-only: a record re-delivered in a later file appears again. Staging keeps
-    the latest load of each record key. -#}
-{% macro latest_per_key(relation, key) -%}
+{#- Which row of a record key is its current version: the record's own change time first, so a
+    replayed old export stays history and never becomes current; load order (file, then row)
+    only breaks ties. Rows without a change time rank last. The one rule every model that picks
+    "the current version" uses (ingest's raw.<source>__latest view mirrors it). -#}
+{% macro current_version_order(timestamp=none) -%}
+    {%- if timestamp %}{{ timestamp }} desc nulls last, {% endif -%}
+    _loaded_at desc, _row_number desc
+{%- endmacro %}
+
+{#- Raw tables are append-only: every version of a record stays. Staging keeps the current one. -#}
+{% macro latest_per_key(relation, key, timestamp=none) -%}
     select * from {{ relation }}
     qualify row_number() over (
-        partition by {{ key }} order by _loaded_at desc, _row_number desc
+        partition by {{ key }} order by {{ current_version_order(timestamp) }}
     ) = 1
 {%- endmacro %}
 

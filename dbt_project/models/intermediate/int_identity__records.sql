@@ -1,5 +1,6 @@
 -- One row per source record of every registered source, projected onto the canonical identity
--- fields. Re-deliveries and in-source duplicates of a record key collapse to the latest load.
+-- fields. Versions of a record key collapse to the current one (its own change time first,
+-- then load order: a replayed old version never wins).
 -- Records that carry no identifier at all cannot be linked and are left out.
 {%- set registry = load_source_registry() %}
 {%- set fields = canonical_identity_fields() %}
@@ -37,5 +38,5 @@ where record_id is not null
     {%- endfor %}
   ) is not null
 qualify row_number() over (
-    partition by source, record_id order by _loaded_at desc, _row_number desc
+    partition by source, record_id order by {{ current_version_order('record_ts') }}
 ) = 1

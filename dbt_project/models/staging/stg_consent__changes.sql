@@ -8,4 +8,4 @@ select
     try_cast(nullif(trim(max_contacts), '') as integer) as max_contacts,
     nullif(lower(trim(per)), '') as per,
     nullif(trim(excluded_product_groups), '') as excluded_product_groups
-from ({{ latest_per_key(source('raw', 'consent_log'), 'change_id') }})
+from ({{ latest_per_key(source('raw', 'consent_log'), 'change_id', 'changed_at') }})

@@ -6,4 +6,4 @@ select
     {{ parse_flag('email_opt_in') }} as email_opt_in,
     {{ parse_flag('post_opt_in') }} as post_opt_in,
     {{ parse_flag('phone_opt_in') }} as phone_opt_in
-from ({{ latest_per_key(source('raw', 'crm_customers'), 'crm_row_id') }})
+from ({{ latest_per_key(source('raw', 'crm_customers'), 'crm_row_id', 'updated_at') }})

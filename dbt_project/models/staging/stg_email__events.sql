@@ -6,4 +6,4 @@ select
     nullif(trim(campaign_id), '') as campaign_id,
     nullif(trim(offer_id), '') as offer_id,
     nullif(trim(product_group), '') as product_group
-from ({{ latest_per_key(source('raw', 'email_events'), 'event_id') }})
+from ({{ latest_per_key(source('raw', 'email_events'), 'event_id', 'event_ts') }})

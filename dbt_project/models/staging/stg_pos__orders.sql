@@ -6,4 +6,4 @@ select
     amount,
     product_group,
     nullif(trim(offer_id), '') as offer_id
-from ({{ latest_per_key(source('raw', 'pos_orders'), 'order_id') }})
+from ({{ latest_per_key(source('raw', 'pos_orders'), 'order_id', 'order_ts') }})

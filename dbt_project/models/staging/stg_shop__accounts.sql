@@ -4,4 +4,4 @@ select
     created_at,
     updated_at,
     {{ parse_flag('newsletter_opt_in') }} as newsletter_opt_in
-from ({{ latest_per_key(source('raw', 'shop_accounts'), 'account_id') }})
+from ({{ latest_per_key(source('raw', 'shop_accounts'), 'account_id', 'updated_at') }})

@@ -8,4 +8,4 @@ select
     nullif(trim(product_group), '') as product_group,
     nullif(trim(offer_id), '') as offer_id,
     page
-from ({{ latest_per_key(source('raw', 'web_events'), 'event_id') }})
+from ({{ latest_per_key(source('raw', 'web_events'), 'event_id', 'event_ts') }})
