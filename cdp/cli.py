@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cdp.commands.identity import explain, train
@@ -57,7 +58,7 @@ def demo_generate(
     try:
         report = generate(paths, people=people, seed=seed, noise=noise)
     except ValueError as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
     table = Table(title=f"Demo data ({people:,} people, seed {seed}, noise {noise})")
     table.add_column("source")
@@ -130,7 +131,7 @@ def print_summary(summary: object) -> None:
     for export in summary.exports:
         out.print(f"export: {export['segment']} ({export['rows']:,} rows) → {export['path']}")
     for task_id, state in summary.failed_tasks.items():
-        out.print(f"[red]task {task_id}: {state}[/]")
+        out.print(f"[red]task {escape(f'{task_id}: {state}')}[/]")
     for stage, error in summary.errors.items():
         out.print(f"{stage}: {error}", markup=False, style="red")
     if not summary.succeeded and summary.published is None:
@@ -192,10 +193,11 @@ def identity_evaluate(
 
     paths = _paths(home)
     if not truth.exists():
-        console.print(f"[red]error:[/] truth file {truth} does not exist")
+        console.print(f"[red]error:[/] truth file {escape(str(truth))} does not exist")
         raise typer.Exit(2)
     if not paths.published_db.exists():
-        console.print(f"[red]error:[/] no published warehouse at {paths.published_db}")
+        console.print(f"[red]error:[/] no published warehouse at "
+                      f"{escape(str(paths.published_db))}")
         raise typer.Exit(2)
     metrics = evaluate_published(paths.published_db, truth)
     table = Table(title="Identity resolution vs ground truth")
@@ -215,6 +217,6 @@ def publish_rollback(home: HomeOption = None) -> None:
     try:
         restored = rollback(paths.published_db)
     except PublishError as error:
-        console.print(f"[red]error:[/] {error}")
+        console.print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
     console.print(f"restored publication {restored.name} to {paths.published_db}")

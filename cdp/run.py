@@ -13,7 +13,9 @@ from cdp.airflow_env import ensure_metadata_db
 from cdp.pipeline import read_stage_reports
 from cdp.settings import REPO_ROOT, DataPaths
 
-STAGES = ("withdraw", "ingest", "build", "identity", "quality_gate", "publish", "export", "evaluate")
+STAGES = (
+    "withdraw", "ingest", "build", "identity", "quality_gate", "publish", "export", "evaluate"
+)
 """Order of the summary's timing rows; identity runs inside the build and is part of it."""
 
 

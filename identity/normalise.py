@@ -108,7 +108,7 @@ def normalise_email_value(raw: str) -> str | None:
     if not local:
         return None
     email = f"{local}@{domain}"
-    return email if _EMAIL_RE.match(email) else None
+    return email if _EMAIL_RE.fullmatch(email) else None
 
 
 def normalise_email(series: pd.Series) -> pd.Series:

@@ -57,7 +57,8 @@ def resolve_delivery(
     """
     if SHA256.fullmatch(target):
         row = con.execute(
-            f"SELECT file_name FROM {qualified(RAW, LEDGER)} WHERE source = $s AND file_sha256 = $h "
+            f"SELECT file_name FROM {qualified(RAW, LEDGER)} "
+            "WHERE source = $s AND file_sha256 = $h "
             f"UNION ALL SELECT file_name FROM {qualified(RAW, FILE_QUARANTINE)} "
             "WHERE source = $s AND file_sha256 = $h LIMIT 1",
             {"s": spec.name, "h": target},

@@ -4,7 +4,9 @@ Segments, their members after the suppression chain (keyset pagination on ``prof
 paging is stable and complete), changes since an export, and profile lookup by id or by email /
 phone. Emails and phones arrive in a POST body - never in a URL that lands in access logs - and
 are normalised and SHA-256-hashed on the way in; the lookup compares hashes against the identity
-graph. No endpoint writes: the published file is attached read-only.
+graph. A URL that carries one anyway is refused, requests are logged by route template, never by
+URL, and validation errors name the field without echoing its value. No endpoint writes: the
+published file is attached read-only.
 
 One read-only connection per process, re-opened when a publication swaps the file (its inode,
 size or mtime changes); per-publication results (a segment's members, identifier hashes) are
@@ -22,19 +24,33 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Self
+from urllib.parse import parse_qsl
 
 import duckdb
 import yaml
-from fastapi import Depends, FastAPI, HTTPException, Query, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cdp.settings import DataPaths, config_dir
 from identity.normalise import normalise_email_value, normalise_phone_value
@@ -55,6 +71,7 @@ from profiles.published import (
     require_tables,
 )
 from profiles.segments import (
+    NAME_PATTERN,
     Segment,
     SegmentError,
     available_segments,
@@ -63,9 +80,11 @@ from profiles.segments import (
 from profiles.suppression import suppress
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger(f"{__name__}.access")
 
 API_KEYS_ENV = "CDP_API_KEYS"
-SEGMENT_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+# Path and query patterns are checked by pydantic's Rust regex, whose "$" is the end of the text.
+SEGMENT_NAME = rf"^{NAME_PATTERN}$"
 RUN_ID = r"^[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]{0,119}$"
 PROFILE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -196,17 +215,26 @@ class LookupRequest(BaseModel):
     _kind: str = PrivateAttr(default="")
     _digest: str = PrivateAttr(default="")
 
+    @field_validator("email", "phone")
+    @classmethod
+    def _normalise(cls, raw: str | None, info: ValidationInfo) -> str | None:
+        """Normalise like the identity graph (plus-tags, E.164); a field validator, so an
+        invalid value's error is located at its field."""
+        if not raw:
+            return None
+        normalise = normalise_email_value if info.field_name == "email" else normalise_phone_value
+        normalised = normalise(raw)
+        if normalised is None:
+            raise ValueError(f"not a valid {info.field_name}")
+        return normalised
+
     @model_validator(mode="after")
     def _hash(self) -> Self:
-        """Normalise like the identity graph (plus-tags, E.164) and keep only the hash."""
+        """Keep only the hash of the one identifier given."""
         given = {k: v for k, v in (("email", self.email), ("phone", self.phone)) if v}
         if len(given) != 1:
             raise ValueError("give exactly one of email or phone")
-        ((kind, raw),) = given.items()
-        normalised = (normalise_email_value(raw) if kind == "email"
-                      else normalise_phone_value(raw))
-        if normalised is None:
-            raise ValueError(f"not a valid {kind}")
+        ((kind, normalised),) = given.items()
         self._kind, self._digest = kind, sha256_hex(normalised)
         return self
 
@@ -230,11 +258,98 @@ class Problem(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "Invalid cursor."},
+    400: {"model": Problem,
+          "description": "Invalid cursor, or an e-mail address or phone number in the URL."},
     401: {"model": Problem, "description": "Missing or invalid API key."},
     404: {"model": Problem, "description": "Unknown segment, export or profile."},
     503: {"model": Problem, "description": "No publication, or a mart missing from it."},
 }
+
+
+# ------------------------------------------------------------------------------- privacy
+
+URL_IDENTIFIER_HINT = (
+    "e-mail addresses and phone numbers must not be sent in a URL, which ends up in logs: look "
+    'a profile up with POST /profiles/lookup and a JSON body {"email": ...} or {"phone": ...}'
+)
+_PHONE_IN_URL = re.compile(r"(?<![A-Za-z0-9_])[0-9](?:[ ()]*[0-9]){6,}(?![A-Za-z0-9_])")
+"""Seven or more digits standing alone (spaces and brackets between them, as in "+49 (30)
+123456"). Profile ids (P + hex), run ids with a time ("manual-20260312T060000Z") and segment
+names ("seg_2026") have a letter or "_" next to their digits; no legitimate value has a space."""
+_OPAQUE_PARAMS = frozenset({"cursor", "limit"})
+"""Query parameters not searched for phone numbers: a cursor is base64 this API issued (digit
+runs happen), a limit is a bounded number; neither is ever echoed or logged."""
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_DIGIT_RUN = re.compile(r"[0-9]{7}")
+
+
+def identifier_in_url(scope: Scope) -> bool:
+    """An e-mail address ('@' anywhere) or a phone number in the decoded path or query."""
+    path = scope["path"]
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if "@" in path or any("@" in key or "@" in value for key, value in query):
+        return True
+    searched = [path, *(key for key, _ in query),
+                *(value for key, value in query if key not in _OPAQUE_PARAMS)]
+    return any(_PHONE_IN_URL.search(text) for text in searched)
+
+
+class UrlPrivacyMiddleware:
+    """Refuse identifiers in URLs and log every request by route template, never by URL.
+
+    Replaces uvicorn's access log (``cdp serve`` turns it off), which writes path and query
+    string verbatim.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before responding
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if identifier_in_url(scope):
+                refusal = JSONResponse({"detail": URL_IDENTIFIER_HINT}, status_code=400)
+                await refusal(scope, receive, send_noting_status)
+            else:
+                await self.app(scope, receive, send_noting_status)
+        finally:
+            access_log.info("%s %s %d %.1f ms", scope["method"], self.template(scope), status,
+                            (time.perf_counter() - started) * 1000)
+
+    def template(self, scope: Scope) -> str:
+        """The route's path template ("/profiles/{profile_id}"); a refused request never reached
+        the router, so it is matched here."""
+        route = scope.get("route") or next(
+            (r for r in self.routes if r.matches(scope)[0] is not Match.NONE), None)
+        return getattr(route, "path", None) or "(no route)"
+
+
+def _safe_loc(part: str | int) -> str | int:
+    """A location part as is if it is an index or a field name; the key of an unknown body
+    field is client data (it may be an e-mail address), so anything else is masked."""
+    if isinstance(part, int) or (_FIELD_NAME.fullmatch(part) and not _DIGIT_RUN.search(part)):
+        return part
+    return "<redacted>"
+
+
+async def validation_failed(request: Request, error: RequestValidationError) -> JSONResponse:
+    """422 naming location, message and type of each problem - without FastAPI's ``input``
+    and ``ctx``, which echo the submitted value (an e-mail address, a phone number)."""
+    detail = [{"loc": [_safe_loc(part) for part in e["loc"]], "msg": e["msg"], "type": e["type"]}
+              for e in error.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 # ---------------------------------------------------------------------------- pagination
@@ -426,6 +541,8 @@ def create_app(paths: DataPaths, api_config: Path | None = None,
         return LookupResult(matches=[LookupMatch(profile_id=r[0], matched_on=kind)
                                      for r in rows])
 
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_middleware(UrlPrivacyMiddleware, routes=app.router.routes)
     return app
 
 

@@ -5,14 +5,22 @@ never writes into that file: it builds ``published.duckdb.<run>.tmp`` next to it
 fsyncs it, keeps the previous publication under ``publications/`` and then ``os.replace``s the
 new file over the old one, which is atomic on POSIX. A crash at any point leaves either the old
 or the new publication in place, never a half-written one.
+
+Publish and rollback hold a lock on the publication while they write, and the first thing they
+do under it is remove the temporary files a killed writer left behind: those are full copies of
+the personal data and must not linger, but a running writer's temp file must not be touched.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +33,7 @@ PUBLISHED_SCHEMAS = ("main", "segments")
 """Schemas analysts and marketing tools see; staging, intermediate and raw stay in the build."""
 
 DEFAULT_KEEP = 5
+LOCK_TIMEOUT_S = 600.0
 
 
 class PublishError(RuntimeError):
@@ -58,10 +67,13 @@ def publish(
     build_db: Path, published_db: Path, run_id: str, keep: int = DEFAULT_KEEP
 ) -> Publication:
     """Copy the published schemas of ``build_db`` into a new file and swap it in."""
+    with _writing(published_db):
+        return _publish(build_db, published_db, run_id, keep)
+
+
+def _publish(build_db: Path, published_db: Path, run_id: str, keep: int) -> Publication:
     if not build_db.exists():
         raise PublishError(f"nothing to publish: build warehouse {build_db} does not exist")
-    published_db.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(published_db)
     tmp = published_db.with_name(f"{published_db.name}.{_safe_run_id(run_id)}.tmp")
     tables: dict[str, int] = {}
     try:
@@ -103,21 +115,51 @@ def publish(
     return Publication(published_db, tables, archived)
 
 
+@contextmanager
+def _writing(published_db: Path) -> Iterator[None]:
+    """Hold the publication's writer lock, then clear what killed writers left behind.
+
+    ``flock`` is released by the kernel when its holder dies, so a killed publish never blocks
+    the next one; a running one makes the next wait instead of losing its temp file to cleanup.
+    """
+    published_db.parent.mkdir(parents=True, exist_ok=True)
+    with open(published_db.with_name(f"{published_db.name}.lock"), "a+") as handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PublishError(
+                        f"another publish or rollback of {published_db} is still running; "
+                        f"gave up after {LOCK_TIMEOUT_S:.0f}s"
+                    ) from None
+                time.sleep(0.2)
+        _remove_stale_tmp(published_db)
+        yield  # closing the file releases the lock
+
+
 def _remove_stale_tmp(published_db: Path) -> None:
     """Drop temporary files (and DuckDB WALs) of a killed publish or rollback.
 
-    Only one writer runs at a time, so any such file belongs to a process that is gone.
+    Call with the lock held: then no writer is running, so any such file is an orphan.
     """
     for pattern in (f"{published_db.name}.*.tmp", f"{published_db.name}.*.tmp.wal"):
         for stale in published_db.parent.glob(pattern):
             stale.unlink(missing_ok=True)
+    for stale in archive_dir(published_db).glob("published-*.duckdb.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard link, or copy through a temp file, so a kill never leaves a partial ``target``."""
     try:
         os.link(source, target)
     except OSError:
-        shutil.copy2(source, target)
+        partial = target.with_name(f"{target.name}.tmp")
+        shutil.copy2(source, partial)
+        os.replace(partial, target)
 
 
 def _archived(published_db: Path) -> list[Path]:
@@ -150,7 +192,11 @@ def _archive_current(published_db: Path, keep: int) -> Path | None:
 
 def rollback(published_db: Path) -> Path:
     """Restore the most recent earlier publication (atomically) and drop it from the archive."""
-    _remove_stale_tmp(published_db)
+    with _writing(published_db):
+        return _rollback(published_db)
+
+
+def _rollback(published_db: Path) -> Path:
     archived = _archived(published_db)
     if not archived:
         raise PublishError("no earlier publication to roll back to")

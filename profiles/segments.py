@@ -57,7 +57,9 @@ FIELDS: dict[str, Field] = {
 """The only columns a rule may name: profile attributes and traits, never free SQL."""
 
 _ALIAS = {_PROFILES: "p", _TRAITS: "t"}
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NAME_PATTERN = "[a-z][a-z0-9_]{0,62}"
+"""Segment and dbt model names, matched whole (``fullmatch``: ``$`` would let "x\\n" pass)."""
+_NAME_RE = re.compile(NAME_PATTERN)
 _MAX_DEPTH = 32
 
 
@@ -359,8 +361,9 @@ _SEGMENT_KEYS = {"name", "description", "channel", "offer_id", "product_group", 
 def build_segment(entry: dict[str, Any]) -> Segment:
     """Validate one YAML entry (keys, name, channel, rule or model) into a ``Segment``."""
     name = entry.get("name")
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise SegmentError(f"segment name {name!r} must match {_NAME_RE.pattern}")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise SegmentError(f"segment name {name!r} must match {NAME_PATTERN} (a lowercase "
+                           "letter, then lowercase letters, digits or _)")
 
     def fail(message: str) -> SegmentError:
         return SegmentError(f"segment {name!r}: {message}")
@@ -375,8 +378,8 @@ def build_segment(entry: dict[str, Any]) -> Segment:
     where, model = entry.get("where"), entry.get("model")
     if (where is None) == (model is None):
         raise fail("give exactly one of 'where' (a rule) or 'model' (a dbt segment table)")
-    if model is not None and not _NAME_RE.match(model):
-        raise fail(f"model {model!r} must match {_NAME_RE.pattern}")
+    if model is not None and not _NAME_RE.fullmatch(model):
+        raise fail(f"model {model!r} must match {NAME_PATTERN}")
     return Segment(
         name=name, channel=entry["channel"], description=entry.get("description") or "",
         offer_id=entry.get("offer_id"), product_group=entry.get("product_group"),
@@ -417,7 +420,7 @@ def available_segments(
     claimed = {s.model for s in segments.values() if s.model}
     for table in sorted(published_tables(con)):
         schema, name = table.split(".", 1)
-        if schema == "segments" and name not in claimed and _NAME_RE.match(name):
+        if schema == "segments" and name not in claimed and _NAME_RE.fullmatch(name):
             segments.setdefault(name, Segment(name=name, channel="email", model=name,
                                               description=f"dbt model {name}"))
     return segments

@@ -33,7 +33,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def demo_run(tmp_path_factory: pytest.TempPathFactory):
     """One full cdp_pipeline run (dag.test) on 1,000 generated people, shared read-only."""
     from cdp.demo.generator import generate
-
     from cdp.run import run_pipeline
 
     paths = data_paths(tmp_path_factory.mktemp("demo-home")).ensure()

@@ -220,6 +220,19 @@ def test_invalid_definitions_name_the_problem(entry: dict[str, Any], message: st
         build_segment({**WINBACK, **entry})
 
 
+@pytest.mark.parametrize("name", ["churn\n", "churn\r\n", "\nchurn", "churn "])
+def test_a_name_must_match_whole_not_up_to_a_trailing_newline(name: str,
+                                                              published: Path) -> None:
+    with pytest.raises(SegmentError, match=r"segment name .* must match \[a-z\]\[a-z0-9_\]"):
+        build_segment({**WINBACK, "name": name})
+    with pytest.raises(SegmentError, match="model .* must match"):
+        build_segment({**WINBACK, "where": None, "model": name})
+    with duckdb.connect(str(published)) as con:  # a dbt model whose table name no YAML matches
+        con.execute(f'CREATE TABLE segments."{name}" AS SELECT \'P01\' AS profile_id')
+    with open_published(published) as con:
+        assert name not in available_segments(activation_config(), con)
+
+
 def test_repository_segments_config_loads() -> None:
     config = load_config(Path(__file__).resolve().parent.parent / "config" / "segments.yml")
     assert config.segments and config.policy.cooldown_days > 0

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cdp.settings import DataPaths, data_paths
@@ -34,12 +35,12 @@ def _setup(home: Path | None, config: Path | None) -> tuple[DataPaths, Activatio
     try:
         return data_paths(home), load_config(config or default_config_path())
     except (SegmentError, ValueError, OSError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+        _fail(error)
 
 
 def _fail(error: Exception) -> NoReturn:
-    console.print(f"[red]error:[/] {error}")
+    """Print the message verbatim: rich would take "[a-z]" in it for markup and drop it."""
+    console.print(f"[red]error:[/] {escape(str(error))}")
     raise typer.Exit(2) from None
 
 
@@ -58,9 +59,9 @@ def segment_list(home: HomeOption = None, config: ConfigOption = None) -> None:
     table = Table(title="Segments")
     for column in ("name", "kind", "channel", "offer / product group", "description"):
         table.add_column(column)
-    for name, s in sorted(segments.items()):
-        table.add_row(name, s.kind, s.channel, s.offer_id or s.product_group or "",
-                      s.description)
+    for name, s in sorted(segments.items()):  # YAML text: shown as written, not as markup
+        table.add_row(*map(escape, (name, s.kind, s.channel,
+                                    s.offer_id or s.product_group or "", s.description)))
     Console().print(table)
 
 
@@ -83,14 +84,14 @@ def segment_preview(
     except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
         _fail(error)
     out = Console()
-    out.rule(f"segment {preview.segment} ({preview.channel}), definition "
-             f"{preview.definition_hash[:12]}")
+    out.rule(escape(f"segment {preview.segment} ({preview.channel}), definition "
+                    f"{preview.definition_hash[:12]}"))
     steps = Table(title="Suppression chain")
     for column in ("step", "before", "dropped", "after"):
         steps.add_column(column, justify="left" if column == "step" else "right")
     before = preview.candidates
     for step in preview.steps:
-        steps.add_row(step["step"], f"{before:,}", f"{step['dropped']:,}",
+        steps.add_row(escape(step["step"]), f"{before:,}", f"{step['dropped']:,}",
                       f"{step['remaining']:,}")
         before = step["remaining"]
     out.print(steps)
@@ -98,14 +99,14 @@ def segment_preview(
     for column in ("step", "reason", "profiles", "sample"):
         reasons.add_column(column)
     for row in preview.reasons:
-        reasons.add_row(row["step"], row["reason"], f"{row['profiles']:,}",
-                        ", ".join(row["sample"]))
+        reasons.add_row(escape(row["step"]), escape(row["reason"]), f"{row['profiles']:,}",
+                        escape(", ".join(row["sample"])))
     out.print(reasons)
     if preview.change is None:
         out.print(f"members: [bold]{preview.members:,}[/] (no earlier export)")
     else:
         out.print(f"members: [bold]{preview.members:,}[/] ({preview.change:+,} since export "
-                  f"{preview.previous_run_id})")
+                  f"{escape(str(preview.previous_run_id))})")
 
 
 @segment_app.command("export")
@@ -128,6 +129,6 @@ def segment_export(
     except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
         _fail(error)
     out = Console()
-    out.print(f"exported {name}: {export.manifest.rows:,} members → {export.directory}")
+    out.print(escape(f"exported {name}: {export.manifest.rows:,} members → {export.directory}"))
     for item in export.manifest.files:
-        out.print(f"  {item.name}: {item.rows:,} rows")
+        out.print(escape(f"  {item.name}: {item.rows:,} rows"))

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 HomeOption = Annotated[
     Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
 ]
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging plus the API's own loggers, whose access log (route template, status,
+    duration) replaces uvicorn's: that one writes the raw path and query string."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["profiles.api"] = {"handlers": ["default"], "level": "INFO",
+                                         "propagate": False}
+    return config
 
 
 def serve(
@@ -20,13 +33,14 @@ def serve(
 ) -> None:
     """Serve segments, members, changes and profile lookups over HTTP (read-only, API key)."""
     import uvicorn
-    from profiles.api import ApiConfigError, create_app
 
     from cdp.settings import data_paths
+    from profiles.api import ApiConfigError, create_app
 
     try:
         app = create_app(data_paths(home))
     except ApiConfigError as error:
-        Console(stderr=True).print(f"[red]error:[/] {error}")
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                log_config=log_config())

@@ -1,0 +1,221 @@
+"""No e-mail address or phone number a client sends comes back in an error or lands in a log:
+422 bodies name the field, not the value; URLs carrying an identifier are refused; the access
+log holds route templates, never URLs - in the app and under a real ``cdp serve``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from test_segments import WINBACK, write_published
+
+from cdp.settings import data_paths
+from profiles.api import create_app
+
+KEY = "privacy-test-key"
+AUTH = {"X-API-Key": KEY}
+EMAIL, PHONE = "anna@example.com", "+4915100000001"  # P01's, in the published scenario
+HINT = "POST /profiles/lookup"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("api-privacy-home")
+    (home / "warehouse").mkdir()
+    write_published(home / "warehouse" / "published.duckdb")
+    config = home / "config"
+    config.mkdir()
+    (config / "segments.yml").write_text(json.dumps({"segments": [WINBACK]}))
+    (config / "api.yml").write_text("key_sha256: []\n")
+    return home
+
+
+@pytest.fixture(scope="module")
+def client(home: Path) -> Iterator[TestClient]:
+    os.environ["CDP_API_KEYS"] = KEY
+    try:
+        app = create_app(data_paths(home), home / "config" / "api.yml",
+                         home / "config" / "segments.yml")
+    finally:
+        del os.environ["CDP_API_KEYS"]
+    with TestClient(app, headers=AUTH) as client:
+        yield client
+
+
+def _absent(text: str, *values: str) -> None:
+    for value in values:
+        assert value not in text
+        assert value.lstrip("+") not in text  # a phone number without its plus
+
+
+# ----------------------------------------------------------------------------------- 422
+
+
+@pytest.mark.parametrize(("body", "loc", "error_type"), [
+    ({"email": "anna.alt@example"}, ["body", "email"], "value_error"),
+    ({"phone": f"{PHONE}99999"}, ["body", "phone"], "value_error"),
+    ({"email": [EMAIL]}, ["body", "email"], "string_type"),
+    ({"email": EMAIL + "x" * 320}, ["body", "email"], "string_too_long"),
+    ({"email": EMAIL, "phone": PHONE}, ["body"], "value_error"),
+    ({"email": EMAIL, EMAIL: True}, ["body", "<redacted>"], "extra_forbidden"),
+    ({"email": EMAIL, f"x{PHONE}": True}, ["body", "<redacted>"], "extra_forbidden"),
+])
+def test_422_names_the_field_but_never_echoes_the_value(
+        client: TestClient, body: dict[str, Any], loc: list[str], error_type: str) -> None:
+    response = client.post("/profiles/lookup", json=body)
+    assert response.status_code == 422
+    _absent(response.text, EMAIL, "anna.alt@example", PHONE)
+    (error,) = response.json()["detail"]
+    assert error["loc"] == loc and error["type"] == error_type and error["msg"]
+    assert set(error) == {"loc", "msg", "type"}  # no "input", no "ctx"
+    if loc == ["body"]:
+        assert "email or phone" in error["msg"]
+
+
+def test_422_for_broken_json_or_a_bad_path_does_not_echo_either(client: TestClient) -> None:
+    broken = client.post("/profiles/lookup", content=f'{{"email": "{EMAIL}",'.encode(),
+                         headers={"content-type": "application/json"})
+    assert broken.status_code == 422
+    _absent(broken.text, EMAIL)
+    assert broken.json()["detail"][0]["type"] == "json_invalid"
+    path = client.get("/segments/Anna-Alt/members")
+    assert path.status_code == 422 and "Anna-Alt" not in path.text
+    assert path.json()["detail"][0]["loc"] == ["path", "name"]
+
+
+# -------------------------------------------------------------------- identifiers in URLs
+
+
+@pytest.mark.parametrize("url", [
+    f"/profiles/{EMAIL}",
+    "/profiles/anna%40example.com",
+    f"/profiles/{PHONE}",
+    "/profiles/0151%2000000001",
+    "/profiles/%2B49%20(151)%2000000001",
+    f"/segments/winback/members?email={EMAIL}",
+    "/segments/winback/members?q=anna%40example.com&limit=5",
+    "/segments/winback/members?phone=%2B4915100000001",
+    "/segments/winback/members?phone=+49+151+00000001",
+    "/segments/winback/changes?since=4915100000001",
+    f"/segments/winback/members?{EMAIL}",
+    f"/nowhere/{EMAIL}",
+])
+def test_an_identifier_in_the_url_is_refused_with_a_hint(client: TestClient, url: str) -> None:
+    for headers in (AUTH, {"X-API-Key": ""}):  # before authentication: a 401 would not say why
+        response = client.get(url, headers=headers)
+        assert response.status_code == 400
+        assert HINT in response.json()["detail"]
+        _absent(response.text, EMAIL, "4915100000001", "00000001")
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    ("/profiles/P01", 200),
+    ("/profiles/P1234567890abcdef", 404),  # the shape of a real profile id: P + 16 hex
+    ("/profiles/P0123456789012345", 404),
+    ("/segments/winback/changes?since=manual-20260312T060000Z", 404),
+    ("/segments/winback/changes?since=manual__2026-03-12T06:00:00%2B00:00", 404),
+    ("/segments/seg_20260312/members", 404),
+    ("/segments/winback/members?limit=1000000", 422),
+    ("/segments/winback/members?cursor=-1234567-", 400),  # "invalid cursor", not the hint
+])
+def test_ids_run_ids_limits_and_cursors_are_not_taken_for_identifiers(
+        client: TestClient, url: str, status: int) -> None:
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    assert HINT not in response.text
+
+
+@pytest.mark.parametrize("url", ["/segments/winback%0A/members", "/profiles/P01%0A",
+                                 "/segments/winback/changes?since=run-1%0A"])
+def test_path_and_query_patterns_match_the_whole_value(client: TestClient, url: str) -> None:
+    """A trailing newline fails the patterns too (pydantic's "$" is the end of the text)."""
+    response = client.get(url)
+    assert response.status_code == 422, response.text
+
+
+def test_paging_with_cursors_still_works(client: TestClient) -> None:
+    ids, cursor = [], None
+    while True:
+        page = client.get("/segments/winback/members",
+                          params={"limit": 1, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        ids += [item["profile_id"] for item in page.json()["items"]]
+        if (cursor := page.json()["next_cursor"]) is None:
+            break
+    everyone = client.get("/segments/winback/members", params={"limit": 1000}).json()["items"]
+    assert len(ids) > 1 and ids == [item["profile_id"] for item in everyone]
+
+
+# ------------------------------------------------------------------------------ access log
+
+
+def test_access_log_has_route_templates_and_never_the_url(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        client.get(f"/profiles/{EMAIL}")
+        client.get("/segments/winback/members", params={"email": EMAIL, "phone": PHONE})
+        client.get("/segments/winback/members", params={"limit": 2, "secret": "zz-token"})
+        client.get("/profiles/P01")
+        client.get("/no/such/page-qq")
+    access = [r.getMessage() for r in caplog.records if r.name == "profiles.api.access"]
+    assert [line.rsplit(" ", 2)[0] for line in access] == [
+        "GET /profiles/{profile_id} 400",
+        "GET /segments/{name}/members 400",
+        "GET /segments/{name}/members 200",
+        "GET /profiles/{profile_id} 200",
+        "GET (no route) 404",
+    ]
+    server_side = "\n".join(r.getMessage() for r in caplog.records
+                            if not r.name.startswith("httpx"))  # the test's own client
+    _absent(server_side, EMAIL, PHONE, "zz-token", "limit=2", "P01", "page-qq")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_cdp_serve_logs_route_templates_instead_of_urls(home: Path) -> None:
+    """Under ``cdp serve`` uvicorn's own access log (raw path and query) is off."""
+    port = _free_port()
+    env = {**os.environ, "CDP_API_KEYS": KEY, "CDP_CONFIG": str(home / "config")}
+    log_path = home / "serve.log"
+    cdp = Path(sys.executable).parent / "cdp"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(cdp), "serve", "--home", str(home), "--port", str(port)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(f"{url}/openapi.json", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, log_path.read_text()
+                    time.sleep(0.1)
+            with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+                assert client.get(f"/profiles/{EMAIL}").status_code == 400
+                assert client.get("/segments/winback/members",
+                                  params={"phone": PHONE}).status_code == 400
+                assert client.get("/segments/winback/members",
+                                  params={"limit": 2}).status_code == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    written = log_path.read_text()
+    assert "GET /profiles/{profile_id} 400" in written
+    assert "GET /segments/{name}/members 200" in written
+    assert "HTTP/1.1\"" not in written  # uvicorn's format: - "GET /path?query HTTP/1.1" 200
+    _absent(written, EMAIL, PHONE, "limit=2", "/segments/winback")
