@@ -111,6 +111,14 @@ def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
     return report
 
 
+def remove_publish_leftovers(paths: DataPaths, run_id: str) -> dict[str, Any]:
+    """Remove temp files a killed publish or rollback left next to published.duckdb."""
+    from profiles.publish import remove_leftovers
+
+    remove_leftovers(paths.published_db)
+    return {}
+
+
 def withdraw_deliveries(
     paths: DataPaths, targets: list[str], run_id: str, *, reinstate: bool = False
 ) -> dict[str, Any]:

@@ -56,8 +56,10 @@ def cdp_pipeline() -> None:
         return sources()
 
     @task
-    def withdraw(sources: list[str]) -> list[str]:
-        """Withdraw the deliveries the run was asked to, then hand the sources on to ingest."""
+    def prepare(sources: list[str]) -> list[str]:
+        """Clear leftovers of killed publications, withdraw the deliveries the run names, then
+        hand the sources on to ingest."""
+        _stage("remove_publish_leftovers")
         targets = list(get_current_context()["params"].get("withdraw") or [])
         if targets:
             _stage("withdraw_deliveries", targets)
@@ -85,7 +87,7 @@ def cdp_pipeline() -> None:
         return _stage("export")
 
     # Each stage takes the previous one's report: the data dependency orders the tasks.
-    ingested = ingest.expand(source=withdraw(registered_sources()))
+    ingested = ingest.expand(source=prepare(registered_sources()))
     export(publish(quality_gate(build(ingested))))
 
 

@@ -169,7 +169,6 @@ def ensure_source_tables(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> No
         wanted = [(c, DUCK_TYPES[types.get(c, "varchar")]) for c in spec.required_columns]
         _ensure_table(con, spec.table, [*RAW_METADATA, *wanted])
         _ensure_table(con, spec.rejected_table, [*REJECTED_COLUMNS, (spec.record_key, "VARCHAR")])
-        _backfill_content_hashes(con, spec)
         refresh_latest_view(con, spec)
 
     retry_conflicts(create)
@@ -210,8 +209,9 @@ def content_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c not in metadata]
 
 
-def _backfill_content_hashes(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
-    """Rows loaded before content identity existed get their hash (once; cheap when none)."""
+def hash_unhashed_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """Give every row of ``raw.<source>`` without a content hash its hash (cheap when none):
+    the rows just appended, and those of a first load or of a release before the hash."""
     row = con.execute(
         f"SELECT count(*) FROM {qualified(RAW, spec.table)} WHERE {q(CONTENT_HASH)} IS NULL"
     ).fetchone()

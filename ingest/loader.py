@@ -36,10 +36,10 @@ from ingest.ledger import (
     REDELIVERED,
     already_loaded,
     clear_file_failure,
-    content_hash_sql,
     ensure_raw_schema,
     ensure_source_tables,
     has_history,
+    hash_unhashed_rows,
     record_file_failure,
     refresh_latest_view,
     retry_conflicts,
@@ -439,13 +439,16 @@ def _settle_versions(
     Runs inside the file's transaction, after its rows were appended: a row whose record key
     and content hash an earlier delivery already holds moves to ``raw._redelivered`` (so a
     later withdrawal of that earlier delivery can hand it over), whatever the bytes of the
-    file were (line ends, column order, encoding).
+    file were (line ends, column order, encoding). Content hashes are computed only once
+    there is something to compare with: a source's first (bulk) load stays as fast as a
+    plain append, and its rows are hashed when the second delivery arrives.
     """
     table = qualified(RAW, spec.table)
     key = q(spec.record_key)
     params = {"sha": sha256}
     versions = _Versions()
     if history:
+        hash_unhashed_rows(con, spec)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _cdp_known AS
                 SELECT n.rowid AS id FROM {table} n
@@ -528,8 +531,7 @@ def _insert_rows(
     values = "".join(f"{value} AS {q(column)}, " for column, value in plan.values.items())
     append = f"""INSERT INTO {qualified(RAW, spec.table)} BY NAME
         SELECT {values}$file AS _source_file, $sha AS _file_sha256,
-               s._row_number AS _row_number, $loaded_at AS _loaded_at, $run_id AS _run_id,
-               {content_hash_sql(plan.values)} AS {q(CONTENT_HASH)}
+               s._row_number AS _row_number, $loaded_at AS _loaded_at, $run_id AS _run_id
         FROM {relation} s"""
     if staged.direct:
         loaded = _append_direct(con, spec, staged, plan, params, append, collect_bad)

@@ -140,6 +140,16 @@ def _writing(published_db: Path) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
+def remove_leftovers(published_db: Path) -> None:
+    """Clear what a killed publish or rollback left behind (its temp copy holds personal data).
+
+    Every pipeline run calls this first, so a leftover does not wait for the next publish
+    (a run whose gate fails never gets there).
+    """
+    with _writing(published_db):
+        pass
+
+
 def _remove_stale_tmp(published_db: Path) -> None:
     """Drop temporary files (and DuckDB WALs) of a killed publish or rollback.
 
