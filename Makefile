@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# mypy needs a venv of its own (see [dependency-groups] in pyproject.toml).
+MYPY_VENV := .venv-mypy
+MYPY_STAMP := $(MYPY_VENV)/.installed
 
 .PHONY: run test lint bench clean
 
@@ -12,14 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(MYPY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(MYPY_VENV)
+	$(MYPY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MYPY_VENV)/bin/python -m pip install --quiet --group mypy
+	touch $(MYPY_STAMP)
+
 run: $(STAMP)  ## set up and run the pipeline on generated demo data
 	$(BIN)/cdp run
 
-test: $(STAMP)  ## set up and run the test suite
+test: lint  ## set up, lint and run the test suite
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP) $(MYPY_STAMP)  ## ruff and mypy (packages and settings: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check .
+	$(MYPY_VENV)/bin/mypy --python-executable $(BIN)/python
 
 bench: $(STAMP)  ## benchmarks (not tests): ingest throughput, identity stage, exports
 	$(BIN)/python benchmarks/ingest_throughput.py
@@ -28,4 +38,4 @@ bench: $(STAMP)  ## benchmarks (not tests): ingest throughput, identity stage, e
 	$(BIN)/python benchmarks/ticket_classifier_accuracy.py
 
 clean:
-	rm -rf $(VENV) data dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(MYPY_VENV) .mypy_cache data dbt_project/target dbt_project/logs

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from identity.rules import EMAIL_NAME_RULE
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 
 _EMPTY: frozenset = frozenset()
 
@@ -276,20 +278,20 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
         authoritative &= fits[codes]
     node_ids = nodes["node_id"].to_numpy(dtype=np.int64)
 
-    def by_node(values: list[object]) -> list[object]:
+    def by_node(values: list[_T]) -> Sequence[_T | None]:
         """Per-row values re-indexed by node id (rows need not be in node order)."""
         if np.array_equal(node_ids, np.arange(n)):
             return values
-        out: list[object] = [None] * n
+        out: list[_T | None] = [None] * n
         for node, value in zip(node_ids.tolist(), values, strict=True):
             out[node] = value
         return out
 
     numbers = by_node([str(v) if ok and v is not None else None for v, ok in zip(
         _values(nodes["customer_number"]), authoritative.tolist(), strict=True)])
-    born = by_node(_values(nodes["birth_date"]))
-    firsts = by_node(_values(nodes["first_name"]))
-    lasts = by_node(_values(nodes["last_name"]))
+    born: Sequence[dt.date | None] = by_node(_values(nodes["birth_date"]))
+    firsts: Sequence[str | None] = by_node(_values(nodes["first_name"]))
+    lasts: Sequence[str | None] = by_node(_values(nodes["last_name"]))
     cannot: dict[int, list[tuple[int, int]]] = {}
     for key, (a, b) in enumerate(cannot_links):
         cannot.setdefault(a, []).append((key, 0))
@@ -355,7 +357,7 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     return ClusterOutcome(component=component, status=status, refused=refused)
 
 
-def _values(column: pd.Series) -> list[object]:
+def _values(column: pd.Series) -> list[Any]:
     """Column values as a Python list with None for missing (converted in Arrow)."""
     return pa.array(column.array, from_pandas=True).to_pylist()
 

@@ -92,11 +92,11 @@ def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
     return norm, checked, exact, nodes, node_of_record
 
 
-def train(records: pd.DataFrame | pa.Table, path: str | Path,
+def train(records: pd.DataFrame | pa.Table, path: str | Path | None,
           config: IdentityConfig | None = None) -> dict[str, Any]:
     """Train the Splink model on ``records`` and write it (with a data fingerprint) to
-    ``path``; returns the model document.  Use when the model should be reviewed or pinned
-    rather than re-estimated on every run."""
+    ``path`` (None: not written); returns the model document.  Use when the model should be
+    reviewed or pinned rather than re-estimated on every run."""
     config = config or IdentityConfig()
     _, _, _, nodes, _ = _prepare(records, config, None)
     return train_model(nodes, config, path)

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -30,6 +30,9 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.exceptions import EMTrainingException
 
 from identity.config import IdentityConfig
+
+if TYPE_CHECKING:
+    from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ def _name_comparison(column: str, other: str) -> cl.CustomComparison:
     """Splink's name comparison (exact with term frequencies, Jaro-Winkler bands) plus a
     level for first and last name entered the wrong way round."""
     left, right = f'"{column}_l"', f'"{column}_r"'
-    levels: list[dict[str, Any]] = [
+    levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         {"sql_condition": f"{left} IS NULL OR {right} IS NULL",
          "label_for_charts": f"{column} missing", "is_null_level": True},
         {"sql_condition": f"{left} = {right}", "label_for_charts": f"same {column}",

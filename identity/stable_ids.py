@@ -66,6 +66,7 @@ def assign_persistent_ids(clusters: pd.DataFrame, previous: pd.DataFrame | None 
     record_id = frame["record_id"].astype("string")
     found = _previous_ids(source, record_id, previous)
     if found is None:
+        assert previous is not None  # _previous_ids returns None only for a non-empty one
         old = previous[KEY + ["profile_id"]].rename(columns={"profile_id": "previous_profile_id"})
         old = old.astype({"source": "string", "record_id": "string"})
         frame = frame.astype({"source": "string", "record_id": "string"}).merge(

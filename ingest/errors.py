@@ -40,6 +40,6 @@ class IngestRunError(IngestError):
         lines += [f"  - {r.source}: {r.error}" for r in self.failed]
         super().__init__("\n".join(lines))
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         """Pickle by reports (Airflow/multiprocessing may ship exceptions across processes)."""
         return (type(self), (self.reports,))

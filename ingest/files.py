@@ -96,7 +96,7 @@ class Fingerprint:
     def _compute_lines(self) -> None:
         counter = _LineCounter()
         opener = gzip.open if is_gzip(self.path) else open
-        with opener(self.path, "rb") as handle:  # type: ignore[operator]
+        with opener(self.path, "rb") as handle:
             while chunk := handle.read(CHUNK):
                 counter.feed(chunk)
         self._lines = counter.result()
@@ -194,8 +194,8 @@ def read_csv_header(path: Path, spec: SourceSpec, file_name: str) -> list[str]:
     encoding = "utf-8-sig" if options.encoding == "utf-8" else options.encoding
     opener = gzip.open if is_gzip(path) else open
     try:
-        with opener(path, "rb") as raw:  # type: ignore[operator]
-            reader = codecs.getreader(encoding)(raw, errors="strict")
+        with opener(path, "rb") as raw:
+            reader = codecs.getreader(encoding)(raw, "strict")
             first = next(
                 csv.reader(io.StringIO(_first_record(reader)), delimiter=options.delimiter), None
             )

@@ -541,7 +541,9 @@ def create_app(paths: DataPaths, api_config: Path | None = None,
         return LookupResult(matches=[LookupMatch(profile_id=r[0], matched_on=kind)
                                      for r in rows])
 
-    app.add_exception_handler(RequestValidationError, validation_failed)
+    # Starlette types every handler as taking a plain Exception (Callable parameters are
+    # contravariant), so a handler for one exception class never matches; Kludex/starlette#2417.
+    app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
     app.add_middleware(UrlPrivacyMiddleware, routes=app.router.routes)
     return app
 

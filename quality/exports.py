@@ -226,6 +226,8 @@ def _suppression_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpe
 def _size_check(
     count: int, previous_count: int | None, segment: str, thresholds: Thresholds
 ) -> CheckSpec:
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
     from quality.suites import max_check
 
     change = 0.0 if previous_count is None else abs(count - previous_count) / max(previous_count, 1)
@@ -238,5 +240,6 @@ def _size_check(
         column="size_change", max_value=thresholds.max_segment_size_change,
         notes="Relative change of the export's size against the previous export; a jump usually "
         "means a broken segment definition or upstream data.",
-        severity="warning" if thresholds.segment_size_change_action == "warn" else "critical",
+        severity=(FailureSeverity.WARNING if thresholds.segment_size_change_action == "warn"
+                  else FailureSeverity.CRITICAL),
     )

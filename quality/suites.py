@@ -30,6 +30,7 @@ import great_expectations as gx
 import pandas as pd
 import yaml
 from great_expectations.expectations import Expectation
+from great_expectations.expectations.metadata_types import FailureSeverity
 
 from quality.thresholds import Thresholds
 
@@ -145,7 +146,9 @@ class RawSource:
 #: Canonical identity fields whose raw values get a format check.
 FORMAT_FIELDS = ("email", "phone", "birth_date")
 #: Columns ingest adds to every raw row; not part of a record's content.
-INGEST_COLUMNS = ("_source_file", "_file_sha256", "_row_number", "_loaded_at", "_run_id")
+INGEST_COLUMNS = (
+    "_source_file", "_file_sha256", "_row_number", "_loaded_at", "_run_id", "_content_hash"
+)
 
 
 def _plan_raw(
@@ -911,7 +914,7 @@ def flag_check(
 
 def max_check(
     layer: str, name: str, table: str, frame: pd.DataFrame, *, column: str, max_value: float,
-    notes: str, min_value: float = 0.0, severity: str = "critical",
+    notes: str, min_value: float = 0.0, severity: FailureSeverity = FailureSeverity.CRITICAL,
 ) -> CheckSpec:
     """The largest value of ``column`` must lie in ``min_value..max_value``."""
     return CheckSpec(layer, name, table, frame, [

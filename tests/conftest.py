@@ -2,6 +2,11 @@
 
 Airflow reads its configuration at import, so the environment is set in pytest_configure,
 before any test module imports it. Every pipeline test gets its own data directory.
+
+Markers: a test is ``integration`` when it uses the pipeline run (``demo_run`` /
+``demo_home_copy``, marked here) or is marked so in its module (servers, dbt builds,
+killed subprocesses, anything over ~2 s); every other test is ``unit``, so ``pytest -m unit``
+is the fast subset.
 """
 
 from __future__ import annotations
@@ -23,6 +28,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
     os.environ["CDP_HOME"] = str(_SESSION_DIR / "default-home")
     configure_airflow(DataPaths(_SESSION_DIR / "airflow-session"))
+
+
+_PIPELINE_FIXTURES = frozenset({"demo_run", "demo_home_copy"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            uses_pipeline = _PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ()))
+            item.add_marker(pytest.mark.integration if uses_pipeline else pytest.mark.unit)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -27,6 +27,8 @@ from profiles.export import export_segment
 from profiles.segments import ActivationConfig, build_segment
 from profiles.suppression import SuppressionPolicy
 
+pytestmark = pytest.mark.integration  # a real uvicorn server (`cdp serve`) in a subprocess
+
 KEY = "test-key-not-a-secret"
 AUTH = {"X-API-Key": KEY}
 EXTRA = 2_500  # enough members for many pages

@@ -187,6 +187,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.integration  # a real `cdp serve` subprocess
 def test_cdp_serve_logs_route_templates_instead_of_urls(home: Path) -> None:
     """Under ``cdp serve`` uvicorn's own access log (raw path and query) is off."""
     port = _free_port()

@@ -181,6 +181,7 @@ def _dated(text: str, start: str) -> str:
                   lambda m: (base + dt.timedelta(days=int(m.group(1)))).isoformat(), text)
 
 
+@pytest.mark.integration
 def test_gate_compares_each_delivery_with_what_it_replaces(env: dict, tmp_path: Path) -> None:
     from quality.gate import QualityGateFailed
 

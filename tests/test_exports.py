@@ -135,6 +135,7 @@ def test_delta_export_lists_a_person_who_unsubscribed_as_left(home: Path) -> Non
     assert "P01" not in {r["profile_id"] for r in _rows(second.directory / "members.csv")}
 
 
+@pytest.mark.integration  # three exports, > 2 s
 def test_re_exporting_a_run_replaces_it_and_keeps_the_delta_base(home: Path) -> None:
     config = activation_config()
     export_segment(_published(home), home / "exports", "winback", "run-1", config, AS_OF)

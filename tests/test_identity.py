@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdp.settings import REPO_ROOT
 from identity import IdentityConfig, IdentityConfigError, evaluate, resolve, train
 from identity.clustering import birth_dates_conflict, cluster_nodes
 from identity.normalise import (
@@ -34,10 +35,19 @@ from identity.normalise import (
 from identity.rules import PRIORITY_SPLINK, build_nodes, rule_edges
 from identity.splink_model import load_model
 
-FAKE_1000 = Path("/work/shared/benchmarks/splink_datasets/fake_1000.csv")
-HISTORICAL_50K = Path(
-    "/work/shared/benchmarks/splink_datasets/historical_figures_with_errors_50k.parquet")
+#: Public benchmark data (see its README), checked out beside the repository.
+BENCHMARKS = REPO_ROOT.parent / "shared" / "benchmarks"
+FAKE_1000 = BENCHMARKS / "splink_datasets" / "fake_1000.csv"
+HISTORICAL_50K = BENCHMARKS / "splink_datasets" / "historical_figures_with_errors_50k.parquet"
 RULES_ONLY = IdentityConfig(use_splink=False)
+
+
+def benchmark_file(path: Path) -> Path:
+    """``path``, skipping the test only when the benchmark folder is absent altogether (a
+    missing file inside it is an error)."""
+    if not BENCHMARKS.is_dir():
+        pytest.skip(f"public benchmark data not found at {BENCHMARKS}")
+    return path
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -54,9 +64,7 @@ def profile_of(result, source: str, record_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def fake_1000() -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not FAKE_1000.exists():
-        pytest.skip("fake_1000 benchmark data not available")
-    raw = pd.read_csv(FAKE_1000, dtype=str)
+    raw = pd.read_csv(benchmark_file(FAKE_1000), dtype=str)
     records = pd.DataFrame({
         "source": "fake_1000", "record_id": raw["unique_id"], "first_name": raw["first_name"],
         "last_name": raw["surname"], "birth_date": raw["dob"], "city": raw["city"],
@@ -182,6 +190,7 @@ def test_identical_event_rows_collapse_to_one_node() -> None:
     assert int(nodes["n_records"].iloc[0]) == 500
 
 
+@pytest.mark.integration  # property test over resolve, ~8 s
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a@x.de", "b@x.de", None]),
                           st.sampled_from(["Anna", "Ben", None]),
@@ -374,6 +383,7 @@ def test_config_errors_are_clear(tmp_path: Path, text: str, message: str) -> Non
 # ---------------------------------------------------------------- Splink on fake_1000
 
 
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
 def test_resolve_fake_1000_quality_and_shape(fake_1000) -> None:
     records, truth = fake_1000
     result = resolve(records, IdentityConfig())
@@ -390,6 +400,7 @@ def test_resolve_fake_1000_quality_and_shape(fake_1000) -> None:
     assert set(gamma) == {"first_name", "last_name", "birth_date", "email", "phone", "address"}
 
 
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
 def test_profile_ids_are_deterministic(fake_1000) -> None:
     records, _ = fake_1000
     subset = records.iloc[:400]
@@ -406,6 +417,7 @@ def test_profile_ids_are_deterministic(fake_1000) -> None:
         assert profile == "P" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
 def test_train_writes_model_and_resolve_reuses_it(fake_1000, tmp_path: Path) -> None:
     records, truth = fake_1000
     path = tmp_path / "model.json"
@@ -419,13 +431,12 @@ def test_train_writes_model_and_resolve_reuses_it(fake_1000, tmp_path: Path) -> 
         resolve(records, model_path=tmp_path / "missing.json")
 
 
+@pytest.mark.integration  # Splink on 2,000 historical records, ~6 s
 def test_source_without_emails_phones_or_usable_birth_dates_resolves(caplog) -> None:
     """Regression: historical_50k (names, pre-1900 birth dates, places; no e-mail/phone)
     gave the deterministic prior rules no pairs, the prior became 0 and Splink crashed with
     'math domain error' in EM and again in predict."""
-    if not HISTORICAL_50K.exists():
-        pytest.skip("historical_50k benchmark data not available")
-    raw = pd.read_parquet(HISTORICAL_50K).sample(2000, random_state=42)
+    raw = pd.read_parquet(benchmark_file(HISTORICAL_50K)).sample(2000, random_state=42)
     records = pd.DataFrame({
         "source": "historical", "record_id": raw["unique_id"], "first_name": raw["first_name"],
         "last_name": raw["surname"], "birth_date": raw["dob"], "city": raw["birth_place"],
@@ -443,6 +454,7 @@ def test_source_without_emails_phones_or_usable_birth_dates_resolves(caplog) -> 
     assert evaluate(result.clusters, truth).precision >= 0.9
 
 
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
 def test_model_with_degenerate_prior_is_rejected(fake_1000, tmp_path: Path) -> None:
     records, _ = fake_1000
     path = tmp_path / "model.json"
@@ -506,6 +518,7 @@ def test_landing_reader_maps_registry_columns(tmp_path: Path) -> None:
     assert web["user_id"] == "U1"
 
 
+@pytest.mark.integration  # Splink on 500 generated people, ~5 s
 def test_resolve_small_demo_population(tmp_path: Path) -> None:
     """End to end on the demo generator (500 people, all seven sources, default noise)."""
     generator = pytest.importorskip("cdp.demo.generator")
@@ -525,6 +538,7 @@ def test_resolve_small_demo_population(tmp_path: Path) -> None:
 # ------------------------------------------------------------ edges, model store, explain
 
 
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
 def test_clusters_derived_from_merged_edges_equal_resolve(fake_1000) -> None:
     from identity.clustering import components_from_edges
 

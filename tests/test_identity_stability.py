@@ -216,6 +216,7 @@ def test_persistent_ids_inherit_by_overlap_and_never_reuse_retired_ids() -> None
     assert len(set(fresh["profile_id"]) & {"PA", "PB", "PX"}) == 2
 
 
+@pytest.mark.integration  # property test, ~9 s
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([None, "P1", "P2", "P3"])),
                 min_size=1, max_size=40),

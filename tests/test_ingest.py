@@ -201,6 +201,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration  # kills a loading subprocess, ~6 s
 def test_killed_load_then_rerun_leaves_exactly_one_copy(env: dict, tmp_path: Path) -> None:
     rows = 600_000
     write(env["landing"] / "orders" / "big.csv", orders_csv(rows))

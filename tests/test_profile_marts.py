@@ -23,6 +23,8 @@ from cdp.demo.sources import COLUMNS  # the landing files' column contract
 from cdp.pipeline import ingest_source, registered_sources
 from cdp.settings import DataPaths, data_paths
 
+pytestmark = pytest.mark.integration  # two ingest + dbt builds in the module fixtures
+
 AS_OF = datetime(2026, 11, 1)  # the newest record of the data set (a web page view)
 
 

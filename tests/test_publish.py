@@ -178,6 +178,7 @@ def _two_publications(base: Path) -> tuple[dict[str, str], dict[str, str]]:
     return snapshots[0], snapshots[1]
 
 
+@pytest.mark.integration  # one killed subprocess per line, ~40 s
 def test_publish_killed_at_every_line_leaves_old_or_new(tmp_path: Path) -> None:
     v0, v1 = _two_publications(tmp_path / "base")
     reference = tmp_path / "reference"
@@ -200,6 +201,7 @@ def test_publish_killed_at_every_line_leaves_old_or_new(tmp_path: Path) -> None:
     assert outcomes == {"run-1", "killed-run"}  # killed before and after the swap
 
 
+@pytest.mark.integration  # one killed subprocess per line, ~15 s
 def test_rollback_killed_at_every_line_leaves_old_or_previous(tmp_path: Path) -> None:
     v0, v1 = _two_publications(tmp_path / "base")
     outcomes = set()
@@ -224,6 +226,7 @@ publish(Path(sys.argv[1]), Path(sys.argv[2]), "killed-run")
 """
 
 
+@pytest.mark.integration  # a killed subprocess, 3-5 s each
 @pytest.mark.parametrize("delay", [0.05, 0.3, 0.8, 1.5])
 def test_publish_killed_mid_copy_leaves_old_or_new(tmp_path: Path, delay: float) -> None:
     """The line-level kills above cannot stop a long DuckDB statement half-way; this can."""

@@ -102,6 +102,7 @@ def test_leftovers_go_even_when_the_next_writer_then_fails(tmp_path: Path, write
     assert _leftovers(published) == []
 
 
+@pytest.mark.integration  # two writer subprocesses, > 2 s
 def test_a_running_publish_keeps_its_temp_file_and_the_next_one_waits(tmp_path: Path) -> None:
     build, published = tmp_path / "build.duckdb", tmp_path / "published.duckdb"
     _make_build(build, 1)

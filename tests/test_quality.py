@@ -199,6 +199,7 @@ def test_clean_warehouse_passes_every_layer_and_writes_data_docs(
     assert not (REPO_ROOT / "gx").exists()
 
 
+@pytest.mark.integration  # two gates in threads, ~8 s
 def test_gate_runs_twice_in_one_process_and_concurrently(warehouse: Path, reports: Path) -> None:
     first = gate(warehouse, reports)
     second = gate(warehouse, reports)
@@ -223,6 +224,7 @@ def test_gate_runs_twice_in_one_process_and_concurrently(warehouse: Path, report
     assert all(isinstance(o, GateResult) and o.success for o in outcomes), outcomes
 
 
+@pytest.mark.integration  # gate plus a subprocess, > 2 s
 def test_gate_holds_no_lock_after_returning(warehouse: Path, reports: Path) -> None:
     gate(warehouse, reports)
     script = textwrap.dedent(
@@ -350,6 +352,7 @@ def test_only_the_latest_load_counts_for_quarantine(warehouse: Path, reports: Pa
     assert gate(warehouse, reports, ["raw"]).success
 
 
+@pytest.mark.integration  # gate runs, > 2 s
 def test_row_drop_against_previous_load_fails(warehouse: Path, reports: Path) -> None:
     add_crm_load(warehouse, "run-2", day=2, rows=30)  # 25% fewer: fine
     assert gate(warehouse, reports, ["raw"]).success
@@ -533,6 +536,7 @@ def test_row_drop_against_previous_publication(
     assert failure.examples == ("main.dim_profiles",)
 
 
+@pytest.mark.integration  # gate runs, > 2 s
 def test_profile_id_changes_against_previous_publication(
     tmp_path: Path, warehouse: Path, reports: Path
 ) -> None:
@@ -654,6 +658,7 @@ def test_gate_works_while_this_process_holds_the_file_read_write(
 # ------------------------------------------------------- raw keys, formats and dates
 
 
+@pytest.mark.integration  # gate runs, > 2 s
 def test_key_repeated_in_a_file_only_as_identical_resent_row(
     warehouse: Path, reports: Path
 ) -> None:
@@ -730,6 +735,7 @@ def add_suppression_list(db: Path, *identifiers: str) -> None:
     )
 
 
+@pytest.mark.integration  # gate runs, > 2 s
 def test_suppressed_identifier_must_not_be_contactable(warehouse: Path, reports: Path) -> None:
     result = gate(warehouse, reports, ["profiles"])
     assert any("dim_suppression_list not found" in note for note in result.notes)
