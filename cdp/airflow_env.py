@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from cdp.settings import REPO_ROOT, DataPaths
+from cdp.settings import REPO_ROOT
+from core.paths import DataPaths
 
 
 def configure_airflow(paths: DataPaths) -> None:

@@ -72,7 +72,9 @@ def config_vars() -> dict[str, object]:
 
     path = config_dir() / "survivorship.yml"
     survivorship = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    return {"survivorship": (survivorship or {}).get("attributes", {})}
+    from core.vocabulary import dbt_vars
+
+    return {"survivorship": (survivorship or {}).get("attributes", {}), **dbt_vars()}
 
 
 def _takes_vars(args: list[str]) -> bool:

@@ -11,7 +11,8 @@ import duckdb
 
 from cdp.airflow_env import ensure_metadata_db
 from cdp.pipeline import read_stage_reports
-from cdp.settings import REPO_ROOT, DataPaths
+from cdp.settings import REPO_ROOT
+from core.paths import DataPaths
 
 STAGES = (
     "withdraw", "ingest", "build", "identity", "quality_gate", "publish", "export", "evaluate"

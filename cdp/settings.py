@@ -1,64 +1,27 @@
-"""Where the product reads its configuration and writes its data.
+"""Where the product reads its configuration and writes its data: resolved here, at the edge.
 
 Everything the product writes lives under one data directory (``./data`` unless ``CDP_HOME``
-says otherwise), so a run can be moved, inspected or wiped as a unit.
+says otherwise); configuration is read from ``./config`` unless ``CDP_CONFIG`` says otherwise.
+Library packages never call these: the CLI, the DAG tasks and the dbt invocation resolve
+them once and pass paths down.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from core.paths import DataPaths
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def config_dir() -> Path:
-    """Folder with sources.yml, quality.yml and the other YAML configuration."""
-    return Path(os.environ.get("CDP_CONFIG", REPO_ROOT / "config")).resolve()
-
-
-@dataclass(frozen=True)
-class DataPaths:
-    """The layout of one data directory."""
-
-    home: Path
-
-    @property
-    def landing(self) -> Path:
-        return self.home / "landing"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.home / "warehouse"
-
-    @property
-    def build_db(self) -> Path:
-        return self.warehouse / "build.duckdb"
-
-    @property
-    def published_db(self) -> Path:
-        return self.warehouse / "published.duckdb"
-
-    @property
-    def exports(self) -> Path:
-        return self.home / "exports"
-
-    @property
-    def reports(self) -> Path:
-        return self.home / "reports"
-
-    @property
-    def truth(self) -> Path:
-        return self.home / "truth"
-
-    def source_landing(self, source: str) -> Path:
-        return self.landing / source
-
-    def ensure(self) -> DataPaths:
-        for folder in (self.landing, self.warehouse, self.exports, self.reports):
-            folder.mkdir(parents=True, exist_ok=True)
-        return self
+def config_dir(chosen: str | Path | None = None) -> Path:
+    """Folder with sources.yml, quality.yml and the other YAML configuration: explicit
+    argument, then ``CDP_CONFIG``, then the repository's ``config/``."""
+    if chosen is None:
+        chosen = os.environ.get("CDP_CONFIG", REPO_ROOT / "config")
+    return Path(chosen).resolve()
 
 
 def data_paths(home: str | Path | None = None) -> DataPaths:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from cdp.settings import DataPaths, data_paths
+from cdp.settings import data_paths
+from core.paths import DataPaths
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="cdp-tests-"))
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from cdp.demo.generator import SOURCES, GenerationReport, generate
-from cdp.settings import DataPaths, config_dir
+from cdp.settings import config_dir
+from core.paths import DataPaths
 
 PEOPLE = 200
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from cdp.cli import app
 from cdp.run import RunSummary, run_pipeline
-from cdp.settings import DataPaths
+from core.paths import DataPaths
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

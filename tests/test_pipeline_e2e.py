@@ -13,7 +13,7 @@ import pytest
 
 from cdp.pipeline import run_report_dir
 from cdp.run import run_pipeline
-from cdp.settings import DataPaths
+from core.paths import DataPaths
 
 
 def _sha256(path: Path) -> str:

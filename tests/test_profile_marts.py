@@ -21,7 +21,8 @@ import pytest
 from cdp.dbt import run_dbt
 from cdp.demo.sources import COLUMNS  # the landing files' column contract
 from cdp.pipeline import ingest_source, registered_sources
-from cdp.settings import DataPaths, data_paths
+from cdp.settings import data_paths
+from core.paths import DataPaths
 
 pytestmark = pytest.mark.integration  # two ingest + dbt builds in the module fixtures
 

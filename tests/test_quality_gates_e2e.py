@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 import cdp.pipeline as pipeline
-from cdp.cli import print_summary
+from cdp.commands.run import print_summary
 from cdp.run import RunSummary, run_pipeline
 from cdp.settings import DataPaths
 

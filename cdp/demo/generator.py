@@ -29,7 +29,7 @@ from cdp.demo.sources import (
     render_web_events,
 )
 from cdp.demo.timeline import build_campaigns, plan_consents, plan_tickets
-from cdp.settings import DataPaths
+from core.paths import DataPaths
 
 SOURCES: tuple[str, ...] = ("web_events", "shop_accounts", "email_events", "crm_customers",
                             "pos_orders", "support_tickets", "consent_log")

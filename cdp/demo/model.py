@@ -17,8 +17,6 @@ WINDOW_DAYS = 365
 # Consent changes were first logged from this day on; older consents exist only as CRM flags.
 CONSENT_LOG_START = datetime(2024, 1, 1)
 
-CHANNELS = ("email", "sms", "phone", "post", "online_ads")
-
 
 @dataclass(frozen=True)
 class Phone:

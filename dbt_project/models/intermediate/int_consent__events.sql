@@ -68,7 +68,7 @@ do_not_contact as (
            'do not contact' as reason
     from {{ ref('stg_support__tickets') }} as t
     join records as r on r.source = 'support_tickets' and r.record_id = t.ticket_id
-    cross join (values ('email'), ('sms'), ('phone'), ('post'), ('online_ads')) as ch(channel)
+    cross join {{ channel_rows('ch') }}
     where t.do_not_contact
 )
 

@@ -23,7 +23,7 @@ with contact_points as (
 channels as (
     select p.profile_id, c.channel
     from {{ ref('dim_profiles') }} as p
-    cross join (values ('email'), ('sms'), ('phone'), ('post'), ('online_ads')) as c(channel)
+    cross join {{ channel_rows('c') }}
 ),
 
 grid as (

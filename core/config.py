@@ -1,0 +1,66 @@
+"""One error format for every configuration file: file, key, problem.
+
+Settings are pydantic models (``extra='forbid'``, strict types); :func:`validate` turns a
+``ValidationError`` into :class:`ConfigError` lines such as
+``config/identity.yml: match_threshold: Input should be less than 1``. Messages name keys and
+the kind of problem, never the offending value (a value may be personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Settings = TypeVar("Settings", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file is unreadable or invalid; each problem names file and key."""
+
+    def __init__(self, file: str | Path, problems: Iterable[tuple[str, str]]):
+        self.file = str(file)
+        self.problems = [(key, problem) for key, problem in problems]
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.file}: {key}: {problem}" if key else f"{self.file}: {problem}"
+                for key, problem in self.problems]
+
+
+def key_path(location: Iterable[int | str]) -> str:
+    """``('sources', 'crm', 'identity', 'email')`` → ``sources.crm.identity.email``."""
+    return ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in location)
+
+
+def validate(model: type[Settings], data: Any, file: str | Path,
+             prefix: tuple[int | str, ...] = ()) -> Settings:
+    """``model`` validated from ``data`` read from ``file``; :class:`ConfigError` otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(file, [
+            (key_path((*prefix, *item["loc"])), item["msg"]) for item in error.errors()
+        ]) from None
+
+
+def read_yaml(path: str | Path, *, required: bool = True) -> Any:
+    """A YAML file's content (``None`` for an absent optional file or an empty one)."""
+    path = Path(path)
+    if not path.exists():
+        if required:
+            raise ConfigError(path, [("", "file does not exist")])
+        return None
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [("", f"{where}not valid YAML "
+                                      f"({getattr(error, 'problem', None) or 'syntax'})")]
+                          ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, [("", f"cannot be read ({type(error).__name__})")]) from None

@@ -1,0 +1,66 @@
+"""One owner for the words every stage uses: identity fields, load metadata, channels, run ids.
+
+A new channel or canonical field is one edit here; dbt receives the same lists as ``--vars``
+(:func:`dbt_vars`), so SQL and its tests never spell them out themselves.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Canonical identity fields a source may map its columns onto (``identity:`` in sources.yml).
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "street",
+    "house_number",
+    "postcode",
+    "city",
+    "country",
+    "customer_number",
+    "user_id",
+    "anonymous_id",
+    "loyalty_card",
+)
+
+#: Columns every identity record carries besides the canonical fields.
+RECORD_COLUMNS: tuple[str, ...] = ("source", "record_id", "record_ts")
+
+#: Load metadata ingest adds to raw tables; sources may not use these names.
+LOAD_COLUMNS: tuple[str, ...] = (
+    "_source_file",
+    "_file_sha256",
+    "_row_number",
+    "_loaded_at",
+    "_run_id",
+    "_content_hash",
+)
+#: Further columns of the quarantine (``raw.<source>__rejected``) tables.
+QUARANTINE_COLUMNS: tuple[str, ...] = ("_line_number", "_reason", "_raw_line")
+#: Every name ingest reserves in raw and quarantine tables.
+METADATA_COLUMNS: tuple[str, ...] = (*LOAD_COLUMNS, *QUARANTINE_COLUMNS)
+
+#: Contact channels consent, suppression and segments are decided for.
+CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "post", "online_ads")
+
+#: Longest run id kept in file and folder names.
+MAX_RUN_ID_LENGTH = 120
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id usable as a file or folder name (Airflow run ids hold ``:`` and ``+``)."""
+    return _UNSAFE_IN_NAMES.sub("_", run_id)[:MAX_RUN_ID_LENGTH]
+
+
+def quote_identifier(identifier: str) -> str:
+    """A SQL identifier in double quotes, embedded quotes doubled (DuckDB, Spark SQL ANSI)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def dbt_vars() -> dict[str, object]:
+    """The vocabulary as dbt vars: models and yml tests read ``var('channels')``."""
+    return {"channels": list(CHANNELS), "canonical_fields": list(CANONICAL_FIELDS)}
