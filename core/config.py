@@ -32,8 +32,12 @@ class ConfigError(ValueError):
 
 
 def key_path(location: Iterable[int | str]) -> str:
-    """``('sources', 'crm', 'identity', 'email')`` → ``sources.crm.identity.email``."""
-    return ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in location)
+    """``('sources', 'crm', 'identity', 'email')`` → ``sources.crm.identity.email``;
+    list positions as ``segments[0].name``."""
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
 
 
 def validate(model: type[Settings], data: Any, file: str | Path,
