@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cdp.settings import DataPaths, config_dir
+from cdp.context import RunContext
+from core.paths import DataPaths
 
 log = logging.getLogger(__name__)
 
 
 def run_report_dir(paths: DataPaths, run_id: str) -> Path:
-    return paths.reports / "runs" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    return paths.run_reports(run_id)
 
 
-def write_stage_report(
-    paths: DataPaths, run_id: str, stage: str, report: dict[str, Any]
-) -> dict[str, Any]:
+def write_stage_report(ctx: RunContext, stage: str, report: dict[str, Any]) -> dict[str, Any]:
     """Persist a stage's report, announce it, and return it as plain JSON (safe for XCom)."""
     text = json.dumps(report, indent=2, default=str)
-    folder = run_report_dir(paths, run_id)
+    folder = ctx.paths.run_reports(ctx.run_id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{stage}.json").write_text(text)
     _announce(stage, report)
@@ -64,20 +62,18 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
 
 
 def read_stage_reports(paths: DataPaths, run_id: str) -> dict[str, dict[str, Any]]:
-    folder = run_report_dir(paths, run_id)
+    folder = paths.run_reports(run_id)
     if not folder.exists():
         return {}
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
-def registered_sources() -> list[str]:
-    from ingest.registry import load_registry
-
-    return sorted(load_registry(config_dir() / "sources.yml").sources)
+def registered_sources(ctx: RunContext) -> list[str]:
+    return sorted(ctx.registry.sources)
 
 
 @contextmanager
-def stage_report(paths: DataPaths, run_id: str, stage: str) -> Iterator[dict[str, Any]]:
+def stage_report(ctx: RunContext, stage: str) -> Iterator[dict[str, Any]]:
     """Time a stage and write its report, also when it fails (then with the error's text).
 
     The caller fills the yielded dict; an ``error`` it sets before raising is kept.
@@ -89,49 +85,48 @@ def stage_report(paths: DataPaths, run_id: str, stage: str) -> Iterator[dict[str
     except Exception as error:
         report.setdefault("error", str(error))
         report["seconds"] = round(time.perf_counter() - started, 2)
-        write_stage_report(paths, run_id, stage, report)
+        write_stage_report(ctx, stage, report)
         raise
     report["seconds"] = round(time.perf_counter() - started, 2)
-    report.update(write_stage_report(paths, run_id, stage, report))
+    report.update(write_stage_report(ctx, stage, report))
 
 
-def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
+def ingest_source(ctx: RunContext, source: str) -> dict[str, Any]:
     """Load one registered source's landing files into raw.<source> (exactly once per file)."""
     from cdp.locking import writer_lock
     from ingest.loader import load_all
-    from ingest.registry import load_registry
 
-    with stage_report(paths, run_id, f"ingest__{source}") as report:
+    paths = ctx.paths
+    with stage_report(ctx, f"ingest__{source}") as report:
         report["source"] = source
-        registry = load_registry(config_dir() / "sources.yml")
         with writer_lock(paths):
-            loaded = load_all(paths.build_db, registry, paths.landing, run_id, sources=[source])
+            loaded = load_all(paths.build_db, ctx.registry, paths.landing, ctx.run_id,
+                              sources=[source])
         for item in loaded:
             report.update(_as_dict(item))
     return report
 
 
-def remove_publish_leftovers(paths: DataPaths, run_id: str) -> dict[str, Any]:
+def remove_publish_leftovers(ctx: RunContext) -> dict[str, Any]:
     """Remove temp files a killed publish or rollback left next to published.duckdb."""
     from profiles.publish import remove_leftovers
 
-    remove_leftovers(paths.published_db)
+    remove_leftovers(ctx.paths.published_db)
     return {}
 
 
 def withdraw_deliveries(
-    paths: DataPaths, targets: list[str], run_id: str, *, reinstate: bool = False
+    ctx: RunContext, targets: list[str], *, reinstate: bool = False
 ) -> dict[str, Any]:
     """Withdraw (or reinstate) deliveries named ``<source>/<file or sha256>`` before ingest."""
     from cdp.locking import writer_lock
     from ingest.loader import connect
-    from ingest.registry import load_registry
     from ingest.withdraw import reinstate as reinstate_delivery
     from ingest.withdraw import withdraw
 
+    paths, registry = ctx.paths, ctx.registry
     stage = "reinstate" if reinstate else "withdraw"
-    with stage_report(paths, run_id, stage) as report:
-        registry = load_registry(config_dir() / "sources.yml")
+    with stage_report(ctx, stage) as report:
         parsed = [parse_delivery_target(target, registry.sources) for target in targets]
         done: list[dict[str, Any]] = []
         with writer_lock(paths):
@@ -144,7 +139,7 @@ def withdraw_deliveries(
                         done.append({"source": source, "file_sha256": sha,
                                      "status": "reinstated"})
                     else:
-                        done.append(_as_dict(withdraw(con, spec, landing, delivery, run_id)))
+                        done.append(_as_dict(withdraw(con, spec, landing, delivery, ctx.run_id)))
             finally:
                 con.close()
         report["deliveries"] = done
@@ -162,34 +157,35 @@ def parse_delivery_target(target: str, sources: Any) -> tuple[str, str]:
     return source, delivery
 
 
-def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
+def build(ctx: RunContext) -> dict[str, Any]:
     """dbt build: staging, identity (Splink inside dbt), marts, segments, and their dbt tests."""
     from cdp.dbt import dbt_build
     from cdp.locking import writer_lock
 
-    with stage_report(paths, run_id, "build") as report:
-        with writer_lock(paths):
-            outcome = dbt_build(paths, run_id)
+    with stage_report(ctx, "build") as report:
+        with writer_lock(ctx.paths):
+            outcome = dbt_build(ctx.paths, ctx.run_id)
         report["statuses"] = dict(outcome.statuses)
         slowest = sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
         report["slowest_nodes"] = dict(slowest)
     return report
 
 
-def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
+def quality_gate(ctx: RunContext) -> dict[str, Any]:
     """Great Expectations checkpoints on the build file; raises when any expectation fails."""
     from quality.gate import QualityGateFailed, run_gate
 
-    with stage_report(paths, run_id, "quality_gate") as report:
+    paths = ctx.paths
+    with stage_report(ctx, "quality_gate") as report:
         try:
             result = run_gate(
                 paths.build_db,
                 ["raw", "identity", "profiles"],
                 paths.reports,
-                thresholds=config_dir() / "quality.yml",
-                run_id=run_id,
+                thresholds=ctx.config.quality,
+                run_id=ctx.run_id,
                 previous_db=paths.published_db if paths.published_db.exists() else None,
-                sources_config=config_dir() / "sources.yml",
+                sources_config=ctx.config.sources,
             )
         except QualityGateFailed as failed:
             # The verdict line only: suites, failures and notes are in the report's own fields.
@@ -201,22 +197,22 @@ def quality_gate(paths: DataPaths, run_id: str) -> dict[str, Any]:
     return report
 
 
-def publish(paths: DataPaths, run_id: str) -> dict[str, Any]:
+def publish(ctx: RunContext) -> dict[str, Any]:
     """Swap the audited marts into published.duckdb atomically."""
     from profiles.publish import publish as publish_file
 
-    with stage_report(paths, run_id, "publish") as report:
-        publication = publish_file(paths.build_db, paths.published_db, run_id)
+    with stage_report(ctx, "publish") as report:
+        publication = publish_file(ctx.paths.build_db, ctx.paths.published_db, ctx.run_id)
         report.update(published=str(publication.path), tables=publication.tables)
     return report
 
 
-def export(paths: DataPaths, run_id: str) -> dict[str, Any]:
+def export(ctx: RunContext) -> dict[str, Any]:
     """Export every segment, through the suppression chain, under exports/<segment>/<run_id>/."""
     from profiles.export import export_all
 
-    with stage_report(paths, run_id, "export") as report:
-        exports = export_all(paths.published_db, paths.exports, run_id)
+    with stage_report(ctx, "export") as report:
+        exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id)
         report["exports"] = [
             {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file),
              "candidates": e.manifest.candidates,

@@ -2,8 +2,9 @@
 publish (write-audit-publish) → export segments.
 
 Thin TaskFlow wrappers around ``cdp.pipeline``; nothing heavy happens at parse time (the
-registry is read by a task, not here). The data directory comes from the run's conf
-(``{"cdp_home": ...}``), else from ``CDP_HOME``, else ``./data``.
+registry is read by a task, not here). Each task resolves its run context once: the data
+directory from the ``cdp_home`` param, else ``CDP_HOME``, else ``./data``; the configuration
+folder from ``cdp_config``, else ``CDP_CONFIG``, else the repository's ``config/``.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 PUBLISHED_WAREHOUSE = Asset(name="cdp_published_warehouse", uri="cdp://warehouse/published")
 
 
-def _stage(name: str, *args: Any) -> dict[str, Any]:
-    """Run one stage of cdp.pipeline on this run's data directory (conf, CDP_HOME or ./data)."""
+def _stage(name: str, *args: Any) -> Any:
+    """Run one stage of cdp.pipeline in this task's run context."""
     import cdp.pipeline as pipeline
-    from cdp.settings import data_paths
+    from cdp.context import RunContext
 
     context = get_current_context()
-    conf = (context["dag_run"].conf or {}) if context.get("dag_run") else {}
-    paths = data_paths(conf.get("cdp_home")).ensure()
-    return getattr(pipeline, name)(paths, *args, context["run_id"])
+    params = context["params"]
+    ctx = RunContext.at_edge(params.get("cdp_home"), params.get("cdp_config"),
+                             context["run_id"])
+    return getattr(pipeline, name)(ctx, *args)
 
 
 @dag(
@@ -37,6 +39,20 @@ def _stage(name: str, *args: Any) -> dict[str, Any]:
     tags=["cdp"],
     doc_md=__doc__,
     params={
+        "cdp_home": Param(
+            None,
+            type=["null", "string"],
+            title="Data directory",
+            description="Where landing files, warehouse, exports and reports live "
+            "(default: $CDP_HOME, else ./data).",
+        ),
+        "cdp_config": Param(
+            None,
+            type=["null", "string"],
+            title="Configuration folder",
+            description="Folder with sources.yml and the other YAML configuration "
+            "(default: $CDP_CONFIG, else the repository's config/).",
+        ),
         "withdraw": Param(
             [],
             type="array",
@@ -51,9 +67,7 @@ def _stage(name: str, *args: Any) -> dict[str, Any]:
 def cdp_pipeline() -> None:
     @task
     def registered_sources() -> list[str]:
-        from cdp.pipeline import registered_sources as sources
-
-        return sources()
+        return list(_stage("registered_sources"))
 
     @task
     def prepare(sources: list[str]) -> list[str]:

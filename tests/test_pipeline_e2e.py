@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cdp.pipeline import run_report_dir
 from cdp.run import run_pipeline
 from core.paths import DataPaths
 
@@ -113,7 +112,7 @@ def test_unreadable_landing_file_fails_the_run_and_publishes_nothing(
     assert failed, summary.failed_tasks
     assert _sha256(paths.published_db) == before
     report = json.loads(
-        (run_report_dir(paths, summary.run_id) / "ingest__pos_orders.json").read_text()
+        (paths.run_reports(summary.run_id) / "ingest__pos_orders.json").read_text()
     )
     assert "orders_broken.csv" in report["error"]
     assert any("orders_broken.csv" in error for error in summary.errors.values())

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cdp.context import RunContext
 from cdp.dbt import run_dbt
 from cdp.demo.sources import COLUMNS  # the landing files' column contract
 from cdp.pipeline import ingest_source, registered_sources
@@ -163,8 +164,9 @@ def _write_landing(paths: DataPaths) -> None:
 
 
 def _ingest_and_build(paths: DataPaths, run_id: str) -> None:
-    for source in registered_sources():
-        ingest_source(paths, source, run_id)
+    ctx = RunContext.at_edge(paths.home, run_id=run_id)
+    for source in registered_sources(ctx):
+        ingest_source(ctx, source)
     run_dbt(paths, ["build"], run_id)
 
 

@@ -23,6 +23,7 @@ import pytest
 
 import cdp.pipeline as pipeline
 from cdp.commands.run import print_summary
+from cdp.context import RunContext
 from cdp.run import RunSummary, run_pipeline
 from cdp.settings import DataPaths
 
@@ -148,12 +149,12 @@ def _missing_consent_row(con: duckdb.DuckDBPyConnection) -> str:
 def _stub_ingest_and_build(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the DAG's ingest and build tasks but let them leave the build file as it is."""
 
-    def ingest_source(paths: DataPaths, source: str, run_id: str) -> dict[str, Any]:
+    def ingest_source(ctx: RunContext, source: str) -> dict[str, Any]:
         report = {"source": source, "seconds": 0.0, "rows_loaded": 0, "rows_rejected": 0}
-        return pipeline.write_stage_report(paths, run_id, f"ingest__{source}", report)
+        return pipeline.write_stage_report(ctx, f"ingest__{source}", report)
 
-    def build(paths: DataPaths, run_id: str) -> dict[str, Any]:
-        return pipeline.write_stage_report(paths, run_id, "build", {"seconds": 0.0})
+    def build(ctx: RunContext) -> dict[str, Any]:
+        return pipeline.write_stage_report(ctx, "build", {"seconds": 0.0})
 
     monkeypatch.setattr(pipeline, "ingest_source", ingest_source)
     monkeypatch.setattr(pipeline, "build", build)

@@ -7,17 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from cdp.settings import data_paths
+from cdp.commands.options import HomeOption, console, fail
 
 ingest_app = typer.Typer(help="Landing deliveries: withdraw or reinstate.", no_args_is_help=True)
-console = Console(stderr=True)
-
-HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
-]
 SourceArgument = Annotated[str, typer.Argument(help="Registered source, e.g. shop_accounts.")]
 DeliveryArgument = Annotated[
     str, typer.Argument(help="File name under landing/<source>/, or the delivery's sha256.")
@@ -25,15 +19,14 @@ DeliveryArgument = Annotated[
 
 
 def _run(source: str, delivery: str, home: Path | None, *, reinstate: bool) -> None:
+    from cdp.context import RunContext
     from cdp.pipeline import withdraw_deliveries
 
-    paths = data_paths(home).ensure()
-    run_id = f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    ctx = RunContext.at_edge(home, run_id=f"manual__{datetime.now(UTC):%Y%m%dT%H%M%S}")
     try:
-        report = withdraw_deliveries(paths, [f"{source}/{delivery}"], run_id, reinstate=reinstate)
+        report = withdraw_deliveries(ctx, [f"{source}/{delivery}"], reinstate=reinstate)
     except Exception as error:  # noqa: BLE001 - every failure is reported the same way
-        console.print(f"[red]error:[/] {escape(str(error))}")
-        raise typer.Exit(2) from None
+        fail(error)
     for item in report["deliveries"]:
         console.print(escape(
             ", ".join(f"{key}: {value}" for key, value in item.items() if value not in (None, ""))
