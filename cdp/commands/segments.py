@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cdp.settings import DataPaths, data_paths
+from cdp.commands.options import HomeOption, fail
+from cdp.settings import data_paths
+from core.paths import DataPaths
 
 if TYPE_CHECKING:
     from profiles.segments import ActivationConfig
 
 segment_app = typer.Typer(help="Segments: preview (dry run) and export.", no_args_is_help=True)
-console = Console(stderr=True)
-
-HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
-]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Segments file (default: config/segments.yml).")
 ]
@@ -35,13 +32,7 @@ def _setup(home: Path | None, config: Path | None) -> tuple[DataPaths, Activatio
     try:
         return data_paths(home), load_config(config or default_config_path())
     except (SegmentError, ValueError, OSError) as error:
-        _fail(error)
-
-
-def _fail(error: Exception) -> NoReturn:
-    """Print the message verbatim: rich would take "[a-z]" in it for markup and drop it."""
-    console.print(f"[red]error:[/] {escape(str(error))}")
-    raise typer.Exit(2) from None
+        fail(error)
 
 
 @segment_app.command("list")
@@ -55,7 +46,7 @@ def segment_list(home: HomeOption = None, config: ConfigOption = None) -> None:
         with open_published(paths.published_db) as con:
             segments = available_segments(activation, con)
     except FileNotFoundError as error:
-        _fail(error)
+        fail(error)
     table = Table(title="Segments")
     for column in ("name", "kind", "channel", "offer / product group", "description"):
         table.add_column(column)
@@ -82,7 +73,7 @@ def segment_preview(
     try:
         preview = preview_segment(paths.published_db, paths.exports, name, activation, sample)
     except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
-        _fail(error)
+        fail(error)
     out = Console()
     out.rule(escape(f"segment {preview.segment} ({preview.channel}), definition "
                     f"{preview.definition_hash[:12]}"))
@@ -127,7 +118,7 @@ def segment_export(
     try:
         export = export_segment(paths.published_db, paths.exports, name, run, activation)
     except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
-        _fail(error)
+        fail(error)
     out = Console()
     out.print(escape(f"exported {name}: {export.manifest.rows:,} members → {export.directory}"))
     for item in export.manifest.files:

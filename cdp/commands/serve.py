@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
-]
+from cdp.commands.options import HomeOption, fail
 
 
 def log_config() -> dict[str, Any]:
@@ -40,7 +35,6 @@ def serve(
     try:
         app = create_app(data_paths(home))
     except ApiConfigError as error:
-        Console(stderr=True).print(f"[red]error:[/] {escape(str(error))}")
-        raise typer.Exit(2) from None
+        fail(error)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
                 log_config=log_config())
