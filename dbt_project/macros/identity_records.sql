@@ -1,8 +1,7 @@
-{#- Canonical identity fields every registered source is mapped onto (see config/sources.yml). -#}
+{#- Canonical identity fields every registered source is mapped onto (core/vocabulary.py,
+    handed over as the var canonical_fields). -#}
 {% macro canonical_identity_fields() -%}
-    {{ return(["email", "phone", "first_name", "last_name", "birth_date", "street",
-               "house_number", "postcode", "city", "country", "customer_number", "user_id",
-               "anonymous_id", "loyalty_card"]) }}
+    {{ return(var('canonical_fields')) }}
 {%- endmacro %}
 
 {#- The source registry as ingest recorded it in raw._source_registry: one dict per source with
