@@ -2,11 +2,6 @@
 
 Public API lives in :mod:`quality.gate` (``run_gate``, ``GateResult``, ``QualityGateFailed``),
 :mod:`quality.exports` (``validate_export``, for exporters) and :mod:`quality.thresholds`
-(``load_thresholds``, ``Thresholds``). This module stays
-import-light so the CLI and DAG parsing do not pay for importing Great Expectations.
+(``load_thresholds``, ``Thresholds``). Great Expectations is imported only through
+:mod:`quality.gx`, when checks run, so the CLI and DAG parsing do not pay for it.
 """
-
-import os
-
-# The machines running the gate have no network; GX must never try to phone home.
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

@@ -19,7 +19,7 @@ from quality.gate import GateResult, validate_plans
 from quality.thresholds import Thresholds, load_thresholds
 
 if TYPE_CHECKING:
-    from quality.suites import CheckSpec
+    from quality.suites.checks import CheckSpec
 
 #: Stands in for an exported identifier that does not normalise (never a contact point).
 UNUSABLE = "<unusable identifier>"
@@ -57,7 +57,8 @@ def validate_export(
     * ``channel``: email, sms, phone, post or online_ads.
     * ``previous_count``: member count of the previous export of this segment (None: first).
     * ``reports_dir``: validation results and Data Docs go to ``reports_dir/data_docs``.
-    * ``thresholds``: Thresholds, a YAML path, or None for ``config/quality.yml``.
+    * ``thresholds``: Thresholds or the caller's ``quality.yml`` path; None: the documented
+      defaults (those of the shipped ``config/quality.yml``).
 
     Checks: every row is opted in for its channel (a contactable ``dim_profile_consent`` row
     for the profile and channel, and for the exported email / phone when given); no exported
@@ -67,12 +68,14 @@ def validate_export(
     when ``segment_size_change_action: fail``. Failures name profile ids, never identifiers.
     """
     started = time.perf_counter()
-    if not isinstance(thresholds, Thresholds):
+    if thresholds is None:
+        thresholds = Thresholds()
+    elif not isinstance(thresholds, Thresholds):
         thresholds = load_thresholds(thresholds)
     if "profile_id" not in members.columns:
         raise ValueError("members need a profile_id column")
 
-    from quality.suites import LayerPlan
+    from quality.suites.checks import LayerPlan
 
     plan = LayerPlan("exports")
     with duckdb.connect(str(published_db), read_only=True) as con:
@@ -102,7 +105,7 @@ def _load_members(con: duckdb.DuckDBPyConnection, members: pd.DataFrame, channel
     garbled address fails instead of passing on the strength of the profile's other addresses.
     """
     from identity.normalise import normalise_email_value, normalise_phone_value
-    from quality.suites import CONSENT_TABLE
+    from quality.suites.catalog import CONSENT_TABLE
 
     if "channel" not in members.columns:
         members = members.assign(channel=channel)
@@ -167,7 +170,8 @@ def _addressing(kind: str) -> str:
 
 
 def _consent_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpec:
-    from quality.suites import CONSENT_TABLE, flag_check, labelled_frame
+    from quality.suites.catalog import CONSENT_TABLE, labelled_frame
+    from quality.suites.checks import flag_check
 
     checked = labelled_frame(
         con,
@@ -194,7 +198,8 @@ def _consent_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpec:
 
 
 def _suppression_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpec | None:
-    from quality.suites import SUPPRESSION_TABLE, flag_check, labelled_frame
+    from quality.suites.catalog import SUPPRESSION_TABLE, labelled_frame
+    from quality.suites.checks import flag_check
 
     exists = con.execute(
         "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
@@ -226,9 +231,8 @@ def _suppression_check(con: duckdb.DuckDBPyConnection, segment: str) -> CheckSpe
 def _size_check(
     count: int, previous_count: int | None, segment: str, thresholds: Thresholds
 ) -> CheckSpec:
-    from great_expectations.expectations.metadata_types import FailureSeverity
-
-    from quality.suites import max_check
+    from quality.gx import FailureSeverity
+    from quality.suites.checks import max_check
 
     change = 0.0 if previous_count is None else abs(count - previous_count) / max(previous_count, 1)
     frame = pd.DataFrame(

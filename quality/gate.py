@@ -2,7 +2,8 @@
 
 Called from an Airflow task (plain Python, no GX operator) and from the CLI::
 
-    result = run_gate(paths.build_db, ["raw", "identity", "profiles"], paths.reports)
+    result = run_gate(paths.build_db, ["raw", "identity", "profiles"], paths.reports,
+                      ctx.thresholds, run_id, sources_config=ctx.config.sources)
 
 Design choices and why:
 
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     )
     from great_expectations.data_context import AbstractDataContext
 
-    from quality.suites import CheckSpec, LayerPlan
+    from quality.suites.checks import CheckSpec, LayerPlan
 
 log = logging.getLogger(__name__)
 
@@ -167,19 +168,19 @@ def run_gate(
     db_path: Path,
     layers: Sequence[str],
     reports_dir: Path,
-    thresholds: Thresholds | str | Path | None = None,
+    thresholds: Thresholds | str | Path,
     run_id: str = "manual",
     *,
+    sources_config: Path,
     previous_db: Path | None = None,
-    sources_config: Path | None = None,
 ) -> GateResult:
     """Validate ``layers`` of the DuckDB file at ``db_path``; raise QualityGateFailed on failure.
 
-    ``thresholds`` is a Thresholds object, a path to a YAML file, or None for
-    ``config/quality.yml``. ``previous_db`` (the last published file) enables the
-    comparisons with the previous publication: profile id changes (identity) and row drop
-    (profiles). ``sources_config`` is the ``sources.yml`` used for identity columns the
-    registry does not name (default: the configuration folder's).
+    ``thresholds`` is a Thresholds object or the path of its YAML file (the caller's
+    ``config/quality.yml``). ``sources_config`` is the ``sources.yml`` used for identity
+    columns the warehouse's registry table does not name (absent: none). ``previous_db``
+    (the last published file) enables the comparisons with the previous publication:
+    profile id changes (identity) and row drop (profiles).
     """
     started = time.perf_counter()
     if not isinstance(thresholds, Thresholds):
@@ -198,8 +199,8 @@ def run_gate(
             con,
             layers,
             thresholds,
+            sources_config=Path(sources_config),
             previous_db=Path(previous_db) if previous_db is not None else None,
-            sources_config=Path(sources_config) if sources_config is not None else None,
         )
     return validate_plans(plans, Path(reports_dir), run_id, started)
 
@@ -263,11 +264,7 @@ def _validate(
     batch parameters to all its validation definitions, and each check has its own
     DataFrame.
     """
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-    )
+    from quality.gx import ExpectationSuiteIdentifier, RunIdentifier, gx
 
     reports_dir = reports_dir.resolve()
     context = _ephemeral_context(reports_dir)
@@ -310,11 +307,11 @@ def _validate(
 
 def _ephemeral_context(reports_dir: Path) -> AbstractDataContext:
     """In-memory GX context; validation results and Data Docs go to ``reports_dir``."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
+    from quality.gx import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
+        gx,
     )
 
     defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
@@ -351,7 +348,7 @@ def _ephemeral_context(reports_dir: Path) -> AbstractDataContext:
 
 def _collect(spec: CheckSpec, results: list[ExpectationValidationResult], out: GateResult) -> None:
     """Count and describe results; a failed expectation of severity "warning" only warns."""
-    from great_expectations.expectations.metadata_types import FailureSeverity
+    from quality.gx import FailureSeverity
 
     passed = failed = 0
     for item in results:

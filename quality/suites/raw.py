@@ -1,0 +1,319 @@
+"""Raw-layer suites: one per registered source's append-only table, its loads and deliveries.
+
+The raw layer has one table per registered source, so its suites follow the source registry
+ingest recorded in ``raw._source_registry`` rather than a hand-maintained file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.vocabulary import LOAD_COLUMNS
+from core.vocabulary import quote_identifier as q
+from ingest.registry import RegistryError, load_registry
+from quality.gx import Expectation, gx
+from quality.suites.catalog import (
+    REGISTRY_TABLE,
+    Catalog,
+    count_rows,
+    label_sql,
+    labelled_frame,
+    select_list,
+    sql_literal,
+    table_columns,
+)
+from quality.suites.checks import CheckSpec, LayerPlan, schema_check
+from quality.suites.deliveries import delivery_check
+from quality.thresholds import Thresholds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """What the gate needs to know about one registered source's raw table."""
+
+    key: str | None
+    timestamp: str | None = None
+    birth_date_format: str | None = None
+    #: canonical field (email, phone, birth_date) -> raw column
+    formats: Mapping[str, str] = field(default_factory=dict)
+    #: declared delivery kind (snapshot | incremental); None: inferred per delivery
+    delivery: str | None = None
+
+
+#: Canonical identity fields whose raw values get a format check.
+FORMAT_FIELDS = ("email", "phone", "birth_date")
+
+
+def plan_raw(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    thresholds: Thresholds,
+    sources_config: Path,
+) -> LayerPlan:
+    """Per registered source: its table and columns present, its rows, latest load and
+    deliveries; sources come from the registry table ingest wrote with the raw tables."""
+    plan = LayerPlan("raw")
+    required: list[tuple[str, bool]] = []
+    registry_cols = table_columns(catalog, "raw", REGISTRY_TABLE)
+    registry_ok = registry_cols is not None and {"source", "record_key"} <= set(registry_cols)
+    required.append((f"raw.{REGISTRY_TABLE}", registry_ok))
+    if not registry_ok:
+        plan.notes.append(
+            f"raw.{REGISTRY_TABLE} missing or without columns source, record_key: "
+            "no raw table could be checked"
+        )
+        plan.checks.append(schema_check("raw", required))
+        return plan
+
+    registry = con.execute(f"SELECT * FROM raw.{q(REGISTRY_TABLE)} ORDER BY source").df()
+    for name, source in _registered_sources(registry, sources_config).items():
+        table = f"raw.{name}"
+        columns = table_columns(catalog, "raw", name)
+        required.append((table, columns is not None))
+        if columns is None:
+            continue
+        key_ok = source.key is not None and source.key in columns
+        required.append((f"{table}.{source.key or '<record_key>'}", key_ok))
+        for column in [source.timestamp, *source.formats.values()]:
+            if column is not None:
+                required.append((f"{table}.{column}", column in columns))
+        unmapped = [f for f in FORMAT_FIELDS if f not in source.formats]
+        if unmapped:
+            plan.notes.append(
+                f"{table}: no {', '.join(unmapped)} column mapped; format not checked"
+            )
+        if source.key is None or not key_ok:
+            continue
+        plan.checks.append(_raw_table_check(con, catalog, name, source.key, source, thresholds))
+        plan.checks.append(_load_check(con, catalog, name, source.key, thresholds, plan.notes))
+        deliveries = delivery_check(con, catalog, name, source.delivery, thresholds, plan.notes)
+        if deliveries is not None:
+            plan.checks.append(deliveries)
+    plan.checks.insert(0, schema_check("raw", required))
+    return plan
+
+
+def _raw_table_check(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    name: str,
+    key: str,
+    source: RawSource,
+    thresholds: Thresholds,
+) -> CheckSpec:
+    """Record keys present and unique per file version, well-formed contact data and dates.
+
+    Raw is append-only: a later file may legitimately carry the same key again (an update),
+    so uniqueness is per file (``_file_sha256``, else ``_source_file``). Inside one file a
+    key may repeat only as an identical re-sent row (the email tool re-sends events);
+    ``key_versions_in_file`` counts the *different* rows a key has in its file.
+    """
+    table = f"raw.{name}"
+    columns = table_columns(catalog, "raw", name) or []
+    version = next((c for c in ("_file_sha256", "_source_file") if c in columns), None)
+    content = [c for c in columns if c not in LOAD_COLUMNS]
+    partition = ", ".join(q(c) for c in [version, key] if c is not None)
+    present = [c for c in source.formats.values() if c in columns]
+    derived = [f"count(DISTINCT hash(row({select_list(content)}))) OVER (PARTITION BY {partition}) "
+               "AS key_versions_in_file"]
+    expectations: list[Expectation] = [
+        gx.expectations.ExpectColumnValuesToNotBeNull(
+            column=key, notes="Every raw record needs its record key to be traced and deduplicated."
+        ),
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="key_versions_in_file",
+            min_value=1,
+            max_value=1,
+            notes="A record key names one record per file: repeating it inside a file is "
+            "allowed only as an identical re-sent row. A later file may repeat it (an update).",
+        ),
+    ]
+    for field_name in ("email", "phone"):
+        column = source.formats.get(field_name)
+        if column in present:
+            expectations.append(
+                gx.expectations.ExpectColumnValuesToMatchRegex(
+                    column=column,
+                    regex=getattr(thresholds, f"{field_name}_regex"),
+                    mostly=thresholds.format_mostly,
+                    notes=f"A mapped {field_name} column that mostly holds something else is a "
+                    "mapping or parsing error upstream.",
+                )
+            )
+    birth = source.formats.get("birth_date")
+    if birth in present:
+        parsed = (
+            f"try_strptime(CAST({q(birth)} AS VARCHAR), {sql_literal(source.birth_date_format)})"
+            if source.birth_date_format
+            else f"TRY_CAST({q(birth)} AS DATE)"
+        )
+        blank = f"nullif(trim(CAST({q(birth)} AS VARCHAR)), '') IS NULL"
+        derived.append(f"CASE WHEN {blank} THEN NULL ELSE {parsed} IS NOT NULL END "
+                       f"AS {q(birth + '__parses')}")
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToBeInSet(
+                column=f"{birth}__parses",
+                value_set=[True],
+                mostly=thresholds.format_mostly,
+                notes="Non-empty birth dates must parse with the source's birth_date_format "
+                "(blank ones are ignored).",
+            )
+        )
+    if source.timestamp in columns:
+        present.append(source.timestamp)
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToNotBeNull(
+                column=source.timestamp,
+                mostly=thresholds.format_mostly,
+                notes="The registered event / change time: ingest quarantines values that do "
+                "not parse, so a null here means the value was missing.",
+            )
+        )
+    wanted = list(dict.fromkeys([key, *present]))
+    label = label_sql(catalog, "raw", name, [key])
+    frame = labelled_frame(
+        con,
+        f"SELECT {label} AS _example, {select_list(wanted)}, {', '.join(derived)} "
+        f"FROM raw.{q(name)}",
+    )
+    return CheckSpec("raw", table, table, frame, expectations)
+
+
+def _load_check(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    source: str,
+    key: str,
+    thresholds: Thresholds,
+    notes: list[str],
+) -> CheckSpec:
+    """Quarantine share of the source's latest load.
+
+    Raw tables are append-only, so the cumulative share would dilute a bad file in a long
+    history: where raw and quarantine rows carry ingest's ``_run_id`` / ``_loaded_at`` the
+    latest load (by time) is judged. Without those columns the share is over all rows.
+    """
+    table = f"raw.{source}"
+    rejected = f"{source}__rejected"
+    raw_cols = set(table_columns(catalog, "raw", source) or [])
+    rejected_cols = table_columns(catalog, "raw", rejected)
+    if rejected_cols is None:
+        notes.append(f"raw.{rejected} not found: quarantine share of {table} taken as 0")
+    load_cols = {"_run_id", "_loaded_at"}
+    per_load = load_cols <= raw_cols and (rejected_cols is None or load_cols <= set(rejected_cols))
+
+    parts = [f"SELECT _run_id, _loaded_at, 0 AS q FROM raw.{q(source)}"]
+    if rejected_cols is not None:
+        parts.append(f"SELECT _run_id, _loaded_at, 1 AS q FROM raw.{q(rejected)}")
+    if per_load:
+        loads = con.execute(
+            f"""
+            SELECT CAST(_run_id AS VARCHAR), count(*) FILTER (WHERE q = 0),
+                   count(*) FILTER (WHERE q = 1)
+            FROM ({" UNION ALL ".join(parts)})
+            GROUP BY 1
+            ORDER BY min(_loaded_at), 1
+            """
+        ).fetchall()
+    else:
+        loaded = count_rows(con, f"raw.{q(source)}")
+        quarantined = 0 if rejected_cols is None else count_rows(con, f"raw.{q(rejected)}")
+        loads = [(None, loaded, quarantined)]
+        notes.append(f"{table}: no _run_id/_loaded_at columns; quarantine share over all rows")
+
+    run_id, loaded, quarantined = loads[-1] if loads else (None, 0, 0)
+    total = loaded + quarantined
+    columns: dict[str, list[Any]] = {
+        "loaded_rows": [loaded],
+        "rejected_rows": [quarantined],
+        "rejected_share": [quarantined / total if total else 0.0],
+    }
+    expectations: list[Expectation] = [
+        gx.expectations.ExpectColumnMaxToBeBetween(
+            column="rejected_share",
+            min_value=0.0,
+            max_value=thresholds.max_rejected_share,
+            notes=f"Share of the latest load of {source} put into quarantine (raw.{rejected}); "
+            "a high share means a broken file or a changed format.",
+        )
+    ]
+    examples: tuple[str, ...] = ()
+    if rejected_cols is not None and key in rejected_cols:
+        where = f"{q(key)} IS NOT NULL"
+        params: list[Any] = []
+        if per_load and run_id is not None:
+            where += " AND CAST(_run_id AS VARCHAR) = ?"
+            params.append(run_id)
+        examples = tuple(
+            str(value)
+            for (value,) in con.execute(
+                f"SELECT CAST({q(key)} AS VARCHAR) FROM raw.{q(rejected)} WHERE {where} LIMIT 5",
+                params,
+            ).fetchall()
+        )
+    frame = pd.DataFrame(
+        columns, index=pd.Index([table if run_id is None else f"{table}@{run_id}"])
+    )
+    return CheckSpec(
+        "raw", f"{table}.load", table, frame, expectations, {"rejected_share": examples}
+    )
+
+
+
+
+def _registered_sources(registry: pd.DataFrame, sources_config: Path) -> dict[str, RawSource]:
+    """source -> key, timestamp and format-checked columns, from ingest's registry table.
+
+    ``raw._source_registry`` holds one row per source and mapped identity ``field`` with its
+    ``column_name`` (plus ``record_key``, ``timestamp_column``, ``birth_date_format`` and
+    ``delivery``), as ingest recorded it at load time. Format-checked fields the table does
+    not name come from ``sources_config``, read by ingest's own registry parser.
+    """
+    found: dict[str, RawSource] = {}
+    for row in registry.to_dict("records"):
+        name = str(row["source"])
+        known = found.get(name, RawSource(key=None))
+        mapped, column = row.get("field"), _text(row.get("column_name"))
+        found[name] = RawSource(
+            key=_text(row.get("record_key")) or known.key,
+            timestamp=_text(row.get("timestamp_column")) or known.timestamp,
+            birth_date_format=_text(row.get("birth_date_format")) or known.birth_date_format,
+            formats={**known.formats,
+                     **({mapped: column} if mapped in FORMAT_FIELDS and column else {})},
+            delivery=_text(row.get("delivery")) or known.delivery,
+        )
+    if any(set(FORMAT_FIELDS) - set(s.formats) for s in found.values()):
+        from_sources = _identity_from_sources(sources_config)
+        found = {
+            name: replace(s, formats={**from_sources.get(name, {}), **s.formats})
+            for name, s in found.items()
+        }
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _identity_from_sources(path: Path) -> dict[str, dict[str, str]]:
+    """source -> {field: column} of the format-checked fields ``sources.yml`` maps."""
+    if not path.exists():
+        return {}
+    try:
+        registry = load_registry(path)
+    except RegistryError:  # its message may quote values: name the file only
+        log.warning("could not read %s; identity columns only from the registry table", path)
+        return {}
+    return {
+        spec.name: {f: spec.identity[f] for f in FORMAT_FIELDS if f in spec.identity}
+        for spec in registry
+    }
