@@ -67,7 +67,7 @@ def test_every_invalid_file_is_reported_in_one_run_by_file_and_key(
     (config / "segments.yml").write_text("segments:\n  - name: Bad Name\n    channel: email\n")
     code, stderr = _check(tmp_path / "home", config)
     assert code == 1
-    assert f"{identity}: match_threshold:" in stderr
+    assert f"{identity}: identity.match_threshold: Input should be less than 1" in stderr
     assert f"{quality}: no_such_threshold:" in stderr
     assert f"{config / 'segments.yml'}: segments[0].name:" in stderr
 
