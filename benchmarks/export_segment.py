@@ -29,9 +29,10 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from profiles.export import export_segment  # noqa: E402
-from profiles.segments import ActivationConfig, build_segment  # noqa: E402
-from profiles.suppression import SuppressionPolicy  # noqa: E402
+from profiles.activation.config import ActivationConfig  # noqa: E402
+from profiles.activation.export import export_segment  # noqa: E402
+from profiles.activation.segment import build_segment  # noqa: E402
+from profiles.activation.suppression import SuppressionPolicy  # noqa: E402
 
 SEGMENT = {"name": "bench", "channel": "email", "offer_id": "offer_1",
            "where": "churn_risk = 'high' and lifetime_value > 100 and city in ('Berlin')"}

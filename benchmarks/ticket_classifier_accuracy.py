@@ -1,4 +1,4 @@
-"""Accuracy of profiles.ticket_classifier against the demo ground truth.
+"""Accuracy of profiles.traits.ticket_classifier against the demo ground truth.
 
 Not a test. Run ``.venv/bin/python benchmarks/ticket_classifier_accuracy.py [--home DIR]``
 (default: a fresh temporary demo of 10,000 people). Reads the generated
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from cdp.settings import data_paths  # noqa: E402
-from profiles.ticket_classifier import LABELS, classify, language  # noqa: E402
+from profiles.traits.ticket_classifier import LABELS, classify, language  # noqa: E402
 
 
 def evaluate(home: Path) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, bool]]]:

@@ -103,7 +103,7 @@ class RunContext:
     @cached_property
     def activation(self) -> Any:
         """Segments and the suppression policy (``segments.yml``)."""
-        from profiles.segments import load_config
+        from profiles.activation.config import load_config
 
         return load_config(self.config.segments)
 

@@ -109,7 +109,7 @@ def ingest_source(ctx: RunContext, source: str) -> dict[str, Any]:
 
 def remove_publish_leftovers(ctx: RunContext) -> dict[str, Any]:
     """Remove temp files a killed publish or rollback left next to published.duckdb."""
-    from profiles.publish import remove_leftovers
+    from profiles.publishing.publish import remove_leftovers
 
     remove_leftovers(ctx.paths.published_db)
     return {}
@@ -157,18 +157,61 @@ def parse_delivery_target(target: str, sources: Any) -> tuple[str, str]:
     return source, delivery
 
 
+def train_identity(ctx: RunContext) -> dict[str, Any]:
+    """dbt build up to the normalised identity records, then the identity training step: the
+    Splink model the links model will load, trained and saved here when ``model: auto`` finds
+    none (never inside a dbt model)."""
+    from cdp.dbt import dbt_build
+    from cdp.locking import writer_lock
+    from cdp.settings import REPO_ROOT
+    from identity.training import ensure_model
+
+    with stage_report(ctx, "train_identity") as report:
+        with writer_lock(ctx.paths):
+            outcome = dbt_build(ctx.paths, ctx.run_id, ctx.config, part="input")
+            choice = ensure_model(ctx.paths.build_db, ctx.identity, ctx.paths.models,
+                                  REPO_ROOT, ctx.identity_overrides)
+        report["statuses"] = dict(outcome.statuses)
+        report["node_seconds"] = outcome.node_seconds
+        report["model"] = choice.path.name if choice.path is not None else None
+        report["model_action"] = choice.action
+    return report
+
+
 def build(ctx: RunContext) -> dict[str, Any]:
-    """dbt build: staging, identity (Splink inside dbt), marts, segments, and their dbt tests."""
+    """The rest of the dbt build after :func:`train_identity`: identity links and profiles,
+    marts, segments, and their dbt tests; then the identity report (``identity.json``)."""
     from cdp.dbt import dbt_build
     from cdp.locking import writer_lock
 
     with stage_report(ctx, "build") as report:
         with writer_lock(ctx.paths):
-            outcome = dbt_build(ctx.paths, ctx.run_id)
+            outcome = dbt_build(ctx.paths, ctx.run_id, ctx.config, part="rest")
         report["statuses"] = dict(outcome.statuses)
         slowest = sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
         report["slowest_nodes"] = dict(slowest)
+        _write_identity_report(ctx, outcome.node_seconds)
     return report
+
+
+IDENTITY_NODES = ("int_identity__normalised", "int_identity__links", "int_identity__clusters")
+
+
+def _write_identity_report(ctx: RunContext, node_seconds: dict[str, float]) -> None:
+    """``identity.json``: counts read back from the built identity tables, the model the
+    training step chose, and the identity models' seconds as dbt timed them."""
+    from identity.build_stats import build_stats
+
+    trained = read_stage_reports(ctx.paths, ctx.run_id).get("train_identity", {})
+    timed = {**trained.get("node_seconds", {}), **node_seconds}
+    seconds = {f"seconds_{node}": round(timed[node], 2) for node in IDENTITY_NODES
+               if node in timed}
+    report = {**build_stats(ctx.paths.build_db), "model": trained.get("model"),
+              "model_action": trained.get("model_action"), **seconds,
+              "seconds_total": round(sum(seconds.values()), 2)}
+    folder = ctx.paths.run_reports(ctx.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "identity.json").write_text(json.dumps(report, indent=2))
 
 
 def quality_gate(ctx: RunContext) -> dict[str, Any]:
@@ -199,7 +242,7 @@ def quality_gate(ctx: RunContext) -> dict[str, Any]:
 
 def publish(ctx: RunContext) -> dict[str, Any]:
     """Swap the audited marts into published.duckdb atomically."""
-    from profiles.publish import publish as publish_file
+    from profiles.publishing.publish import publish as publish_file
 
     with stage_report(ctx, "publish") as report:
         publication = publish_file(ctx.paths.build_db, ctx.paths.published_db, ctx.run_id)
@@ -209,10 +252,11 @@ def publish(ctx: RunContext) -> dict[str, Any]:
 
 def export(ctx: RunContext) -> dict[str, Any]:
     """Export every segment, through the suppression chain, under exports/<segment>/<run_id>/."""
-    from profiles.export import export_all
+    from profiles.activation.export import export_all
 
     with stage_report(ctx, "export") as report:
-        exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id)
+        exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id,
+                             ctx.activation)
         report["exports"] = [
             {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file),
              "candidates": e.manifest.candidates,

@@ -23,9 +23,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from test_segments import WINBACK, scenario_rows, write_published
 
-from profiles.export import export_segment
-from profiles.segments import ActivationConfig, build_segment
-from profiles.suppression import SuppressionPolicy
+from profiles.activation.config import ActivationConfig
+from profiles.activation.export import export_segment
+from profiles.activation.segment import build_segment
+from profiles.activation.suppression import SuppressionPolicy
 
 pytestmark = pytest.mark.integration  # a real uvicorn server (`cdp serve`) in a subprocess
 

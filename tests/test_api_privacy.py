@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from test_segments import WINBACK, write_published
 
 from cdp.settings import data_paths
-from profiles.api import create_app
+from profiles.api.app import create_app
+from profiles.api.settings import ApiConfigError
 
 KEY = "privacy-test-key"
 AUTH = {"X-API-Key": KEY}
@@ -43,14 +44,32 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(home: Path) -> Iterator[TestClient]:
-    os.environ["CDP_API_KEYS"] = KEY
-    try:
-        app = create_app(data_paths(home), home / "config" / "api.yml",
-                         home / "config" / "segments.yml")
-    finally:
-        del os.environ["CDP_API_KEYS"]
+    app = create_app(data_paths(home), home / "config" / "api.yml",
+                     home / "config" / "segments.yml", [KEY])
     with TestClient(app, headers=AUTH) as client:
         yield client
+
+
+def test_the_api_refuses_to_start_without_keys_or_with_invalid_settings(home: Path,
+                                                                         tmp_path: Path) -> None:
+    segments = home / "config" / "segments.yml"
+    with pytest.raises(ApiConfigError) as error:
+        create_app(data_paths(home), home / "config" / "api.yml", segments, [" ", ""])
+    assert error.value.lines() == [f"{home / 'config' / 'api.yml'}: key_sha256: no API keys "
+                                   "configured: set CDP_API_KEYS or list key digests here"]
+    api = tmp_path / "api.yml"
+    api.write_text("page_size: {default: 0, max: 1000}\nmembers_max_age_seconds: soon\n")
+    with pytest.raises(ApiConfigError) as error:
+        create_app(data_paths(home), api, segments, [KEY])
+    assert error.value.lines() == [
+        f"{api}: page_size.default: Input should be greater than or equal to 1",
+        f"{api}: members_max_age_seconds: Input should be a valid number, unable to parse "
+        "string as a number",
+    ]
+    bad_segments = tmp_path / "segments.yml"
+    bad_segments.write_text(json.dumps({"segments": [{**WINBACK, "channel": "fax"}]}))
+    with pytest.raises(ApiConfigError, match=r"segments.yml: segments\[0\].channel: "):
+        create_app(data_paths(home), home / "config" / "api.yml", bad_segments, [KEY])
 
 
 def _absent(text: str, *values: str) -> None:

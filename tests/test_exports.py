@@ -20,8 +20,8 @@ from test_segments import (
 )
 from typer.testing import CliRunner
 
-from profiles.export import export_all, export_segment, preview_segment
-from profiles.hashing import (
+from profiles.activation.export import export_all, export_segment, preview_segment
+from profiles.activation.hashing import (
     EMAIL_SQL,
     GOOGLE_PHONE_SQL,
     META_PHONE_SQL,
@@ -30,7 +30,7 @@ from profiles.hashing import (
     hashed,
     meta_phone,
 )
-from profiles.published import MissingTableError
+from profiles.publishing.published import MissingTableError
 
 MOBILE_SPELLINGS = ("0151 2345 6789", "+49 151 23456789", "0049-151-23456789")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from profiles.publish import PublishError, archive_dir, publish, rollback
+from profiles.publishing.publish import PublishError, archive_dir, publish, rollback
 
 
 def _make_build(path: Path, version: int, rows: int = 1_000) -> None:
@@ -90,12 +90,12 @@ def test_reader_holding_published_open_is_not_blocked(tmp_path: Path) -> None:
 
 
 # Runs publish or rollback in a child process that SIGKILLs itself at its N-th traced line
-# of profiles/publish.py (0: never; prints how many lines it ran). Deterministic, so every
-# point between two statements is hit, including between archiving and the swap.
+# of profiles/publishing/publish.py (0: never; prints how many lines it ran). Deterministic, so
+# every point between two statements is hit, including between archiving and the swap.
 _KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
-import profiles.publish as publish_module
+import profiles.publishing.publish as publish_module
 
 action, kill_at = sys.argv[1], int(sys.argv[2])
 build, published = Path(sys.argv[3]), Path(sys.argv[4])
@@ -221,7 +221,7 @@ def test_rollback_killed_at_every_line_leaves_old_or_previous(tmp_path: Path) ->
 _PUBLISH_SCRIPT = """
 import sys
 from pathlib import Path
-from profiles.publish import publish
+from profiles.publishing.publish import publish
 publish(Path(sys.argv[1]), Path(sys.argv[2]), "killed-run")
 """
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from test_publish import _make_build, _version
 
-from profiles.publish import PublishError, archive_dir, publish, rollback
+from profiles.publishing.publish import PublishError, archive_dir, publish, rollback
 
 # Publishes build -> published as run "killed-run" and, once the temp copy is complete (just
 # before it is fsynced and swapped in), either SIGKILLs itself or says "ready" and waits for a
@@ -21,7 +21,7 @@ from profiles.publish import PublishError, archive_dir, publish, rollback
 _PAUSE_SCRIPT = """
 import linecache, os, signal, sys
 from pathlib import Path
-import profiles.publish as publish_module
+import profiles.publishing.publish as publish_module
 
 action, build, published = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 reached = False

@@ -4,6 +4,7 @@ hand-made published warehouse whose every row has a known fate."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,16 +13,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from profiles.published import MissingTableError, open_published
-from profiles.segments import (
-    ActivationConfig,
-    SegmentError,
-    available_segments,
-    build_segment,
-    load_config,
-    parse_condition,
-)
-from profiles.suppression import SuppressionPolicy, suppress
+from profiles.activation.config import ActivationConfig, load_config
+from profiles.activation.discovery import available_segments
+from profiles.activation.parser import parse_condition
+from profiles.activation.segment import build_segment
+from profiles.activation.suppression import SuppressionPolicy, suppress
+from profiles.activation.syntax import FIELDS, SegmentError
+from profiles.publishing.published import MissingTableError, open_published
 
 AS_OF = datetime(2026, 3, 12, 12, 0)  # a Thursday; the week began on Monday 2026-03-09
 RULE = ("churn_risk = 'high' and lifetime_value > 500 and city in ('Berlin', 'Hamburg')")
@@ -209,28 +207,78 @@ def test_malicious_or_unknown_input_is_rejected_before_anything_runs(
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"channel": "fax"}, "channel 'fax'"),
-    ({"name": "../etc"}, "must match"),
-    ({"model": "seg_x"}, "exactly one of"),
-    ({"limit": 5}, "unknown keys"),
-    ({"where": None, "model": 'x"; DROP'}, "model"),
+    ({"channel": "fax"}, r"^channel: Value error, must be one of email, sms, phone, post, "
+                         r"online_ads$"),
+    ({"name": "../etc"}, r"^name: Value error, must match \[a-z\]\[a-z0-9_\]"),
+    ({"model": "seg_x"}, r"^Value error, give exactly one of 'where' \(a rule\) or 'model'"),
+    ({"limit": 5}, r"^limit: Extra inputs are not permitted$"),
+    ({"where": None, "model": 'x"; DROP'}, r"^model: Value error, must match \[a-z\]"),
+    ({"offer_id": 7}, r"^offer_id: Input should be a valid string$"),
 ])
 def test_invalid_definitions_name_the_problem(entry: dict[str, Any], message: str) -> None:
-    with pytest.raises(SegmentError, match=message):
+    """Key and problem, never the value (``fax``, ``../etc``, the model text)."""
+    with pytest.raises(SegmentError, match=message) as error:
         build_segment({**WINBACK, **entry})
+    for value in entry.values():
+        assert value is None or str(value) not in str(error.value)
 
 
 @pytest.mark.parametrize("name", ["churn\n", "churn\r\n", "\nchurn", "churn "])
 def test_a_name_must_match_whole_not_up_to_a_trailing_newline(name: str,
                                                               published: Path) -> None:
-    with pytest.raises(SegmentError, match=r"segment name .* must match \[a-z\]\[a-z0-9_\]"):
+    with pytest.raises(SegmentError, match=r"^name: Value error, must match \[a-z\]\[a-z0-9_\]"):
         build_segment({**WINBACK, "name": name})
-    with pytest.raises(SegmentError, match="model .* must match"):
+    with pytest.raises(SegmentError, match=r"^model: Value error, must match \[a-z\]"):
         build_segment({**WINBACK, "where": None, "model": name})
     with duckdb.connect(str(published)) as con:  # a dbt model whose table name no YAML matches
         con.execute(f'CREATE TABLE segments."{name}" AS SELECT \'P01\' AS profile_id')
     with open_published(published) as con:
         assert name not in available_segments(activation_config(), con)
+
+
+def test_segments_file_errors_name_file_and_key_and_come_all_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "segments.yml"
+    path.write_text(json.dumps({
+        "suppression": {"frequency_cap": {"period": "day"}, "cooldown_days": -1},
+        "segments": [WINBACK, {**WINBACK, "channel": "fax"}, {**WINBACK, "where": "x = 1"},
+                     WINBACK],
+    }))
+    with pytest.raises(SegmentError) as error:
+        load_config(path)
+    assert error.value.lines() == [
+        f"{path}: suppression.frequency_cap.period: Value error, must be one of week, month",
+        f"{path}: suppression.cooldown_days: Input should be greater than or equal to 0",
+    ]
+    path.write_text(json.dumps({"segments": [WINBACK, {**WINBACK, "channel": "fax"},
+                                             {**WINBACK, "where": "x = 1"}, WINBACK, 3]}))
+    with pytest.raises(SegmentError) as error:
+        load_config(path)
+    assert error.value.lines() == [
+        f"{path}: segments[4]: Input should be a valid dictionary",
+    ]
+    path.write_text(json.dumps({"segments": [WINBACK, {**WINBACK, "channel": "fax"},
+                                             {**WINBACK, "where": "x = 1"}, WINBACK]}))
+    with pytest.raises(SegmentError) as error:
+        load_config(path)
+    assert error.value.lines() == [
+        f"{path}: segments[1].channel: Value error, must be one of email, sms, phone, post, "
+        "online_ads",
+        f"{path}: segments[2].where: segment 'winback': unknown field 'x' (allowed: "
+        f"{', '.join(sorted(FIELDS))})",
+        f"{path}: segments[3].name: segment 'winback' is defined twice",
+    ]
+
+
+def test_a_segments_file_that_is_not_a_mapping_or_not_yaml_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "segments.yml"
+    path.write_text("- just a list\n")
+    with pytest.raises(SegmentError, match=r"segments.yml: Input should be a valid dictionary"):
+        load_config(path)
+    path.write_text("segments: [\n")
+    with pytest.raises(SegmentError, match=r"segments.yml: line \d+, column \d+: not valid YAML"):
+        load_config(path)
+    path.write_text("")
+    assert load_config(path).segments == {}
 
 
 def test_repository_segments_config_loads() -> None:

@@ -12,7 +12,7 @@ publish_app = typer.Typer(help="Published warehouse.", no_args_is_help=True)
 @publish_app.command("rollback")
 def publish_rollback(home: HomeOption = None) -> None:
     """Restore the previous publication of published.duckdb."""
-    from profiles.publish import PublishError, rollback
+    from profiles.publishing.publish import PublishError, rollback
 
     paths = paths_for(home)
     try:

@@ -12,11 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from cdp.commands.options import HomeOption, fail
-from cdp.settings import data_paths
+from cdp.settings import config_dir, data_paths
 from core.paths import DataPaths
 
 if TYPE_CHECKING:
-    from profiles.segments import ActivationConfig
+    from profiles.activation.config import ActivationConfig
 
 segment_app = typer.Typer(help="Segments: preview (dry run) and export.", no_args_is_help=True)
 ConfigOption = Annotated[
@@ -26,11 +26,11 @@ ConfigOption = Annotated[
 
 def _setup(home: Path | None, config: Path | None) -> tuple[DataPaths, ActivationConfig]:
     """Data paths and the checked segment configuration; bad input exits with code 2."""
-    from profiles.export import default_config_path
-    from profiles.segments import SegmentError, load_config
+    from profiles.activation.config import load_config
+    from profiles.activation.syntax import SegmentError
 
     try:
-        return data_paths(home), load_config(config or default_config_path())
+        return data_paths(home), load_config(config or config_dir() / "segments.yml")
     except (SegmentError, ValueError, OSError) as error:
         fail(error)
 
@@ -38,8 +38,8 @@ def _setup(home: Path | None, config: Path | None) -> tuple[DataPaths, Activatio
 @segment_app.command("list")
 def segment_list(home: HomeOption = None, config: ConfigOption = None) -> None:
     """Configured rule segments and published dbt segments."""
-    from profiles.published import open_published
-    from profiles.segments import available_segments
+    from profiles.activation.discovery import available_segments
+    from profiles.publishing.published import open_published
 
     paths, activation = _setup(home, config)
     try:
@@ -65,9 +65,9 @@ def segment_preview(
 ) -> None:
     """Dry run: counts before and after each suppression step, sample profile ids per reason,
     change since the last export. Writes nothing."""
-    from profiles.export import ExportError, preview_segment
-    from profiles.published import MissingTableError
-    from profiles.segments import SegmentError
+    from profiles.activation.export import ExportError, preview_segment
+    from profiles.activation.syntax import SegmentError
+    from profiles.publishing.published import MissingTableError
 
     paths, activation = _setup(home, config)
     try:
@@ -109,9 +109,9 @@ def segment_export(
     config: ConfigOption = None,
 ) -> None:
     """Export one segment (CSV, Parquet, hashed audiences, delta) to exports/<segment>/<run>/."""
-    from profiles.export import ExportError, export_segment
-    from profiles.published import MissingTableError
-    from profiles.segments import SegmentError
+    from profiles.activation.export import ExportError, export_segment
+    from profiles.activation.syntax import SegmentError
+    from profiles.publishing.published import MissingTableError
 
     paths, activation = _setup(home, config)
     run = run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Annotated, Any
 
 import typer
@@ -29,11 +30,13 @@ def serve(
     """Serve segments, members, changes and profile lookups over HTTP (read-only, API key)."""
     import uvicorn
 
-    from cdp.settings import data_paths
-    from profiles.api import ApiConfigError, create_app
+    from cdp.settings import config_dir, data_paths
+    from profiles.api.app import create_app
+    from profiles.api.settings import API_KEYS_ENV, ApiConfigError
 
     try:
-        app = create_app(data_paths(home))
+        app = create_app(data_paths(home), config_dir() / "api.yml",
+                         config_dir() / "segments.yml", os.environ.get(API_KEYS_ENV, "").split(","))
     except ApiConfigError as error:
         fail(error)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,

@@ -1,4 +1,4 @@
-"""Support tickets classified as complaint, praise or request (profiles.ticket_classifier).
+"""Support tickets classified as complaint, praise or request (profiles.traits.ticket_classifier).
 
 A Python model because the classifier is Python (rules shared with the accuracy benchmark);
 only ids and labels leave this model, never the free text.
@@ -6,7 +6,7 @@ only ids and labels leave this model, never the free text.
 
 import pandas as pd
 
-from profiles.ticket_classifier import classify, language
+from profiles.traits.ticket_classifier import classify, language
 
 
 def model(dbt, session):

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
-from profiles.published import PUBLISHED, require_tables
-
-if TYPE_CHECKING:
-    from profiles.segments import Segment
+from profiles.activation.segment import Segment
+from profiles.activation.syntax import SegmentError
+from profiles.publishing.published import PUBLISHED, require_tables
 
 STEPS = ("consent", "frequency_cap", "cooldown", "excluded_product_group")
 REQUIRED_TABLES = {
@@ -37,25 +36,15 @@ PERIODS = ("week", "month")
 
 @dataclass(frozen=True)
 class SuppressionPolicy:
-    """Global defaults from ``segments.yml``; a customer's own preferences override the cap."""
+    """Global defaults from ``segments.yml``; a customer's own preferences override the cap.
+
+    Validated by ``profiles.activation.config``, whose defaults are these.
+    """
 
     max_contacts: int = 3
     period: str = "week"
     cooldown_days: int = 30
     rejections: tuple[str, ...] = ("rejected", "declined")
-
-    @classmethod
-    def from_config(cls, raw: dict[str, Any]) -> SuppressionPolicy:
-        cap = raw.get("frequency_cap") or {}
-        policy = cls(
-            max_contacts=int(cap.get("max_contacts", cls.max_contacts)),
-            period=str(cap.get("period", cls.period)),
-            cooldown_days=int(raw.get("cooldown_days", cls.cooldown_days)),
-            rejections=tuple(raw.get("rejections", cls.rejections)),
-        )
-        if policy.period not in PERIODS or policy.max_contacts < 0 or policy.cooldown_days < 0:
-            raise ValueError(f"invalid suppression settings: {raw!r}")
-        return policy
 
 
 @dataclass(frozen=True)
@@ -172,8 +161,6 @@ def suppress(
     table_prefix: str = "activation",
 ) -> Suppressed:
     """Select the segment's candidates and run the chain; results stay in memory tables."""
-    from profiles.segments import SegmentError
-
     require_tables(con, REQUIRED_TABLES | segment.required_tables(),
                    f"segment {segment.name!r}")
     now = (as_of or datetime.now(UTC)).replace(tzinfo=None)

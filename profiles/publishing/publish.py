@@ -13,12 +13,9 @@ the personal data and must not linger, but a running writer's temp file must not
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import re
 import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+from core.locking import LockBusy, exclusive_lock
+from core.vocabulary import quote_identifier, safe_run_id
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,6 @@ class Publication:
     path: Path
     tables: dict[str, int]
     archived_previous: Path | None
-
-
-def _safe_run_id(run_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:80]
 
 
 def _fsync(path: Path) -> None:
@@ -74,7 +70,7 @@ def publish(
 def _publish(build_db: Path, published_db: Path, run_id: str, keep: int) -> Publication:
     if not build_db.exists():
         raise PublishError(f"nothing to publish: build warehouse {build_db} does not exist")
-    tmp = published_db.with_name(f"{published_db.name}.{_safe_run_id(run_id)}.tmp")
+    tmp = published_db.with_name(f"{published_db.name}.{safe_run_id(run_id)}.tmp")
     tables: dict[str, int] = {}
     try:
         con = duckdb.connect(str(tmp))
@@ -89,11 +85,10 @@ def _publish(build_db: Path, published_db: Path, run_id: str, keep: int) -> Publ
             if not rows:
                 raise PublishError(f"build warehouse {build_db} has no tables to publish")
             for schema, table in rows:
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                con.execute(
-                    f'CREATE TABLE "{schema}"."{table}" AS SELECT * FROM build."{schema}"."{table}"'
-                )
-                count = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()
+                name = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM build.{name}")
+                count = con.execute(f"SELECT count(*) FROM {name}").fetchone()
                 tables[f"{schema}.{table}"] = int(count[0]) if count else 0
             con.execute(
                 "CREATE TABLE main._publication AS SELECT ?::VARCHAR AS run_id, "
@@ -122,22 +117,14 @@ def _writing(published_db: Path) -> Iterator[None]:
     ``flock`` is released by the kernel when its holder dies, so a killed publish never blocks
     the next one; a running one makes the next wait instead of losing its temp file to cleanup.
     """
-    published_db.parent.mkdir(parents=True, exist_ok=True)
-    with open(published_db.with_name(f"{published_db.name}.lock"), "a+") as handle:
-        deadline = time.monotonic() + LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PublishError(
-                        f"another publish or rollback of {published_db} is still running; "
-                        f"gave up after {LOCK_TIMEOUT_S:.0f}s"
-                    ) from None
-                time.sleep(0.2)
-        _remove_stale_tmp(published_db)
-        yield  # closing the file releases the lock
+    lock = published_db.with_name(f"{published_db.name}.lock")
+    busy = f"another publish or rollback of {published_db} is still running"
+    try:
+        with exclusive_lock(lock, LOCK_TIMEOUT_S, busy):
+            _remove_stale_tmp(published_db)
+            yield
+    except LockBusy as error:
+        raise PublishError(str(error)) from None
 
 
 def remove_leftovers(published_db: Path) -> None:

@@ -6,7 +6,7 @@
   ``phone``, ``address1``, ``zipcode``, ``city``, ``country``) plus ``profile_id``;
 * ``members.parquet`` - the same rows, typed;
 * ``google_customer_match.csv`` / ``meta_custom_audience.csv`` - hashed identifiers only
-  (rules in ``profiles.hashing``);
+  (rules in ``profiles.activation.hashing``);
 * ``joined.csv`` / ``left.csv`` - the delta against the segment's previous export, so a tool
   can remove someone who unsubscribed; ``suppressed.csv`` - profile ids dropped and why;
 * ``manifest.json`` - per file the row count and SHA-256, plus run id, publication run and the
@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -33,17 +32,13 @@ from typing import Any
 
 import duckdb
 
-from cdp.settings import config_dir
-from profiles.hashing import EMAIL_SQL, GOOGLE_PHONE_SQL, META_PHONE_SQL
-from profiles.published import PUBLISHED, open_published, publication_run_id
-from profiles.segments import (
-    ActivationConfig,
-    Segment,
-    available_segments,
-    find_segment,
-    load_config,
-)
-from profiles.suppression import STEPS, Suppressed, suppress
+from core.vocabulary import safe_run_id
+from profiles.activation.config import ActivationConfig
+from profiles.activation.discovery import available_segments, find_segment
+from profiles.activation.hashing import EMAIL_SQL, GOOGLE_PHONE_SQL, META_PHONE_SQL
+from profiles.activation.segment import Segment
+from profiles.activation.suppression import STEPS, Suppressed, suppress
+from profiles.publishing.published import PUBLISHED, open_published, publication_run_id
 
 
 class ExportError(RuntimeError):
@@ -91,10 +86,6 @@ ROWS = "memory.main.export_rows"
 """The export's member rows (Mautic columns), materialised once for every output file."""
 
 
-def default_config_path() -> Path:
-    return config_dir() / "segments.yml"
-
-
 def member_rows_sql(members: str, published: str = PUBLISHED) -> str:
     """Mautic contact-import columns for the members table: the channel's consented contact
     point as email or phone, the postal address only when the contact point is postal."""
@@ -108,11 +99,6 @@ def member_rows_sql(members: str, published: str = PUBLISHED) -> str:
                CASE WHEN m.contact_point = 'postal' THEN p.postcode END AS zipcode,
                p.city, p.country
         FROM {members} AS m JOIN {published}.main.dim_profiles AS p USING (profile_id)"""
-
-
-def safe_run_id(run_id: str) -> str:
-    """The folder name of a run's export (pipeline run ids hold ":" and "+")."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:120]
 
 
 def _sha256(path: Path) -> str:
@@ -167,7 +153,7 @@ def export_segment(
     exports_dir: Path,
     segment: str,
     run_id: str,
-    config: ActivationConfig | None = None,
+    config: ActivationConfig,
     as_of: datetime | None = None,
     reports_dir: Path | None = None,
 ) -> Export:
@@ -179,7 +165,6 @@ def export_segment(
     """
     from quality.exports import validate_export
 
-    config = config or load_config(default_config_path())
     safe_run = safe_run_id(run_id)
     final_dir = exports_dir / segment / safe_run
     tmp_dir = exports_dir / segment / f".{safe_run}.tmp"
@@ -260,10 +245,9 @@ def _write_files(
 
 
 def export_all(
-    published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig | None = None
+    published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig
 ) -> list[Export]:
     """Export every configured segment and every published dbt segment (the pipeline stage)."""
-    config = config or load_config(default_config_path())
     con = _open(published_db)
     try:
         names = sorted(available_segments(config, con))
@@ -298,12 +282,11 @@ def preview_segment(
     published_db: Path,
     exports_dir: Path,
     segment: str,
-    config: ActivationConfig | None = None,
+    config: ActivationConfig,
     sample: int = 5,
     as_of: datetime | None = None,
 ) -> Preview:
     """Run selection and suppression without writing anything; samples are profile ids only."""
-    config = config or load_config(default_config_path())
     with selected(published_db, segment, config, as_of) as (con, definition, result):
         previous = previous_export(exports_dir, segment, run_id="")
         reasons = con.execute(

@@ -1,0 +1,43 @@
+"""The app factory: settings and segments loaded and checked once, routers and the privacy
+middleware put together. Fails at once on missing keys or invalid segment definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
+
+import profiles.api
+from core.config import ConfigError
+from core.paths import DataPaths
+from profiles.activation.config import load_config
+from profiles.api.dependencies import ApiState, authorised
+from profiles.api.models import ERROR_RESPONSES
+from profiles.api.privacy import UrlPrivacyMiddleware, validation_failed
+from profiles.api.routes import profile_router, segment_router
+from profiles.api.settings import ApiConfigError, ApiSettings
+from profiles.api.warehouse import Warehouse
+
+
+def create_app(paths: DataPaths, api_config: Path, segments_config: Path,
+               api_keys: Iterable[str] = ()) -> FastAPI:
+    """The FastAPI app over ``paths``' publication; ``api_keys`` are clear-text keys accepted
+    besides the digests in ``api_config``."""
+    settings = ApiSettings.load(api_config, api_keys)
+    try:
+        config = load_config(segments_config)
+    except ConfigError as error:
+        raise ApiConfigError(error.file, error.problems) from error
+    app = FastAPI(title="CDP activation API", version="1", description=profiles.api.__doc__,
+                  dependencies=[Depends(authorised)], responses=ERROR_RESPONSES)
+    app.state.api = ApiState(settings, config, Warehouse(paths.published_db, paths.exports,
+                                                         settings.members_max_age))
+    app.include_router(segment_router(settings.default_page, settings.max_page))
+    app.include_router(profile_router())
+    # Starlette types every handler as taking a plain Exception (Callable parameters are
+    # contravariant), so a handler for one exception class never matches; Kludex/starlette#2417.
+    app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
+    app.add_middleware(UrlPrivacyMiddleware, routes=app.router.routes)
+    return app

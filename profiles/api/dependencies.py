@@ -1,0 +1,79 @@
+"""What route handlers receive through ``Depends``: the app's settings, segments and warehouse,
+the API-key check, and the translations of library errors into HTTP statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+import duckdb
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from profiles.activation.config import ActivationConfig
+from profiles.activation.discovery import available_segments
+from profiles.activation.segment import Segment
+from profiles.activation.syntax import SegmentError
+from profiles.api import queries
+from profiles.api.settings import ApiSettings
+from profiles.api.warehouse import Warehouse
+from profiles.publishing.published import MissingTableError
+
+
+@dataclass(frozen=True)
+class ApiState:
+    """Everything a request may use, built once by ``create_app`` (``app.state.api``)."""
+
+    settings: ApiSettings
+    config: ActivationConfig
+    warehouse: Warehouse
+
+
+def api_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(api_state)]
+
+_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                           description="An API key from CDP_API_KEYS or config/api.yml.")
+
+
+def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEADER)]) -> None:
+    if not key or not state.settings.accepts(key):
+        raise HTTPException(401, "missing or invalid X-API-Key",
+                            headers={"WWW-Authenticate": "APIKey"})
+
+
+@contextmanager
+def unavailable_as_503(*errors: type[Exception]) -> Iterator[None]:
+    """A mart missing from the publication is the server's state, not the client's error."""
+    caught: tuple[type[Exception], ...] = (MissingTableError, *errors)
+    try:
+        yield
+    except caught as error:
+        raise HTTPException(503, str(error)) from None
+
+
+def segment_of(state: ApiState, name: str) -> Segment:
+    """A known segment (configured or published dbt table); 404 otherwise."""
+    with state.warehouse.cursor() as cur:
+        segments = available_segments(state.config, cur)
+    if name not in segments:
+        raise HTTPException(404, f"unknown segment {name!r}")
+    return segments[name]
+
+
+def members_build(state: ApiState,
+                  segment: Segment) -> tuple[str, Callable[[duckdb.DuckDBPyConnection], None]]:
+    """The in-memory table of a segment's members and how to build it (once per publication:
+    the suppression chain runs on the first request, not on every page)."""
+
+    def build(con: duckdb.DuckDBPyConnection) -> None:
+        with unavailable_as_503(SegmentError):
+            queries.build_members(con, segment, state.config.policy)
+
+    return queries.members_table(segment), build

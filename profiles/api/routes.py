@@ -1,0 +1,135 @@
+"""The API's routes: thin handlers that validate, look up and delegate the SQL to ``queries``.
+
+No ``from __future__ import annotations``: FastAPI must see the endpoint annotations built in
+``segment_router`` (page-size limits from configuration) as objects, not strings.
+"""
+
+import json
+from typing import Annotated, Any
+
+import duckdb
+from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as PathParam
+
+from core.vocabulary import safe_run_id
+from profiles.activation.discovery import available_segments
+from profiles.activation.export import previous_export
+from profiles.activation.syntax import NAME_PATTERN
+from profiles.api import queries
+from profiles.api.dependencies import State, members_build, segment_of, unavailable_as_503
+from profiles.api.models import (
+    ChangesPage,
+    LookupMatch,
+    LookupRequest,
+    LookupResult,
+    MembersPage,
+    SegmentInfo,
+)
+from profiles.api.pagination import page
+from profiles.publishing.published import publication_run_id
+
+# Path and query patterns are checked by pydantic's Rust regex, whose "$" is the end of the text.
+SEGMENT_NAME = rf"^{NAME_PATTERN}$"
+RUN_ID = r"^[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]{0,119}$"
+PROFILE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+Cursor = Annotated[str | None, Query(max_length=512,
+                                     description="next_cursor of the previous page.")]
+Name = Annotated[str, PathParam(pattern=SEGMENT_NAME, description="Segment name.")]
+
+
+def segment_router(default_page: int, max_page: int) -> APIRouter:
+    """Segments, members and changes; the page sizes are part of the published schema."""
+    router = APIRouter()
+    Limit = Annotated[int, Query(ge=1, le=max_page, description="Rows per page.")]
+
+    @router.get("/segments", response_model=list[SegmentInfo], summary="List segments")
+    def list_segments(state: State) -> list[SegmentInfo]:
+        with state.warehouse.cursor() as cur:
+            segments = available_segments(state.config, cur)
+        infos = []
+        for name, s in sorted(segments.items()):
+            last = previous_export(state.warehouse.exports_dir, name, run_id="")
+            infos.append(SegmentInfo(
+                name=name, kind=s.kind, channel=s.channel, description=s.description,
+                offer_id=s.offer_id, product_group=s.product_group,
+                definition_hash=s.definition_hash,
+                last_export_run_id=last.manifest.run_id if last else None,
+                last_export_rows=last.manifest.rows if last else None))
+        return infos
+
+    @router.get("/segments/{name}/members", response_model=MembersPage,
+                summary="Page through a segment's members after suppression")
+    def members(state: State, name: Name, cursor: Cursor = None,
+                limit: Limit = default_page) -> dict[str, Any]:
+        table, build = members_build(state, segment_of(state, name))
+        with state.warehouse.cursor(table, build) as cur:
+            items, next_cursor = page(cur, table, cursor, limit)
+            run = publication_run_id(cur)
+        # Plain dicts: FastAPI validates them against MembersPage once, not twice.
+        return {"segment": name, "publication_run_id": run, "items": items,
+                "next_cursor": next_cursor}
+
+    @router.get("/segments/{name}/changes", response_model=ChangesPage,
+                summary="Who joined or left the segment since an export")
+    def changes(
+        state: State,
+        name: Name,
+        since: Annotated[str, Query(pattern=RUN_ID, description="Run id of an export.")],
+        cursor: Cursor = None,
+        limit: Limit = default_page,
+    ) -> dict[str, Any]:
+        segment = segment_of(state, name)
+        exported = state.warehouse.exports_dir / name / safe_run_id(since) / "members.parquet"
+        if not exported.is_file():
+            raise HTTPException(404, f"no export {since!r} of segment {name!r}")
+        current, build_current = members_build(state, segment)
+        table = queries.changes_table(name, since)
+
+        def build(con: duckdb.DuckDBPyConnection) -> None:
+            state.warehouse.cursor(current, build_current).close()
+            queries.build_changes(con, table, current, exported)
+
+        with state.warehouse.cursor(table, build) as cur:
+            items, next_cursor = page(cur, table, cursor, limit)
+        return {"segment": name, "since": since, "items": items, "next_cursor": next_cursor}
+
+    return router
+
+
+def profile_router() -> APIRouter:
+    """Profile by id, and lookup by a hashed email or phone."""
+    router = APIRouter()
+
+    @router.get("/profiles/{profile_id}",
+                summary="One profile: golden record, consent, traits")
+    def profile(
+        state: State,
+        profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
+    ) -> dict[str, Any]:
+        with state.warehouse.cursor() as cur, unavailable_as_503():
+            record = queries.profile(cur, profile_id)
+        if record is None:
+            raise HTTPException(404, "unknown profile")
+        return json.loads(json.dumps(record, default=_json_default))
+
+    @router.post("/profiles/lookup", response_model=LookupResult,
+                 summary="Find profiles by email or phone (hashed on the way in; reads only)")
+    def lookup(state: State, request: LookupRequest) -> LookupResult:
+        kind, digest = request.hashed
+
+        def build(con: duckdb.DuckDBPyConnection) -> None:
+            with unavailable_as_503():
+                queries.build_identity_hashes(con)
+
+        with state.warehouse.cursor(queries.IDENTITY_HASHES, build) as cur:
+            found = queries.profiles_with_hash(cur, kind, digest)
+        return LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind) for p in found])
+
+    return router
+
+
+def _json_default(value: object) -> object:
+    """Dates and timestamps as ISO strings; anything else DuckDB returns as text."""
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)

@@ -1,0 +1,63 @@
+"""The process's read-only view of the publication.
+
+One read-only connection per process, re-opened when a publication swaps the file (its inode,
+size or mtime changes); per-publication results (a segment's members, identifier hashes) are
+materialised once in memory and dropped with the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+from fastapi import HTTPException
+
+from profiles.publishing.published import open_published, publication_run_id
+
+log = logging.getLogger("profiles.api")
+
+
+class Warehouse:
+    """The process's read-only view of the publication, swapped when the file is replaced."""
+
+    def __init__(self, published_db: Path, exports_dir: Path, max_age: float) -> None:
+        self.published_db = published_db
+        self.exports_dir = exports_dir
+        self.max_age = max_age
+        self._lock = threading.RLock()  # a build may ensure another build first
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._built: dict[str, float] = {}
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """Call with the lock held: the current connection, re-opened after a swap."""
+        try:
+            stat = self.published_db.stat()
+        except FileNotFoundError:
+            raise HTTPException(503, "no publication yet: run the pipeline") from None
+        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._con is None or stamp != self._stamp:
+            self._con, self._stamp, self._built = open_published(self.published_db), stamp, {}
+            self._con.execute("SET preserve_insertion_order = true")  # paging relies on it
+            log.info("opened publication %s", publication_run_id(self._con))
+        return self._con
+
+    def cursor(self, key: str | None = None,
+               build: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+               ) -> duckdb.DuckDBPyConnection:
+        """A cursor on the current publication, after ``build`` ran for it under ``key`` -
+        once per publication, and again after ``max_age`` seconds, since frequency caps and
+        cool-downs move with the clock."""
+        with self._lock:
+            con = self._connection()
+            if key is not None and build is not None and (
+                    time.monotonic() - self._built.get(key, -math.inf) > self.max_age):
+                build(con)
+                self._built[key] = time.monotonic()
+            return con.cursor()
+

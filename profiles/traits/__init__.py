@@ -1,0 +1,1 @@
+"""Profile traits computed in plain Python and called from dbt Python models."""
