@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from identity.config import IdentityConfig
     from ingest.registry import Registry
+    from profiles.activation.config import ActivationConfig
     from quality.thresholds import Thresholds
 
 
@@ -101,11 +102,19 @@ class RunContext:
         return load_thresholds(self.config.quality)
 
     @cached_property
-    def activation(self) -> Any:
+    def activation(self) -> ActivationConfig:
         """Segments and the suppression policy (``segments.yml``)."""
         from profiles.activation.config import load_config
 
         return load_config(self.config.segments)
+
+
+    @cached_property
+    def survivorship(self) -> dict[str, Any]:
+        """Golden-record rules per attribute, as dbt receives them (``survivorship.yml``)."""
+        from profiles.survivorship import load_survivorship
+
+        return load_survivorship(self.config.survivorship)
 
 
 #: Each setting ``cdp check`` validates, by the file it comes from.
@@ -115,7 +124,16 @@ CHECKED: dict[str, Callable[[RunContext], object]] = {
     "identity_overrides": lambda ctx: ctx.identity_overrides,
     "quality": lambda ctx: ctx.thresholds,
     "segments": lambda ctx: ctx.activation,
+    "survivorship": lambda ctx: ctx.survivorship,
+    "api": lambda ctx: _read_api_file(ctx.config.api),
 }
+
+
+def _read_api_file(path: Path) -> object:
+    """``api.yml`` without its keys: those are checked when the API starts (``cdp serve``)."""
+    from profiles.api.settings import read_api_file
+
+    return read_api_file(path)
 
 
 def check_settings(ctx: RunContext) -> list[str]:

@@ -65,11 +65,13 @@ def test_every_invalid_file_is_reported_in_one_run_by_file_and_key(
     quality = config / "quality.yml"
     quality.write_text(quality.read_text() + "\nno_such_threshold: 1\n")
     (config / "segments.yml").write_text("segments:\n  - name: Bad Name\n    channel: email\n")
+    (config / "api.yml").write_text("page_size: {default: 0}\n")
     code, stderr = _check(tmp_path / "home", config)
     assert code == 1
     assert f"{identity}: identity.match_threshold: Input should be less than 1" in stderr
     assert f"{quality}: no_such_threshold:" in stderr
     assert f"{config / 'segments.yml'}: segments[0].name:" in stderr
+    assert f"{config / 'api.yml'}: page_size.default: Input should be greater than" in stderr
 
 
 def test_a_yaml_syntax_error_names_file_and_line(tmp_path: Path, config: Path) -> None:

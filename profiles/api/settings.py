@@ -42,6 +42,14 @@ class ApiFile(BaseModel):
     members_max_age_seconds: Annotated[float, Field(ge=0)] = 900.0
 
 
+def read_api_file(path: Path) -> ApiFile:
+    """``api.yml`` validated (``cdp check`` reads it without needing keys at hand)."""
+    try:
+        return validate(ApiFile, read_yaml(path, required=False) or {}, path)
+    except ConfigError as error:
+        raise ApiConfigError(error.file, error.problems) from None
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     key_hashes: frozenset[str]
@@ -52,11 +60,7 @@ class ApiSettings:
     @classmethod
     def load(cls, path: Path, api_keys: Iterable[str] = ()) -> ApiSettings:
         """Digests listed in ``api.yml`` plus ``api_keys`` (clear text, hashed at once)."""
-        try:
-            raw = read_yaml(path, required=False)
-            spec = validate(ApiFile, raw or {}, path)
-        except ConfigError as error:
-            raise ApiConfigError(error.file, error.problems) from None
+        spec = read_api_file(path)
         hashes = {h.lower() for h in spec.key_sha256 or []}
         hashes |= {sha256_hex(k.strip()) for k in api_keys if k.strip()}
         if not hashes:
