@@ -256,7 +256,7 @@ def export(ctx: RunContext) -> dict[str, Any]:
 
     with stage_report(ctx, "export") as report:
         exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id,
-                             ctx.activation)
+                             ctx.activation, thresholds=ctx.thresholds)
         report["exports"] = [
             {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file),
              "candidates": e.manifest.candidates,

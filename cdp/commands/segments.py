@@ -112,11 +112,13 @@ def segment_export(
     from profiles.activation.export import ExportError, export_segment
     from profiles.activation.syntax import SegmentError
     from profiles.publishing.published import MissingTableError
+    from quality.thresholds import load_thresholds
 
     paths, activation = _setup(home, config)
     run = run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     try:
-        export = export_segment(paths.published_db, paths.exports, name, run, activation)
+        export = export_segment(paths.published_db, paths.exports, name, run, activation,
+                                thresholds=load_thresholds(config_dir() / "quality.yml"))
     except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
         fail(error)
     out = Console()

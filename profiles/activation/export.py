@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -39,6 +39,9 @@ from profiles.activation.hashing import EMAIL_SQL, GOOGLE_PHONE_SQL, META_PHONE_
 from profiles.activation.segment import Segment
 from profiles.activation.suppression import STEPS, Suppressed, suppress
 from profiles.publishing.published import PUBLISHED, open_published, publication_run_id
+
+if TYPE_CHECKING:
+    from quality.thresholds import Thresholds
 
 
 class ExportError(RuntimeError):
@@ -156,12 +159,15 @@ def export_segment(
     config: ActivationConfig,
     as_of: datetime | None = None,
     reports_dir: Path | None = None,
+    *,
+    thresholds: Thresholds | None = None,
 ) -> Export:
     """Select, suppress, write and validate one segment; replaces an export of the same run.
 
     The export quality gate (``quality.exports``) checks the members against the published
-    warehouse before the folder is renamed into place; a failure leaves nothing behind.
-    Its results go to ``reports_dir`` (default: ``reports/`` next to ``exports_dir``).
+    warehouse before the folder is renamed into place (with ``thresholds``, default: the
+    built-in ones); a failure leaves nothing behind. Its results go to ``reports_dir``
+    (default: ``reports/`` next to ``exports_dir``).
     """
     from quality.exports import validate_export
 
@@ -185,7 +191,8 @@ def export_segment(
             gate = validate_export(
                 published_db, con.execute(f"SELECT profile_id, email, phone FROM {ROWS}").df(),
                 definition.channel, previous.manifest.rows if previous else None,
-                reports_dir or exports_dir.parent / "reports", segment=segment, run_id=run_id)
+                reports_dir or exports_dir.parent / "reports", thresholds, segment=segment,
+                run_id=run_id)
             seconds["quality_gate"] = lap()
             manifest = ExportManifest(
                 segment=segment, run_id=run_id, definition_hash=definition.definition_hash,
@@ -245,7 +252,8 @@ def _write_files(
 
 
 def export_all(
-    published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig
+    published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig, *,
+    thresholds: Thresholds | None = None,
 ) -> list[Export]:
     """Export every configured segment and every published dbt segment (the pipeline stage)."""
     con = _open(published_db)
@@ -253,7 +261,8 @@ def export_all(
         names = sorted(available_segments(config, con))
     finally:
         con.close()
-    return [export_segment(published_db, exports_dir, name, run_id, config) for name in names]
+    return [export_segment(published_db, exports_dir, name, run_id, config,
+                           thresholds=thresholds) for name in names]
 
 
 @dataclass(frozen=True)
