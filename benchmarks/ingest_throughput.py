@@ -98,12 +98,12 @@ def _cpu_seconds() -> float:
 def run_ingest(workdir: str, queue: mp.Queue, stream: bool = False) -> None:
     """Child: load_all into a fresh DuckDB file (``stream``: force the big-file path)."""
     sys.path.insert(0, str(REPO))
-    import ingest.readers
+    import ingest.readers.csv
     from ingest.loader import load_all
     from ingest.registry import load_registry
 
     if stream:
-        ingest.readers.PARALLEL_STAGE_MAX_BYTES = 0
+        ingest.readers.csv.PARALLEL_STAGE_MAX_BYTES = 0
 
     root = Path(workdir)
     registry = load_registry(root / "sources.yml")

@@ -6,8 +6,9 @@ exactly once (ledger ``raw._load_ledger``), keeps every column in append-only
 """
 
 from ingest.errors import IngestError, IngestRunError
-from ingest.loader import FileLoadReport, SourceLoadReport, load_all, load_source
+from ingest.loader import load_all, load_source
 from ingest.registry import Registry, RegistryError, SourceSpec, load_registry
+from ingest.reports import FileLoadReport, SourceLoadReport
 
 __all__ = [
     "FileLoadReport",

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ingest.loader import SourceLoadReport
-
+from ingest.reports import SourceLoadReport
 
 _VALUE = re.compile(r"""(string|value|Value|String)\s*('[^']*'|"[^"]*")""")
 
@@ -22,12 +19,17 @@ def safe_reason(error: BaseException, limit: int = 300) -> str:
 
 
 class IngestError(RuntimeError):
-    """One source could not be loaded (unreadable file, missing mapped column, ...)."""
+    """One source could not be loaded (unreadable file, missing mapped column, ...).
 
-    def __init__(self, message: str, *, source: str | None = None, file: str | None = None):
+    ``report``: what was committed for the source before it failed, when ingest knows it.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, file: str | None = None,
+                 report: SourceLoadReport | None = None):
         super().__init__(message)
         self.source = source
         self.file = file
+        self.report = report
 
 
 class IngestRunError(IngestError):

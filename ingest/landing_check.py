@@ -16,7 +16,8 @@ import duckdb
 
 from ingest.errors import IngestError
 from ingest.files import discover, fingerprint
-from ingest.readers import inspect_columns, missing_columns
+from ingest.readers import inspect_columns
+from ingest.readers.common import missing_columns
 from ingest.registry import Registry
 
 

@@ -14,8 +14,10 @@ from typing import TypeVar
 
 import duckdb
 
+from core.vocabulary import LOAD_COLUMNS, QUARANTINE_COLUMNS
+from core.vocabulary import quote_identifier as q
 from ingest.registry import SourceSpec
-from ingest.sql import q, qualified
+from ingest.sql import qualified
 
 RAW = "raw"
 LEDGER = "_load_ledger"
@@ -38,22 +40,25 @@ DUCK_TYPES: dict[str, str] = {
     "boolean": "BOOLEAN",
 }
 
-RAW_METADATA: tuple[tuple[str, str], ...] = (
-    ("_source_file", "VARCHAR"),
-    ("_file_sha256", "VARCHAR"),
-    ("_row_number", "BIGINT"),
-    ("_loaded_at", "TIMESTAMP"),
-    ("_run_id", "VARCHAR"),
-    (CONTENT_HASH, "UHUGEINT"),
+#: DuckDB type of every metadata column ingest reserves (``core.vocabulary`` names them).
+METADATA_TYPES: dict[str, str] = {
+    "_source_file": "VARCHAR",
+    "_file_sha256": "VARCHAR",
+    "_row_number": "BIGINT",
+    "_loaded_at": "TIMESTAMP",
+    "_run_id": "VARCHAR",
+    CONTENT_HASH: "UHUGEINT",
+    "_line_number": "BIGINT",
+    "_reason": "VARCHAR",
+    "_raw_line": "VARCHAR",
+}
+RAW_METADATA: tuple[tuple[str, str], ...] = tuple(
+    (name, METADATA_TYPES[name]) for name in LOAD_COLUMNS
 )
-REJECTED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_source_file", "VARCHAR"),
-    ("_file_sha256", "VARCHAR"),
-    ("_line_number", "BIGINT"),
-    ("_reason", "VARCHAR"),
-    ("_raw_line", "VARCHAR"),
-    ("_run_id", "VARCHAR"),
-    ("_loaded_at", "TIMESTAMP"),
+#: Quarantine columns in table order: where the line came from, the line, which run.
+REJECTED_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (name, METADATA_TYPES[name])
+    for name in ("_source_file", "_file_sha256", *QUARANTINE_COLUMNS, "_run_id", "_loaded_at")
 )
 LEDGER_DDL = f"""
 CREATE TABLE IF NOT EXISTS {qualified(RAW, LEDGER)} (

@@ -7,9 +7,9 @@ transaction add drifted columns, append good rows to ``raw.<source>``, quarantin
 ``raw.<source>__rejected`` and write the ledger row. A crash at any point leaves either the
 whole file or nothing; a rerun picks up where the ledger says.
 
-Type casts run in SQL (TRY_CAST / TRY_STRPTIME); a value that does not parse sends its row to
-quarantine with the column named in ``_reason``. Logs carry counts, file names, hashes and
-reasons, never row contents.
+Which rows are good and how they are typed is planned in ``ingest.plan``; what a run did is
+reported in ``ingest.reports``. Logs carry counts, file names, hashes and reasons, never row
+contents.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from core.vocabulary import quote_identifier as q
 from ingest.errors import IngestError, IngestRunError, safe_reason
 from ingest.files import Fingerprint, discover, fingerprint
 from ingest.ledger import (
@@ -46,107 +47,24 @@ from ingest.ledger import (
     table_columns,
     write_source_registry,
 )
-from ingest.readers import (
-    BAD,
-    GAPS,
-    REJECTS,
+from ingest.plan import CastPlan, plan_casts
+from ingest.readers import inspect_columns, stage_file
+from ingest.readers.common import (
     FileColumns,
     StagedFile,
-    count_temp,
     create_csv_rejects,
     create_gaps,
-    csv_error_stats,
-    drop_temp_tables,
-    inspect_columns,
     missing_columns,
-    stage_csv_staged,
-    stage_file,
 )
+from ingest.readers.csv import csv_error_stats, stage_csv_staged
 from ingest.registry import Registry, SourceSpec
-from ingest.sql import q, qualified
+from ingest.reports import FileLoadReport, SourceLoadReport
+from ingest.sql import execute_count, qualified, used_params
+from ingest.temp_tables import BAD, GAPS, REJECTS, count_temp, drop_temp_tables
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "FileLoadReport",
-    "IngestError",
-    "IngestRunError",
-    "SourceLoadReport",
-    "connect",
-    "load_all",
-    "load_source",
-]
-
-
-@dataclass
-class FileLoadReport:
-    """Outcome for one landing file."""
-
-    file_name: str
-    file_sha256: str
-    status: str  # loaded | skipped_duplicate | failed
-    mode: str = ""  # csv | csv_stream | csv_lines | jsonl | parquet | empty
-    rows_in_file: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    #: rows identical to a version of the record an earlier delivery already loaded
-    rows_duplicate: int = 0
-    error: str | None = None
-    new_columns: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class SourceLoadReport:
-    """Outcome for one source in one run (counts only: safe to log and to store as JSON)."""
-
-    source: str
-    run_id: str
-    files_seen: int = 0
-    files_loaded: int = 0
-    files_skipped: int = 0
-    files_failed: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    rows_duplicate: int = 0
-    new_columns: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-    files: list[FileLoadReport] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def add(self, item: FileLoadReport) -> None:
-        self.files.append(item)
-        if item.status == "loaded":
-            self.files_loaded += 1
-            self.rows_loaded += item.rows_loaded
-            self.rows_rejected += item.rows_rejected
-            self.rows_duplicate += item.rows_duplicate
-            for column in item.new_columns:
-                if column not in self.new_columns:
-                    self.new_columns.append(column)
-        elif item.status == "failed":
-            self.files_failed += 1
-        else:
-            self.files_skipped += 1
-
-    def failure_summary(self) -> str | None:
-        """One line naming every file that failed this run and why (None when none did)."""
-        failed = [f for f in self.files if f.status == "failed"]
-        if not failed:
-            return None
-        listed = "; ".join(f"{f.file_name}: {f.error}" for f in failed)
-        return (
-            f"source {self.source}: {len(failed)} file(s) failed and were set aside, the "
-            f"other files were loaded ({listed}); fix and redeliver the file, or withdraw it "
-            f"with `cdp ingest withdraw {self.source} <file>`"
-        )
-
-
-# --------------------------------------------------------------------------- connection
+__all__ = ["connect", "load_all", "load_source"]
 
 
 def connect(db_path: Path | str, lock_timeout: float = 600.0) -> duckdb.DuckDBPyConnection:
@@ -186,112 +104,6 @@ def _session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         for name, old in saved.items():
             if old is not None and _SETTING_VALUE.fullmatch(old):
                 con.execute(f"SET {name} = '{old}'")
-
-
-# --------------------------------------------------------------------------- casting
-
-
-def _typed_value(
-    ref: str, staged_type: str, target: str, fmt: str | None, param: str
-) -> tuple[str, str | None, dict[str, object]]:
-    """SQL for (typed value, "a value was present" condition, parameters) of one column.
-
-    A row fails its type when a value was present but the typed value is NULL. DuckDB's
-    casts tolerate surrounding blanks, so only blank-only strings need ``trim`` (and that is
-    evaluated after the cheap checks).
-    """
-    duck = DUCK_TYPES[target]
-    if staged_type.upper() == duck:
-        return ref, None, {}
-    if staged_type.upper() != "VARCHAR":
-        return f"TRY_CAST({ref} AS {duck})", f"{ref} IS NOT NULL", {}
-    if target == "varchar":
-        return ref, None, {}
-    present = f"{ref} IS NOT NULL AND trim({ref}) <> ''"
-    if target in ("timestamp", "date") and fmt:
-        parsed = f"TRY_STRPTIME(trim({ref}), ${param})"
-        return f"CAST({parsed} AS {duck})", present, {param: fmt}
-    if target == "timestamp":
-        # Strings with a UTC offset or zone ("Z", "+02:00", "Europe/Berlin") go through
-        # TIMESTAMPTZ so it is honoured (session time zone is UTC); plain ones are UTC.
-        tail = f"substr({ref}, 12)"
-        return (
-            f"CASE WHEN suffix({ref}, 'Z') OR contains({tail}, '+') OR contains({tail}, '-') "
-            f"OR contains({tail}, '/') "
-            f"THEN CAST(TRY_CAST({ref} AS TIMESTAMPTZ) AS TIMESTAMP) "
-            f"ELSE TRY_CAST({ref} AS TIMESTAMP) END",
-            present,
-            {},
-        )
-    if target == "boolean":
-        return f"TRY_CAST(trim({ref}) AS BOOLEAN)", present, {}
-    return f"TRY_CAST({ref} AS {duck})", present, {}
-
-
-@dataclass
-class _Plan:
-    """SQL fragments shared by the insert of good rows and the quarantine of bad ones."""
-
-    values: dict[str, str]  # column -> typed value expression over alias s
-    failures: list[tuple[str, str]]  # (failure condition over alias s, reason parameter)
-    params: dict[str, object]
-
-    @property
-    def bad(self) -> str:
-        return " OR ".join(cond for cond, _ in self.failures) or "false"
-
-    def reason(self) -> str:
-        cases = ", ".join(f"CASE WHEN {cond} THEN ${param} END" for cond, param in self.failures)
-        return f"concat_ws('; ', {cases})" if cases else "NULL"
-
-
-def _plan(spec: SourceSpec, staged: StagedFile) -> _Plan:
-    """Typed value per column, plus every way a row can fail (no key, unparsable value)."""
-    types = spec.column_types
-    birth_column = spec.identity.get("birth_date")
-    values: dict[str, str] = {}
-    failures: list[tuple[str, str]] = []
-    params: dict[str, object] = {}
-    key_ref = f"s.{q(spec.record_key)}"
-    if staged.columns.get(spec.record_key, "VARCHAR").upper() != "VARCHAR":
-        key_ref = f"CAST({key_ref} AS VARCHAR)"
-    failures.append((f"({key_ref} IS NULL OR trim({key_ref}) = '')", "reason_key"))
-    params["reason_key"] = f"missing record key {spec.record_key!r}"
-    for index, (column, staged_type) in enumerate(staged.columns.items()):
-        target = types.get(column, "varchar")
-        fmt = None
-        if target == "timestamp":
-            fmt = spec.timestamp_format
-        elif target == "date" and column == birth_column:
-            fmt = spec.birth_date_format
-        value, present, extra = _typed_value(
-            f"s.{q(column)}", staged_type, target, fmt, f"fmt_{index}"
-        )
-        values[column] = value
-        params.update(extra)
-        if present is not None:
-            check = value
-            if value.startswith("CASE WHEN suffix("):
-                # Same verdict as the offset-aware cast (TIMESTAMP accepts offsets), cheaper.
-                check = f"TRY_CAST(s.{q(column)} AS TIMESTAMP)"
-            failures.append((f"(({check}) IS NULL AND {present})", f"reason_{index}"))
-            detail = f" (format {fmt!r})" if fmt else ""
-            params[f"reason_{index}"] = f"column {column!r} is not a valid {target}{detail}"
-    return _Plan(values=values, failures=failures, params=params)
-
-
-def _used(sql: str, params: Mapping[str, object]) -> dict[str, object]:
-    """Only the named parameters a statement uses (DuckDB rejects extra ones)."""
-    names = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
-    return {k: v for k, v in params.items() if k in names}
-
-
-def _execute_count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object]) -> int:
-    row = con.execute(sql, _used(sql, params)).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-# --------------------------------------------------------------------------- one file
 
 
 def _evolve_schema(
@@ -458,7 +270,7 @@ def _settle_versions(
                 WHERE n._file_sha256 = $sha""",
             params,
         )
-        versions.duplicate = _execute_count(
+        versions.duplicate = execute_count(
             con,
             f"""INSERT INTO {qualified(RAW, REDELIVERED)}
                 SELECT $source, CAST({key} AS VARCHAR), {q(CONTENT_HASH)}, _source_file,
@@ -517,7 +329,7 @@ def _insert_rows(
     One filtered pass appends the good rows; a second pass collects the failing ones only
     when the append came up short (of the staged records, or of the CSV's line count).
     """
-    plan = _plan(spec, staged)
+    plan = plan_casts(spec, staged)
     params = {**base, **plan.params, **staged.raw_line_params, **staged.params}
     relation = staged.relation
     key = q(spec.record_key)
@@ -536,12 +348,12 @@ def _insert_rows(
     if staged.direct:
         loaded = _append_direct(con, spec, staged, plan, params, append, collect_bad)
     else:
-        loaded = _execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
+        loaded = execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
         if loaded < staged.records:
-            _execute_count(con, collect_bad(relation), params)
+            execute_count(con, collect_bad(relation), params)
         else:
             _create_empty_bad(con)
-    rejected = _execute_count(
+    rejected = execute_count(
         con,
         f"""INSERT INTO {qualified(RAW, spec.rejected_table)} BY NAME
             SELECT $file AS _source_file, $sha AS _file_sha256, _line_number, _reason,
@@ -560,7 +372,7 @@ def _append_direct(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
     staged: StagedFile,
-    plan: _Plan,
+    plan: CastPlan,
     params: Mapping[str, object],
     append: str,
     collect_bad: Callable[[str], str],
@@ -572,7 +384,7 @@ def _append_direct(
     (values spanning lines, or lost lines): the staged reader then sorts it out.
     """
     try:
-        loaded = _execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
+        loaded = execute_count(con, f"{append} WHERE NOT ({plan.bad})", params)
     except duckdb.InvalidInputException as error:  # a CSV error store_rejects did not absorb
         raise _Restage(type(error).__name__) from error
     rejected_lines, unsafe = csv_error_stats(con)
@@ -585,7 +397,7 @@ def _append_direct(
     if loaded + rejected_lines == expected:
         _create_empty_bad(con)
     else:
-        _execute_count(con, collect_bad(staged.rescan_relation), params)
+        execute_count(con, collect_bad(staged.rescan_relation), params)
     bad = count_temp(con, BAD)
     if loaded + bad + rejected_lines != expected:
         raise _Restage(
@@ -616,7 +428,7 @@ def _renumber_after_rejects(
             SET {column} = t.{column}
                 + coalesce((SELECT max(i) FROM {gaps} WHERE g < t.{column} - {header}), 0)
             WHERE t.{column} - {header} > (SELECT min(g) FROM {gaps}) {extra}"""
-        con.execute(sql, _used(sql, params))
+        con.execute(sql, used_params(sql, params))
 
 
 def _create_empty_bad(con: duckdb.DuckDBPyConnection) -> None:
@@ -624,9 +436,6 @@ def _create_empty_bad(con: duckdb.DuckDBPyConnection) -> None:
         f"CREATE TEMP TABLE {q(BAD)} (_line_number BIGINT, _reason VARCHAR, "
         "_raw_line VARCHAR, _key VARCHAR)"
     )
-
-
-# --------------------------------------------------------------------------- one source
 
 
 def load_source(
@@ -643,31 +452,25 @@ def load_source(
     started = time.perf_counter()
     report = SourceLoadReport(source=spec.name, run_id=run_id)
     landing_dir = Path(landing_dir)
-    try:
-        with _session(con):
-            ensure_raw_schema(con)
-            ensure_source_tables(con, spec)
-            history = has_history(con, spec.name)
-            files = discover(landing_dir, spec.path)
-            report.files_seen = len(files)
-            if not landing_dir.is_dir():
-                log.info("source=%s: no landing folder %s", spec.name, landing_dir)
-            seen: set[str] = set()
-            for path in files:
-                item = _deliver(con, spec, landing_dir, path, run_id, history, seen)
-                history = history or item.status == "loaded"
-                report.add(item)
-            if report.new_columns:
-                retry_conflicts(lambda: refresh_latest_view(con, spec))
-        report.error = report.failure_summary()
-        if report.error is not None:
-            raise IngestError(report.error, source=spec.name)
-    except IngestError as error:
-        report.error = str(error)
-        report.seconds = round(time.perf_counter() - started, 3)
-        error.report = report  # type: ignore[attr-defined]
-        raise
+    with _session(con):
+        ensure_raw_schema(con)
+        ensure_source_tables(con, spec)
+        history = has_history(con, spec.name)
+        files = discover(landing_dir, spec.path)
+        report.files_seen = len(files)
+        if not landing_dir.is_dir():
+            log.info("source=%s: no landing folder %s", spec.name, landing_dir)
+        seen: set[str] = set()
+        for path in files:
+            item = _deliver(con, spec, landing_dir, path, run_id, history, seen)
+            history = history or item.status == "loaded"
+            report.add(item)
+        if report.new_columns:
+            retry_conflicts(lambda: refresh_latest_view(con, spec))
+    report.error = report.failure_summary()
     report.seconds = round(time.perf_counter() - started, 3)
+    if report.error is not None:
+        raise IngestError(report.error, source=spec.name, report=report)
     log.info(
         "source=%s run=%s files_seen=%d loaded=%d skipped=%d rows_loaded=%d rows_rejected=%d "
         "rows_duplicate=%d new_columns=%s seconds=%.2f",
@@ -770,9 +573,6 @@ def _load_file(
     return item
 
 
-# --------------------------------------------------------------------------- all sources
-
-
 RegistryLike = Registry | Mapping[str, SourceSpec] | Iterable[SourceSpec]
 
 
@@ -822,7 +622,8 @@ def load_all(
             try:
                 reports.append(load_source(con, spec, landing_root / spec.name, run_id))
             except (IngestError, duckdb.Error, OSError) as error:
-                report = getattr(error, "report", None) or SourceLoadReport(spec.name, run_id)
+                report = (error.report if isinstance(error, IngestError) else None
+                          ) or SourceLoadReport(spec.name, run_id)
                 report.error = report.error or safe_reason(error)
                 log.error("source=%s run=%s failed: %s", spec.name, run_id, report.error)
                 reports.append(report)

@@ -1,60 +1,46 @@
-"""The source registry: ``config/sources.yml`` parsed into typed, validated specs.
+"""The source registry: ``config/sources.yml`` validated into typed specs (pydantic).
 
 Why validate up front: every source name becomes a table name and every column name becomes a
 quoted identifier in SQL, so a typo or a hostile value must fail loudly at load time (naming the
-file, the source and the key) instead of half-way through an ingest run.
+file, the dotted key and the problem) instead of half-way through an ingest run. Every stage
+that needs a source's shape (ingest, quality, identity) reads it from :class:`SourceSpec`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from core.config import ConfigError, read_yaml, validate
+from core.vocabulary import CANONICAL_FIELDS, METADATA_COLUMNS
 
 Kind = Literal["online", "offline"]
 Format = Literal["csv", "jsonl", "parquet"]
 ColumnType = Literal["varchar", "date", "timestamp", "double", "bigint", "boolean"]
-Delivery = Literal["snapshot", "incremental"]
-
-KINDS: tuple[str, ...] = ("online", "offline")
-FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet")
 #: snapshot: every file is the full current set of records (a CRM dump); incremental: every
 #: file holds new or changed records only (events, orders, change feeds). Decides what the
 #: quality gate compares a delivery with; unset, the gate infers it and says so.
-DELIVERIES: tuple[str, ...] = ("snapshot", "incremental")
-COLUMN_TYPES: tuple[str, ...] = ("varchar", "date", "timestamp", "double", "bigint", "boolean")
-CANONICAL_FIELDS: tuple[str, ...] = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "birth_date",
-    "street",
-    "house_number",
-    "postcode",
-    "city",
-    "country",
-    "customer_number",
-    "user_id",
-    "anonymous_id",
-    "loyalty_card",
-)
-#: Load metadata columns ingest adds to raw and quarantine tables; sources may not use them.
-METADATA_COLUMNS: tuple[str, ...] = (
-    "_source_file",
-    "_file_sha256",
-    "_row_number",
-    "_loaded_at",
-    "_run_id",
-    "_content_hash",
-    "_line_number",
-    "_reason",
-    "_raw_line",
-)
+Delivery = Literal["snapshot", "incremental"]
+
 #: Encodings DuckDB's CSV reader decodes natively (no extension download needed).
 CSV_ENCODINGS: dict[str, str] = {
     "utf-8": "utf-8",
@@ -68,63 +54,161 @@ CSV_ENCODINGS: dict[str, str] = {
 
 SOURCE_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME_LENGTH = 63
-SOURCE_KEYS = frozenset(
-    {
-        "kind",
-        "format",
-        "delivery",
-        "csv",
-        "path",
-        "record_key",
-        "timestamp",
-        "timestamp_format",
-        "birth_date_format",
-        "columns",
-        "identity",
-    }
-)
-CSV_KEYS = frozenset({"delimiter", "encoding", "header"})
+MAX_COLUMN_NAME_LENGTH = 255
+#: Characters a CSV delimiter may not be: quoting, line ends, and the line-scan separator.
+FORBIDDEN_DELIMITERS = frozenset({'"', "\n", "\r", "\x1f"})
 
 
-class RegistryError(ValueError):
-    """The registry file is unreadable or violates the schema; the message says where."""
+class RegistryError(ConfigError):
+    """The registry file is unreadable or violates the schema; each problem names file and key."""
 
 
-@dataclass(frozen=True)
-class CsvOptions:
+def _problem(text: str) -> PydanticCustomError:
+    """A validation problem in our words (pydantic reports it at the offending key)."""
+    return PydanticCustomError("registry", text)
+
+
+def _source_name(name: str) -> str:
+    if not SOURCE_NAME_RE.fullmatch(name):
+        raise _problem("bad source name: must match [a-z][a-z0-9_]* (a safe SQL identifier)")
+    if len(name) > MAX_NAME_LENGTH or "__" in name:
+        raise _problem(f"bad source name: at most {MAX_NAME_LENGTH} characters and no '__' "
+                       "(reserved for <source>__rejected)")
+    return name
+
+
+def _column_name(name: str) -> str:
+    if not name.strip():
+        raise _problem("column name must be a non-empty string")
+    if name != name.strip() or any(ord(ch) < 32 or ch == "\x7f" for ch in name):
+        raise _problem("column name must not have surrounding blanks or control characters")
+    if len(name) > MAX_COLUMN_NAME_LENGTH:
+        raise _problem(f"column name longer than {MAX_COLUMN_NAME_LENGTH} characters")
+    if name in METADATA_COLUMNS:
+        raise _problem("column name is reserved for load metadata")
+    return name
+
+
+def _canonical_field(name: str) -> str:
+    if name not in CANONICAL_FIELDS:
+        raise _problem(f"unknown canonical field; one of {list(CANONICAL_FIELDS)}")
+    return name
+
+
+def _glob(pattern: str) -> str:
+    pure = PurePosixPath(pattern)
+    if not pattern.strip():
+        raise _problem("must be a non-empty glob string")
+    if pure.is_absolute() or ".." in pure.parts or "\\" in pattern:
+        raise _problem("glob must stay inside landing/<source>/")
+    return pattern
+
+
+def _strptime_format(text: str) -> str:
+    if "%" not in text:
+        raise _problem("must be a strptime format string like '%d.%m.%Y'")
+    return text
+
+
+def _delimiter(text: str) -> str:
+    if len(text) != 1 or text in FORBIDDEN_DELIMITERS:
+        raise _problem("delimiter must be one character other than quote or newline")
+    return text
+
+
+def _encoding(name: str) -> str:
+    normalised = CSV_ENCODINGS.get(name.lower())
+    if normalised is None:
+        raise _problem(f"unknown encoding; one of {sorted(set(CSV_ENCODINGS.values()))}")
+    return normalised
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+SourceName = Annotated[StrictStr, AfterValidator(_source_name)]
+ColumnName = Annotated[StrictStr, AfterValidator(_column_name)]
+CanonicalField = Annotated[StrictStr, AfterValidator(_canonical_field)]
+StrptimeFormat = Annotated[StrictStr, AfterValidator(_strptime_format)]
+#: Column types are case-insensitive in the file and lower case in the spec.
+TypeName = Annotated[ColumnType, BeforeValidator(_lower)]
+
+
+class CsvOptions(BaseModel):
     """How to split a CSV file: one delimiter character, a native encoding, header or not."""
 
-    delimiter: str = ","
-    encoding: str = "utf-8"
-    header: bool = True
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delimiter: Annotated[StrictStr, AfterValidator(_delimiter)] = ","
+    encoding: Annotated[StrictStr, AfterValidator(_encoding)] = "utf-8"
+    header: StrictBool = True
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    """One registered landing source, as ingest and dbt need it."""
+class SourceSpec(BaseModel):
+    """One registered landing source, as ingest, quality, identity and dbt need it.
 
-    name: str
+    ``name`` is the source's key in the registry (set by :class:`Registry`'s validation);
+    ``identity`` maps canonical fields onto this source's columns, in the file's order.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # kind and format first: later validators read the format
     kind: Kind
     format: Format
-    record_key: str
-    timestamp: str | None
-    csv: CsvOptions = field(default_factory=CsvOptions)
+    record_key: ColumnName
+    # Optional: snapshot exports (a CRM dump, a benchmark file) often carry no change time;
+    # their records are then dated by their load time.
+    timestamp: ColumnName | None = None
+    csv: CsvOptions = Field(default_factory=CsvOptions)
     delivery: Delivery | None = None
-    path: str = "*"
-    timestamp_format: str | None = None
-    birth_date_format: str | None = None
-    columns: Mapping[str, ColumnType] = field(default_factory=dict)
-    identity: Mapping[str, str] = field(default_factory=dict)
+    path: Annotated[StrictStr, AfterValidator(_glob)] = "*"
+    timestamp_format: StrptimeFormat | None = None
+    birth_date_format: StrptimeFormat | None = None
+    columns: dict[ColumnName, TypeName] = Field(default_factory=dict)
+    identity: dict[CanonicalField, ColumnName] = Field(default_factory=dict)
+
+    _name: str = PrivateAttr(default="")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        """``csv:``, ``columns:`` or ``identity:`` left empty in YAML mean their default."""
+        if isinstance(data, Mapping):
+            empty = ("csv", "columns", "identity")
+            return {k: v for k, v in data.items() if not (k in empty and v is None)}
+        return data
+
+    @field_validator("csv")
+    @classmethod
+    def _csv_only_for_csv(cls, options: CsvOptions, info: ValidationInfo) -> CsvOptions:
+        fmt = info.data.get("format")
+        if fmt is not None and fmt != "csv":
+            raise _problem("csv options are only allowed for format csv")
+        return options
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_differ_in_case(cls, columns: dict[str, ColumnType]) -> dict[str, ColumnType]:
+        lowered = [c.lower() for c in columns]
+        if len(set(lowered)) != len(lowered):
+            raise _problem("column names must differ in more than letter case")
+        return columns
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     @property
     def table(self) -> str:
         """Name of the append-only raw table (schema ``raw``)."""
-        return self.name
+        return self._name
 
     @property
     def rejected_table(self) -> str:
         """Name of the quarantine table (schema ``raw``)."""
-        return f"{self.name}__rejected"
+        return f"{self._name}__rejected"
 
     @property
     def column_types(self) -> dict[str, ColumnType]:
@@ -139,6 +223,20 @@ class SourceSpec:
         """Columns every file must carry: record key, timestamp, typed and identity columns."""
         ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns]
         return [column for column in dict.fromkeys(ordered) if column]
+
+
+class _RegistryFile(BaseModel):
+    """The shape of ``sources.yml``: a non-empty mapping of source name to spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: dict[SourceName, SourceSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _name_specs(self) -> _RegistryFile:
+        for name, spec in self.sources.items():
+            spec._name = name
+        return self
 
 
 @dataclass(frozen=True)
@@ -180,209 +278,26 @@ _UniqueKeyLoader.add_constructor(
 )
 
 
-def default_registry_path() -> Path:
-    """``sources.yml`` in the configuration folder (``CDP_CONFIG`` or ``config/``)."""
-    from cdp.settings import config_dir
-
-    return config_dir() / "sources.yml"
-
-
-def load_registry(path: Path | None = None) -> Registry:
-    """Read and validate the registry YAML; raise ``RegistryError`` naming file, source and key."""
-    path = Path(path) if path is not None else default_registry_path()
+def load_registry(path: str | Path) -> Registry:
+    """Read and validate the registry YAML; raise ``RegistryError`` naming file, key, problem."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise RegistryError(f"{path}: cannot read registry: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise RegistryError(f"{path}: registry is not valid UTF-8: {error.reason}") from error
-    try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as error:
-        raise RegistryError(f"{path}: invalid YAML: {error}") from error
+        document = read_yaml(path)
+    except ConfigError as error:
+        raise RegistryError(error.file, error.problems) from None
+    try:  # read_yaml has proven the file readable and valid YAML
+        yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.constructor.ConstructorError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise RegistryError(path, [("", f"{where}{error.problem}")]) from None
     return parse_registry(document, path)
 
 
 def parse_registry(document: Any, path: Path | str = "<registry>") -> Registry:
     """Validate an already-parsed registry document (a mapping with ``sources``)."""
-    where = str(path)
-    if not isinstance(document, Mapping):
-        raise RegistryError(f"{where}: top level must be a mapping with key 'sources'")
-    unknown = sorted(str(k) for k in document if k != "sources")
-    if unknown:
-        raise RegistryError(f"{where}: unknown top-level key(s) {unknown}; expected 'sources'")
-    sources = document.get("sources")
-    if not isinstance(sources, Mapping) or not sources:
-        raise RegistryError(f"{where}: key 'sources' must be a non-empty mapping of sources")
-    specs: dict[str, SourceSpec] = {}
-    for name, body in sources.items():
-        spec = _parse_source(where, name, body)
-        specs[spec.name] = spec
-    return Registry(sources=specs, path=Path(path))
-
-
-def _fail(where: str, source: object, key: str | None, problem: str) -> RegistryError:
-    location = f"{where}: source {source!r}"
-    if key is not None:
-        location += f", key {key!r}"
-    return RegistryError(f"{location}: {problem}")
-
-
-def _parse_source(where: str, name: object, body: object) -> SourceSpec:
-    if not isinstance(name, str) or not SOURCE_NAME_RE.fullmatch(name):
-        raise _fail(
-            where, name, None, "bad source name: must match [a-z][a-z0-9_]* (a safe SQL identifier)"
-        )
-    if len(name) > MAX_NAME_LENGTH or "__" in name:
-        raise _fail(
-            where, name, None,
-            f"bad source name: at most {MAX_NAME_LENGTH} characters and no '__' "
-            "(reserved for <source>__rejected)",
-        )
-    if not isinstance(body, Mapping):
-        raise _fail(where, name, None, "source entry must be a mapping of keys")
-    for key in body:
-        if key not in SOURCE_KEYS:
-            raise _fail(where, name, str(key), f"unknown key; allowed: {sorted(SOURCE_KEYS)}")
-
-    def required_choice(key: str, choices: tuple[str, ...]) -> str:
-        value = body.get(key)
-        if value is None:
-            raise _fail(where, name, key, f"missing {key}; one of {list(choices)}")
-        if value not in choices:
-            raise _fail(where, name, key, f"unknown {key} {value!r}; one of {list(choices)}")
-        return str(value)
-
-    kind = required_choice("kind", KINDS)
-    fmt = required_choice("format", FORMATS)
-    delivery = body.get("delivery")
-    if delivery is not None and delivery not in DELIVERIES:
-        raise _fail(
-            where, name, "delivery", f"unknown delivery {delivery!r}; one of {list(DELIVERIES)}"
-        )
-    record_key = _column_name(where, name, "record_key", body.get("record_key"))
-    # Optional: snapshot exports (a CRM dump, a benchmark file) often carry no change time;
-    # their records are then dated by their load time.
-    timestamp = body.get("timestamp")
-    if timestamp is not None:
-        timestamp = _column_name(where, name, "timestamp", timestamp)
-    return SourceSpec(
-        name=name,
-        kind=kind,  # type: ignore[arg-type]
-        format=fmt,  # type: ignore[arg-type]
-        record_key=record_key,
-        timestamp=timestamp,
-        csv=_parse_csv(where, name, fmt, body.get("csv")),
-        delivery=delivery,
-        path=_parse_glob(where, name, body.get("path", "*")),
-        timestamp_format=_format(where, name, "timestamp_format", body.get("timestamp_format")),
-        birth_date_format=_format(where, name, "birth_date_format", body.get("birth_date_format")),
-        columns=_parse_columns(where, name, body.get("columns")),
-        identity=_parse_identity(where, name, body.get("identity")),
-    )
-
-
-def _column_name(where: str, source: str, key: str, value: object) -> str:
-    if value is None:
-        raise _fail(where, source, key, f"missing {key} (the column name is required)")
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(where, source, key, f"column name must be a non-empty string, got {value!r}")
-    if value != value.strip() or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
-        raise _fail(
-            where, source, key, "column name must not have surrounding blanks or control characters"
-        )
-    if len(value) > 255:
-        raise _fail(where, source, key, "column name longer than 255 characters")
-    if value in METADATA_COLUMNS:
-        raise _fail(where, source, key, f"column name {value!r} is reserved for load metadata")
-    return value
-
-
-def _parse_csv(where: str, source: str, fmt: str, value: object) -> CsvOptions:
-    if value is None:
-        return CsvOptions()
-    if fmt != "csv":
-        raise _fail(where, source, "csv", f"csv options are only allowed for format csv, not {fmt}")
-    if not isinstance(value, Mapping):
-        raise _fail(where, source, "csv", "must be a mapping {delimiter, encoding, header}")
-    for key in value:
-        if key not in CSV_KEYS:
-            raise _fail(where, source, f"csv.{key}", f"unknown key; allowed: {sorted(CSV_KEYS)}")
-    delimiter = value.get("delimiter", ",")
-    if (
-        not isinstance(delimiter, str)
-        or len(delimiter) != 1
-        or delimiter in {'"', "\n", "\r", "\x1f"}
-    ):
-        raise _fail(
-            where, source, "csv.delimiter",
-            f"delimiter must be one character other than quote or newline, got {delimiter!r}",
-        )
-    encoding = value.get("encoding", "utf-8")
-    normalised = CSV_ENCODINGS.get(str(encoding).lower()) if isinstance(encoding, str) else None
-    if normalised is None:
-        raise _fail(
-            where, source, "csv.encoding",
-            f"unknown encoding {encoding!r}; one of {sorted(set(CSV_ENCODINGS.values()))}",
-        )
-    header = value.get("header", True)
-    if not isinstance(header, bool):
-        raise _fail(where, source, "csv.header", f"must be true or false, got {header!r}")
-    return CsvOptions(delimiter=delimiter, encoding=normalised, header=header)
-
-
-def _parse_glob(where: str, source: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(where, source, "path", f"must be a non-empty glob string, got {value!r}")
-    pure = PurePosixPath(value)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in value:
-        raise _fail(where, source, "path", "glob must stay inside landing/<source>/")
-    return value
-
-
-def _format(where: str, source: str, key: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or "%" not in value:
-        raise _fail(
-            where, source, key, f"must be a strptime format string like '%d.%m.%Y', got {value!r}"
-        )
-    return value
-
-
-def _mapping(where: str, source: str, key: str, value: object, shape: str) -> Mapping[Any, Any]:
-    """An optional mapping-valued key: absent is empty, anything but a mapping an error."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _fail(where, source, key, f"must be a mapping {shape}")
-    return value
-
-
-def _parse_columns(where: str, source: str, value: object) -> dict[str, ColumnType]:
-    columns: dict[str, ColumnType] = {}
-    for column, type_name in _mapping(where, source, "columns", value, "{column: type}").items():
-        name = _column_name(where, source, f"columns.{column}", column)
-        if not isinstance(type_name, str) or type_name.lower() not in COLUMN_TYPES:
-            raise _fail(
-                where, source, f"columns.{column}",
-                f"unknown column type {type_name!r}; one of {list(COLUMN_TYPES)}",
-            )
-        columns[name] = type_name.lower()  # type: ignore[assignment]
-    lowered = [c.lower() for c in columns]
-    if len(set(lowered)) != len(lowered):
-        raise _fail(where, source, "columns", "column names must differ in more than letter case")
-    return columns
-
-
-def _parse_identity(where: str, source: str, value: object) -> dict[str, str]:
-    identity: dict[str, str] = {}
-    fields = _mapping(where, source, "identity", value, "{canonical_field: column}")
-    for canonical, column in fields.items():
-        if canonical not in CANONICAL_FIELDS:
-            raise _fail(
-                where, source, f"identity.{canonical}",
-                f"unknown canonical field {canonical!r}; one of {list(CANONICAL_FIELDS)}",
-            )
-        identity[str(canonical)] = _column_name(where, source, f"identity.{canonical}", column)
-    return identity
+    try:
+        parsed = validate(_RegistryFile, document, path)
+    except ConfigError as error:
+        raise RegistryError(error.file, error.problems) from None
+    return Registry(sources=parsed.sources, path=Path(path))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from core.vocabulary import quote_identifier as q
 from ingest.errors import IngestError
 from ingest.files import fingerprint
 from ingest.ledger import (
@@ -29,7 +30,7 @@ from ingest.ledger import (
     ensure_source_tables,
 )
 from ingest.registry import SourceSpec
-from ingest.sql import q, qualified
+from ingest.sql import execute_count, qualified
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -117,10 +118,10 @@ def withdraw(
                 {**params, "file": file_name, "run_id": run_id})
         else:
             report.rows_handed_over = _hand_over(con, spec, sha)
-            report.rows_removed = _count(
+            report.rows_removed = execute_count(
                 con, f"DELETE FROM {qualified(RAW, spec.table)} WHERE _file_sha256 = $sha",
                 {"sha": sha})
-            report.rows_rejected_removed = _count(
+            report.rows_rejected_removed = execute_count(
                 con, f"DELETE FROM {qualified(RAW, spec.rejected_table)} "
                 "WHERE _file_sha256 = $sha", {"sha": sha})
             con.execute(
@@ -159,7 +160,7 @@ def reinstate(
             raise IngestError(
                 f"source {spec.name}: {len(rows)} withdrawn deliveries named {target!r}; "
                 "name one by its sha256", source=spec.name, file=target)
-    deleted = _count(
+    deleted = execute_count(
         con, f"DELETE FROM {qualified(RAW, LEDGER)} WHERE source = $s AND file_sha256 = $h "
         "AND status = 'withdrawn'", {"s": spec.name, "h": sha})
     if not deleted:
@@ -186,7 +187,7 @@ def _hand_over(con: duckdb.DuckDBPyConnection, spec: SourceSpec, sha: str) -> in
             QUALIFY row_number() OVER (PARTITION BY r.rowid
                                        ORDER BY d._loaded_at, d._row_number) = 1""",
         {"source": spec.name, "sha": sha})
-    moved = _count(con, "SELECT count(*) FROM temp.main._cdp_handover", {})
+    moved = execute_count(con, "SELECT count(*) FROM temp.main._cdp_handover", {})
     if moved:
         con.execute(
             f"""UPDATE {table} SET _source_file = h._source_file, _file_sha256 = h._file_sha256,
@@ -204,8 +205,3 @@ def _hand_over(con: duckdb.DuckDBPyConnection, spec: SourceSpec, sha: str) -> in
             "WHERE rowid IN (SELECT redelivered_id FROM temp.main._cdp_handover)")
     con.execute("DROP TABLE temp.main._cdp_handover")
     return moved
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> int:
-    row = con.execute(sql, params).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0

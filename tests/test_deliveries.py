@@ -150,7 +150,8 @@ def test_ledger_records_delivery_kind_and_record_time_span(env: dict) -> None:
 
 def test_unknown_delivery_kind_is_named() -> None:
     bad = {"sources": {"x": {**REGISTRY["sources"]["orders"], "delivery": "daily"}}}
-    with pytest.raises(RegistryError, match=r"source 'x', key 'delivery': unknown delivery"):
+    with pytest.raises(RegistryError, match=r"^sources\.yml: sources\.x\.delivery: Input "
+                       "should be 'snapshot' or 'incremental'$"):
         parse_registry(bad, "sources.yml")
 
 

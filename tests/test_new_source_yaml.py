@@ -10,7 +10,9 @@ import duckdb
 import pytest
 
 from cdp.run import run_pipeline
-from cdp.settings import REPO_ROOT, DataPaths
+from core.paths import DataPaths
+
+REPO = Path(__file__).resolve().parent.parent
 
 NEW_SOURCE = """
   newsletter_signups:
@@ -40,7 +42,7 @@ def test_yaml_only_source_links_into_existing_profiles(
 ) -> None:
     paths = demo_home_copy
     config = tmp_path / "config"
-    shutil.copytree(REPO_ROOT / "config", config)
+    shutil.copytree(REPO / "config", config)
     with open(config / "sources.yml", "a") as registry:
         registry.write(NEW_SOURCE)
     monkeypatch.setenv("CDP_CONFIG", str(config))

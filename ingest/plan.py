@@ -1,0 +1,104 @@
+"""How staged values become typed rows: per column a cast, and every way a row can fail.
+
+Type casts run in SQL (TRY_CAST / TRY_STRPTIME); a value that does not parse sends its row to
+quarantine with the column named in ``_reason``. The loader uses one plan for both the append
+of good rows and the quarantine of bad ones, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.vocabulary import quote_identifier as q
+from ingest.ledger import DUCK_TYPES
+from ingest.readers.common import StagedFile
+from ingest.registry import SourceSpec
+
+
+def typed_value(
+    ref: str, staged_type: str, target: str, fmt: str | None, param: str
+) -> tuple[str, str | None, dict[str, object]]:
+    """SQL for (typed value, "a value was present" condition, parameters) of one column.
+
+    A row fails its type when a value was present but the typed value is NULL. DuckDB's
+    casts tolerate surrounding blanks, so only blank-only strings need ``trim`` (and that is
+    evaluated after the cheap checks).
+    """
+    duck = DUCK_TYPES[target]
+    if staged_type.upper() == duck:
+        return ref, None, {}
+    if staged_type.upper() != "VARCHAR":
+        return f"TRY_CAST({ref} AS {duck})", f"{ref} IS NOT NULL", {}
+    if target == "varchar":
+        return ref, None, {}
+    present = f"{ref} IS NOT NULL AND trim({ref}) <> ''"
+    if target in ("timestamp", "date") and fmt:
+        parsed = f"TRY_STRPTIME(trim({ref}), ${param})"
+        return f"CAST({parsed} AS {duck})", present, {param: fmt}
+    if target == "timestamp":
+        # Strings with a UTC offset or zone ("Z", "+02:00", "Europe/Berlin") go through
+        # TIMESTAMPTZ so it is honoured (session time zone is UTC); plain ones are UTC.
+        tail = f"substr({ref}, 12)"
+        return (
+            f"CASE WHEN suffix({ref}, 'Z') OR contains({tail}, '+') OR contains({tail}, '-') "
+            f"OR contains({tail}, '/') "
+            f"THEN CAST(TRY_CAST({ref} AS TIMESTAMPTZ) AS TIMESTAMP) "
+            f"ELSE TRY_CAST({ref} AS TIMESTAMP) END",
+            present,
+            {},
+        )
+    if target == "boolean":
+        return f"TRY_CAST(trim({ref}) AS BOOLEAN)", present, {}
+    return f"TRY_CAST({ref} AS {duck})", present, {}
+
+
+@dataclass
+class CastPlan:
+    """SQL fragments shared by the insert of good rows and the quarantine of bad ones."""
+
+    values: dict[str, str]  # column -> typed value expression over alias s
+    failures: list[tuple[str, str]]  # (failure condition over alias s, reason parameter)
+    params: dict[str, object]
+
+    @property
+    def bad(self) -> str:
+        return " OR ".join(cond for cond, _ in self.failures) or "false"
+
+    def reason(self) -> str:
+        cases = ", ".join(f"CASE WHEN {cond} THEN ${param} END" for cond, param in self.failures)
+        return f"concat_ws('; ', {cases})" if cases else "NULL"
+
+
+def plan_casts(spec: SourceSpec, staged: StagedFile) -> CastPlan:
+    """Typed value per column, plus every way a row can fail (no key, unparsable value)."""
+    types = spec.column_types
+    birth_column = spec.identity.get("birth_date")
+    values: dict[str, str] = {}
+    failures: list[tuple[str, str]] = []
+    params: dict[str, object] = {}
+    key_ref = f"s.{q(spec.record_key)}"
+    if staged.columns.get(spec.record_key, "VARCHAR").upper() != "VARCHAR":
+        key_ref = f"CAST({key_ref} AS VARCHAR)"
+    failures.append((f"({key_ref} IS NULL OR trim({key_ref}) = '')", "reason_key"))
+    params["reason_key"] = f"missing record key {spec.record_key!r}"
+    for index, (column, staged_type) in enumerate(staged.columns.items()):
+        target = types.get(column, "varchar")
+        fmt = None
+        if target == "timestamp":
+            fmt = spec.timestamp_format
+        elif target == "date" and column == birth_column:
+            fmt = spec.birth_date_format
+        value, present, extra = typed_value(
+            f"s.{q(column)}", staged_type, target, fmt, f"fmt_{index}"
+        )
+        values[column] = value
+        params.update(extra)
+        if present is not None:
+            check = value
+            if value.startswith("CASE WHEN suffix("):
+                # Same verdict as the offset-aware cast (TIMESTAMP accepts offsets), cheaper.
+                check = f"TRY_CAST(s.{q(column)} AS TIMESTAMP)"
+            failures.append((f"(({check}) IS NULL AND {present})", f"reason_{index}"))
+            detail = f" (format {fmt!r})" if fmt else ""
+            params[f"reason_{index}"] = f"column {column!r} is not a valid {target}{detail}"
+    return CastPlan(values=values, failures=failures, params=params)
