@@ -1,7 +1,10 @@
 """Run dbt in-process against the build warehouse of one data directory.
 
-One dbt invocation per pipeline run keeps a single writer on the DuckDB file; the identity
-step (Splink) runs inside that build as a dbt-duckdb Python model.
+Everything dbt needs comes in as ``--vars`` (the build file for ``profiles.yml``, the
+vocabulary, survivorship rules, identity settings, overrides and the identity model file),
+never through environment variables; dbt Python models read theirs with ``dbt.config.get``.
+The pipeline runs dbt twice per build, around the identity training step
+(:mod:`identity.training`), one writer at a time on the DuckDB file.
 """
 
 from __future__ import annotations
@@ -10,8 +13,13 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import yaml
+
+from cdp.context import ConfigFiles, RunContext
 from cdp.settings import REPO_ROOT, DataPaths, config_dir
+from core.vocabulary import dbt_vars
 
 
 class DbtBuildFailed(RuntimeError):
@@ -25,21 +33,26 @@ class DbtOutcome:
     node_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOutcome:
-    """Invoke ``dbt <args>`` on this data directory's build file and raise if anything failed."""
+def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual", *,
+            config: ConfigFiles | None = None) -> DbtOutcome:
+    """Invoke ``dbt <args>`` on this data directory's build file and raise if anything failed.
+
+    ``config``: the configuration folder's files (default: ``CDP_CONFIG`` or the repository's
+    ``config/``); vars the caller passes with ``--vars`` win over the ones set here."""
     from dbt.cli.main import dbtRunner
 
     paths.ensure()
-    os.environ["CDP_BUILD_DB"] = str(paths.build_db)
-    os.environ["CDP_HOME"] = str(paths.home)
+    # fct_profile_id_history.sql still reads the run id with env_var (its owner moves it)
     os.environ["CDP_RUN_ID"] = run_id
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     target = paths.home / "dbt_target"
+    ctx = RunContext(paths, config or ConfigFiles(config_dir()), run_id)
+    args, given = _split_vars(args)
     try:
         result = dbtRunner().invoke(
             [
                 *args,
-                *(["--vars", json.dumps(config_vars())] if _takes_vars(args) else []),
+                "--vars", json.dumps({**config_vars(ctx), **given}),
                 "--project-dir", str(REPO_ROOT),
                 "--profiles-dir", str(REPO_ROOT / "dbt_project"),
                 "--target-path", str(target),
@@ -65,22 +78,40 @@ def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual") -> DbtOut
     return outcome
 
 
-def config_vars() -> dict[str, object]:
-    """YAML configuration dbt models read as vars (survivorship rules), so changing a rule
-    is an edit of config/, not of SQL."""
-    import yaml
+def config_vars(ctx: RunContext) -> dict[str, object]:
+    """What dbt reads as vars: the build file (``profiles.yml``), the vocabulary, survivorship
+    rules, and for the identity models their settings, the manual overrides and the model file
+    :func:`identity_model_file` names, so changing a rule is an edit of config/, not of SQL."""
+    from identity.overrides import overrides_to_records
 
-    path = config_dir() / "survivorship.yml"
+    path = ctx.config.survivorship
     survivorship = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-    from core.vocabulary import dbt_vars
+    model = identity_model_file(ctx)
+    return {
+        "build_db": str(ctx.paths.build_db),
+        "survivorship": (survivorship or {}).get("attributes", {}),
+        **dbt_vars(),
+        "identity": ctx.identity.to_vars(),
+        "identity_overrides": overrides_to_records(ctx.identity_overrides),
+        "identity_model": str(model) if model is not None else None,
+    }
 
-    return {"survivorship": (survivorship or {}).get("attributes", {}), **dbt_vars()}
+
+def identity_model_file(ctx: RunContext) -> Path | None:
+    """The Splink model file the links model loads per ``model`` in identity.yml (None:
+    estimated in memory); after the training step, that is the version it saved."""
+    from identity.model_store import plan_model
+
+    return plan_model(ctx.identity, ctx.paths.models, REPO_ROOT).path
 
 
-def _takes_vars(args: list[str]) -> bool:
-    """Commands that compile models accept --vars; an explicit --vars from the caller wins."""
-    compiling = {"build", "run", "test", "compile", "show", "seed", "snapshot", "list", "ls"}
-    return bool(args) and args[0] in compiling and "--vars" not in args
+def _split_vars(args: list[str]) -> tuple[list[str], dict[str, object]]:
+    """``args`` without a caller's ``--vars <yaml>``, and those vars (they win over ours)."""
+    if "--vars" not in args:
+        return args, {}
+    at = args.index("--vars")
+    given = yaml.safe_load(args[at + 1]) or {}
+    return [*args[:at], *args[at + 2:]], dict(given)
 
 
 def _release_warehouse() -> None:
@@ -105,7 +136,17 @@ def _failure_summary(message: object) -> str:
     return f"{lines[0][:300]}{suffix}"
 
 
-def dbt_build(paths: DataPaths, run_id: str) -> DbtOutcome:
-    return run_dbt(paths, ["build"], run_id)
+#: What the first dbt invocation of a build makes: the identity records, normalised, which
+#: the training step reads before the links model runs (dbt's graph operator syntax).
+UP_TO_TRAINING = "+int_identity__normalised"
+
+
+def dbt_build(paths: DataPaths, run_id: str, config: ConfigFiles | None = None, *,
+              part: str = "all") -> DbtOutcome:
+    """``dbt build``: ``part='input'`` up to the records the identity training step reads,
+    ``'rest'`` everything else (after training), ``'all'`` both in one go."""
+    selection = {"all": [], "input": ["--select", UP_TO_TRAINING],
+                 "rest": ["--exclude", UP_TO_TRAINING]}[part]
+    return run_dbt(paths, ["build", *selection], run_id, config=config)
 
 

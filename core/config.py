@@ -59,12 +59,36 @@ def read_yaml(path: str | Path, *, required: bool = True) -> Any:
             raise ConfigError(path, [("", "file does not exist")])
         return None
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(path, [("", f"{where}not valid YAML "
-                                      f"({getattr(error, 'problem', None) or 'syntax'})")]
-                          ) from None
+        problem = getattr(error, "problem", None) or "syntax"
+        if not isinstance(error, _DuplicateKey):
+            problem = f"not valid YAML ({problem})"
+        raise ConfigError(path, [("", f"{where}{problem}")]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(path, [("", f"cannot be read ({type(error).__name__})")]) from None
+
+
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice: YAML keeps the last, silently shadowing the first."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys in every configuration file."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise _DuplicateKey(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_mapping)

@@ -1,4 +1,5 @@
-"""cdp_pipeline: ingest every registered source → dbt build (Splink inside) → quality gate →
+"""cdp_pipeline: ingest every registered source → train identity (dbt up to the normalised
+identity records, then the Splink model if needed) → dbt build (linkage inside) → quality gate →
 publish (write-audit-publish) → export segments.
 
 Thin TaskFlow wrappers around ``cdp.pipeline``; nothing heavy happens at parse time (the
@@ -85,7 +86,12 @@ def cdp_pipeline() -> None:
         return _stage("ingest_source", source)
 
     @task
-    def build(ingested: list[dict[str, Any]]) -> dict[str, Any]:
+    def train_identity(ingested: list[dict[str, Any]]) -> dict[str, Any]:
+        """Build up to the normalised identity records; train the Splink model if needed."""
+        return _stage("train_identity")
+
+    @task
+    def build(trained: dict[str, Any]) -> dict[str, Any]:
         return _stage("build")
 
     @task
@@ -102,7 +108,7 @@ def cdp_pipeline() -> None:
 
     # Each stage takes the previous one's report: the data dependency orders the tasks.
     ingested = ingest.expand(source=prepare(registered_sources()))
-    export(publish(quality_gate(build(ingested))))
+    export(publish(quality_gate(build(train_identity(ingested)))))
 
 
 cdp_pipeline_dag = cdp_pipeline()

@@ -32,8 +32,8 @@ import pandas as pd
 import pyarrow as pa
 
 from identity.keys import key_positions, record_keys
-from identity.normalise import first_names_compatible
 from identity.rules import EMAIL_NAME_RULE
+from identity.similarity import first_names_compatible
 
 log = logging.getLogger(__name__)
 

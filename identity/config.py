@@ -1,30 +1,62 @@
 """Tunable knobs of identity resolution, loadable from ``config/identity.yml``.
 
-Kept in one frozen dataclass so a run's behaviour is fully described by one object that can
-be logged (it holds no PII) and compared between runs.
+Kept in one frozen pydantic model so a run's behaviour is fully described by one object that
+can be logged (it holds no PII), compared between runs and handed to dbt as plain vars.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    field_validator,
+)
 
-from identity.normalise import MIN_BIRTH_DATE
+from core.config import ConfigError, read_yaml, validate
+from identity.normalise.birth_date import MIN_BIRTH_DATE
 
 DEFAULT_CONFIG_FILE = "identity.yml"
 
 
-class IdentityConfigError(ValueError):
-    """Raised when ``identity.yml`` is malformed; the message names the offending key."""
+class IdentityConfigError(ConfigError):
+    """``identity.yml`` (or the settings given in code) is invalid; names file, key, problem."""
 
 
-@dataclass(frozen=True)
-class IdentityConfig:
+def _not_bool(value: object) -> object:
+    """YAML's ``true`` is no number: bools would otherwise pass as 1 / 1.0."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+def _as_date(value: object) -> dt.date:
+    """A ``date`` (YAML reads an unquoted 1850-01-01 as one) or an ISO ``YYYY-MM-DD`` string;
+    nothing else (datetimes, numbers, other formats)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("expected a date written YYYY-MM-DD")
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Integer = Annotated[int, BeforeValidator(_not_bool)]
+Date = Annotated[dt.date, BeforeValidator(_as_date)]
+
+
+class IdentityConfig(BaseModel):
     """Settings for :func:`identity.resolve`.
 
     Attributes:
@@ -56,164 +88,89 @@ class IdentityConfig:
             classic "unknown" placeholder 1900-01-01 is dropped whatever the floor.  Lower
             it only for data about people who really were born earlier (historical records).
         use_splink: switch the probabilistic stage off (rules only), e.g. for debugging.
-        model: which Splink model daily runs use - ``auto`` (newest trained version, train
-            and save one when none exists), ``train`` (re-estimate in memory every run) or a
-            model file path; see :mod:`identity.model_store`.
+        model: which Splink model daily runs use - ``auto`` (newest trained version, trained
+            and saved by the training step when none exists), ``train`` (re-estimate in memory
+            every run) or a model file path; see :mod:`identity.model_store`.
     """
 
-    default_region: str = "DE"
-    match_threshold: float = 0.9
-    max_cluster_size: int = 2000
-    seed: int = 42
-    u_max_pairs: float = 2e6
-    default_match_prior: float = 1e-4
-    max_identifier_people: int = 10
-    customer_number_sources: tuple[str, ...] = ("crm_customers",)
-    pairwise_group_limit: int = 30
-    first_name_similarity: float = 0.8
-    birth_date_guard: bool | str = "auto"
-    min_birth_date: dt.date = MIN_BIRTH_DATE
-    use_splink: bool = True
-    model: str = "auto"
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        problems: list[str] = []
-        if not (isinstance(self.default_region, str) and len(self.default_region) == 2
-                and self.default_region.isalpha()):
-            problems.append(f"default_region must be a 2-letter region code, got "
-                            f"{self.default_region!r}")
-        if not 0.0 < float(self.match_threshold) < 1.0:
-            problems.append(f"match_threshold must be in (0, 1), got {self.match_threshold!r}")
-        if int(self.max_cluster_size) < 2:
-            problems.append(f"max_cluster_size must be >= 2, got {self.max_cluster_size!r}")
-        if int(self.max_identifier_people) < 2:
-            problems.append(
-                f"max_identifier_people must be >= 2, got {self.max_identifier_people!r}")
-        if int(self.pairwise_group_limit) < 2:
-            problems.append(
-                f"pairwise_group_limit must be >= 2, got {self.pairwise_group_limit!r}")
-        if not 0.0 <= float(self.first_name_similarity) <= 1.0:
-            problems.append(f"first_name_similarity must be in [0, 1], got "
-                            f"{self.first_name_similarity!r}")
-        if not (isinstance(self.birth_date_guard, bool) or self.birth_date_guard == "auto"):
-            problems.append(f"birth_date_guard must be true, false or 'auto', got "
-                            f"{self.birth_date_guard!r}")
-        floor = _as_date(self.min_birth_date)
-        if floor is None:
-            problems.append(f"min_birth_date must be a date written YYYY-MM-DD, got "
-                            f"{self.min_birth_date!r}")
-        elif floor > dt.date.today():
-            problems.append(f"min_birth_date must not be in the future, got {floor.isoformat()}")
-        if float(self.u_max_pairs) < 1e3:
-            problems.append(f"u_max_pairs must be >= 1000, got {self.u_max_pairs!r}")
-        if not 0.0 < float(self.default_match_prior) < 1.0:
-            problems.append(f"default_match_prior must be in (0, 1), got "
-                            f"{self.default_match_prior!r}")
-        if not (isinstance(self.model, str) and self.model.strip()):
-            problems.append(f"model must be 'auto', 'train' or a model file path, got "
-                            f"{self.model!r}")
-        if problems:
-            raise IdentityConfigError("invalid identity config: " + "; ".join(problems))
-        object.__setattr__(self, "default_region", self.default_region.upper())
-        object.__setattr__(self, "min_birth_date", floor)
-        object.__setattr__(self, "customer_number_sources", tuple(self.customer_number_sources))
+    default_region: StrictStr = "DE"
+    match_threshold: Annotated[Number, Field(gt=0.0, lt=1.0)] = 0.9
+    max_cluster_size: Annotated[Integer, Field(ge=2)] = 2000
+    seed: Integer = 42
+    u_max_pairs: Annotated[Number, Field(ge=1e3)] = 2e6
+    default_match_prior: Annotated[Number, Field(gt=0.0, lt=1.0)] = 1e-4
+    max_identifier_people: Annotated[Integer, Field(ge=2)] = 10
+    customer_number_sources: tuple[StrictStr, ...] = ("crm_customers",)
+    pairwise_group_limit: Annotated[Integer, Field(ge=2)] = 30
+    first_name_similarity: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.8
+    birth_date_guard: StrictBool | Literal["auto"] = "auto"
+    min_birth_date: Date = MIN_BIRTH_DATE
+    use_splink: StrictBool = True
+    model: StrictStr = "auto"
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not (len(value) == 2 and value.isalpha()):
+            raise ValueError("must be a 2-letter region code")
+        return value.upper()
+
+    @field_validator("min_birth_date")
+    @classmethod
+    def _not_future(cls, value: dt.date) -> dt.date:
+        if value > dt.date.today():
+            raise ValueError("must not be in the future")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model must be 'auto', 'train' or a model file path")
+        return value
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> IdentityConfig:
-        """Build from a plain mapping, rejecting unknown keys and wrong types loudly."""
-        data = dict(data or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise IdentityConfigError(
-                f"unknown key(s) in identity config: {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(known))}")
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            default = getattr(cls, name, None) if name != "customer_number_sources" else ()
-            try:
-                if name == "birth_date_guard":
-                    if not (isinstance(value, bool) or value == "auto"):
-                        raise TypeError("expected true, false or 'auto'")
-                    kwargs[name] = value
-                elif name == "min_birth_date":
-                    if _as_date(value) is None:
-                        raise TypeError("expected a date written YYYY-MM-DD")
-                    kwargs[name] = _as_date(value)
-                elif isinstance(default, bool):
-                    if not isinstance(value, bool):
-                        raise TypeError("expected true/false")
-                    kwargs[name] = value
-                elif isinstance(default, int):
-                    if isinstance(value, bool) or float(value) != int(float(value)):
-                        raise TypeError("expected an integer")
-                    kwargs[name] = int(value)
-                elif isinstance(default, float):
-                    if isinstance(value, bool):
-                        raise TypeError("expected a number")
-                    kwargs[name] = float(value)
-                elif name == "customer_number_sources":
-                    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-                        raise TypeError("expected a list of source names")
-                    kwargs[name] = tuple(value)
-                else:
-                    if not isinstance(value, str):
-                        raise TypeError("expected a string")
-                    kwargs[name] = value
-            except (TypeError, ValueError) as exc:
-                raise IdentityConfigError(
-                    f"identity config key {name!r}: {exc} (got {value!r})") from exc
-        return cls(**kwargs)
+    def from_dict(cls, data: dict[str, Any] | None, file: str | Path = "identity config",
+                  prefix: tuple[int | str, ...] = ()) -> IdentityConfig:
+        """Validate a plain mapping (unknown keys and wrong types rejected loudly)."""
+        try:
+            return validate(cls, dict(data or {}), file, prefix)
+        except ConfigError as error:
+            raise IdentityConfigError(error.file, error.problems) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> IdentityConfig:
         """Load ``identity.yml``; the settings may sit at top level or under ``identity:``."""
-        path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise IdentityConfigError(f"identity config file not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise IdentityConfigError(f"identity config {path} is not valid YAML: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise IdentityConfigError(f"identity config {path} is not UTF-8 text: {exc}") from exc
-        except ValueError as exc:  # YAML reads 1800-13-01 as a date and fails on it
-            raise IdentityConfigError(
-                f"identity config {path} holds an impossible date ({exc}); dates such as "
-                f"min_birth_date must be real dates written YYYY-MM-DD") from exc
+            raw = read_yaml(path)
+        except ConfigError as error:
+            raise IdentityConfigError(error.file, error.problems) from None
+        except ValueError:  # YAML reads 1800-13-01 as a date and fails on it
+            raise IdentityConfigError(path, [("", "holds an impossible date; dates such as "
+                                              "min_birth_date must be real dates written "
+                                              "YYYY-MM-DD")]) from None
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise IdentityConfigError(f"identity config {path} must be a mapping")
+            raise IdentityConfigError(path, [("", "must be a mapping")])
+        prefix: tuple[int | str, ...] = ()
         if "identity" in raw:
-            raw = raw["identity"] or {}
+            raw, prefix = raw["identity"] or {}, ("identity",)
             if not isinstance(raw, dict):
-                raise IdentityConfigError(f"'identity' in {path} must be a mapping")
-        return cls.from_dict(raw)
+                raise IdentityConfigError(path, [("identity", "must be a mapping")])
+        return cls.from_dict(raw, path, prefix)
 
-
-def _as_date(value: object) -> dt.date | None:
-    """A ``date`` (YAML reads an unquoted 1850-01-01 as one) or an ISO ``YYYY-MM-DD`` string;
-    ``None`` for anything else (datetimes, numbers, other formats)."""
-    if isinstance(value, dt.datetime):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            return None
-    return None
+    def to_vars(self) -> dict[str, Any]:
+        """Plain JSON values (dates as ISO text) for dbt ``--vars``; :meth:`from_dict` reads
+        them back to an equal config."""
+        return self.model_dump(mode="json")
 
 
 def load_config(path: str | Path | None = None) -> IdentityConfig:
-    """Load the project's identity config (``$CDP_CONFIG/identity.yml``); defaults if absent."""
-    if path is None:
-        from cdp.settings import config_dir
-
-        candidate = config_dir() / DEFAULT_CONFIG_FILE
-        if not candidate.exists():
-            return IdentityConfig()
-        path = candidate
+    """Load ``identity.yml`` at ``path``; defaults when no path is given or the file is
+    absent (where the file is is the caller's business: the CLI's configuration folder)."""
+    if path is None or not Path(path).exists():
+        return IdentityConfig()
     return IdentityConfig.from_yaml(path)

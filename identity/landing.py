@@ -2,27 +2,25 @@
 
 In production the dbt staging models feed :func:`identity.resolve`; this reader exists so the
 identity package can be measured against the demo data without the warehouse.  It follows the
-``identity`` mapping of ``config/sources.yml`` and keeps values raw (as strings).
+``identity`` mapping of the source registry (``config/sources.yml``) and keeps values raw (as
+strings).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import yaml
 
 from identity.normalise import INPUT_COLUMNS
+from ingest.registry import SourceSpec, load_registry
 
 
-def _read_file(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
-    fmt = spec.get("format", "csv")
+def _read_file(path: Path, spec: SourceSpec) -> pd.DataFrame:
+    fmt = spec.format
     if fmt == "csv":
-        csv = spec.get("csv") or {}
-        return pd.read_csv(path, sep=csv.get("delimiter", ","),
-                           encoding=csv.get("encoding", "utf-8"),
-                           header=0 if csv.get("header", True) else None,
+        return pd.read_csv(path, sep=spec.csv.delimiter, encoding=spec.csv.encoding,
+                           header=0 if spec.csv.header else None,
                            dtype=str, keep_default_na=False, na_values=[""])
     if fmt == "jsonl":
         frame = pd.read_json(path, lines=True, dtype=False)
@@ -32,26 +30,26 @@ def _read_file(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
     raise ValueError(f"unsupported landing format {fmt!r} for {path}")
 
 
-def read_source(landing: Path, name: str, spec: dict[str, Any]) -> pd.DataFrame:
+def read_source(landing: Path, spec: SourceSpec) -> pd.DataFrame:
     """One source's records mapped onto the identity input schema."""
+    name = spec.name
     folder = landing / name
-    files = sorted(folder.glob(spec.get("path", "*")))
+    files = sorted(folder.glob(spec.path))
     frames = [_read_file(f, spec) for f in files if f.is_file()]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in INPUT_COLUMNS})
     raw = pd.concat(frames, ignore_index=True)
     out = pd.DataFrame(index=raw.index)
     out["source"] = name
-    out["record_id"] = raw[spec["record_key"]].astype("string").str.strip()
-    ts_format = spec.get("timestamp_format")
-    ts_raw = raw[spec["timestamp"]]
-    out["record_ts"] = pd.to_datetime(ts_raw, format=ts_format or "ISO8601", errors="coerce",
-                                      utc=False)
-    mapping = spec.get("identity") or {}
+    out["record_id"] = raw[spec.record_key].astype("string").str.strip()
+    ts_raw = raw[spec.timestamp] if spec.timestamp else pd.Series(pd.NA, index=raw.index)
+    out["record_ts"] = pd.to_datetime(ts_raw, format=spec.timestamp_format or "ISO8601",
+                                      errors="coerce", utc=False)
+    mapping = spec.identity
     for canonical, column in mapping.items():
         out[canonical] = raw[column] if column in raw.columns else pd.NA
-    if "birth_date" in mapping and spec.get("birth_date_format"):
-        out["birth_date"] = pd.to_datetime(out["birth_date"], format=spec["birth_date_format"],
+    if "birth_date" in mapping and spec.birth_date_format:
+        out["birth_date"] = pd.to_datetime(out["birth_date"], format=spec.birth_date_format,
                                            errors="coerce").dt.date
     for column in INPUT_COLUMNS:
         if column not in out.columns:
@@ -62,14 +60,11 @@ def read_source(landing: Path, name: str, spec: dict[str, Any]) -> pd.DataFrame:
     return out[list(INPUT_COLUMNS)].reset_index(drop=True)
 
 
-def records_from_landing(landing: str | Path, sources_yml: str | Path | None = None,
+def records_from_landing(landing: str | Path, sources_yml: str | Path,
                          sources: list[str] | None = None) -> pd.DataFrame:
-    """All sources of the registry (or ``sources``) as one identity input frame."""
-    if sources_yml is None:
-        from cdp.settings import config_dir
-
-        sources_yml = config_dir() / "sources.yml"
-    registry = yaml.safe_load(Path(sources_yml).read_text(encoding="utf-8"))["sources"]
-    names = sources or list(registry)
-    frames = [read_source(Path(landing), name, registry[name]) for name in names]
+    """All sources of the registry ``sources_yml`` (or ``sources``) as one identity input
+    frame."""
+    registry = load_registry(Path(sources_yml))
+    names = sources or list(registry.sources)
+    frames = [read_source(Path(landing), registry[name]) for name in names]
     return pd.concat(frames, ignore_index=True)

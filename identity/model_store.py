@@ -6,8 +6,9 @@ earlier version, so a run can always say which model produced its edges and a ba
 rolled back by deleting one file.  Daily runs pick the model per ``model`` in
 ``config/identity.yml``:
 
-* ``auto`` (default): the newest model in the folder; when there is none, train on this
-  run's data and save it as the first version (stats say ``trained``).
+* ``auto`` (default): the newest model in the folder; when there is none, the pipeline's
+  training step (:func:`identity.training.ensure_model`, before the links model runs) trains
+  on this run's data and saves it as the first version (the run's report says ``trained``).
 * ``train``: re-estimate in memory on every run and save nothing (experiments).
 * a file path (relative to the repository root), e.g. the shipped
   ``identity/models/demo_default.json``: always use exactly that model.
@@ -27,13 +28,6 @@ from typing import Any
 from identity.config import IdentityConfig
 
 MODEL_GLOB = "model-*.json"
-
-
-def default_model_dir(home: Path | None = None) -> Path:
-    """``<data directory>/models/identity``: models belong to the data they were fitted on."""
-    from cdp.settings import data_paths
-
-    return data_paths(home).home / "models" / "identity"
 
 
 def model_file_name(document: dict[str, Any], now: dt.datetime | None = None) -> str:
@@ -72,18 +66,16 @@ class ModelPlan:
         return "reused" if self.path is not None else "trained"
 
 
-def plan_model(config: IdentityConfig, directory: Path | None = None) -> ModelPlan:
-    """Resolve ``config.model`` into a :class:`ModelPlan`."""
-    directory = directory or default_model_dir()
+def plan_model(config: IdentityConfig, directory: Path, base: Path) -> ModelPlan:
+    """Resolve ``config.model`` into a :class:`ModelPlan`: ``directory`` holds the versions,
+    a relative model file path is taken from ``base`` (the repository root)."""
     if config.model == "train":
         return ModelPlan(None, None)
     if config.model == "auto":
         newest = newest_model(directory)
         return ModelPlan(newest, None if newest else directory)
-    from cdp.settings import REPO_ROOT
-
     path = Path(config.model)
-    path = path if path.is_absolute() else REPO_ROOT / path
+    path = path if path.is_absolute() else base / path
     if not path.exists():
         raise FileNotFoundError(f"identity model {path} (config key 'model') does not exist")
     return ModelPlan(path, None)

@@ -16,87 +16,101 @@ file is applied on every run, so a correction survives re-clustering.  File form
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from identity.rules import OVERRIDE_KINDS
+from core.config import ConfigError, read_yaml, validate
 
 DEFAULT_OVERRIDES_FILE = "identity_overrides.yml"
 COLUMNS = ["source_l", "record_id_l", "source_r", "record_id_r", "kind", "reason", "author"]
 
 
-class IdentityOverridesError(ValueError):
+class IdentityOverridesError(ConfigError):
     """The overrides file is malformed; the message names the file, the entry and the problem."""
 
 
-def _side(entry: dict[str, Any], name: str) -> tuple[str, str]:
-    side = entry.get(name)
-    if not isinstance(side, dict):
-        raise ValueError(f"'{name}' must be a mapping with source and record_id")
-    values = []
-    for key in ("source", "record_id"):
-        value = side.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValueError(f"'{name}.{key}' is missing")
-        if not isinstance(value, str | int):
-            raise ValueError(f"'{name}.{key}' must be a string, got {value!r}")
-        values.append(str(value).strip())
-    return values[0], values[1]
+def _number_as_text(value: object) -> object:
+    """Unquoted record ids (``record_id: 123``) are ids, not numbers."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def _entry(entry: object) -> dict[str, str]:
-    if not isinstance(entry, dict):
-        raise ValueError("must be a mapping with kind, left, right, reason, author")
-    unknown = sorted(set(entry) - {"kind", "left", "right", "reason", "author"})
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown}")
-    kind = entry.get("kind")
-    if kind not in OVERRIDE_KINDS:
-        raise ValueError(f"'kind' must be one of {list(OVERRIDE_KINDS)}, got {kind!r}")
-    for key in ("reason", "author"):
-        if not isinstance(entry.get(key), str) or not entry[key].strip():
-            raise ValueError(f"'{key}' is required (who decided this, and why)")
-    left, right = _side(entry, "left"), _side(entry, "right")
-    if left == right:
-        raise ValueError("'left' and 'right' name the same record")
-    return {"source_l": left[0], "record_id_l": left[1], "source_r": right[0],
-            "record_id_r": right[1], "kind": kind, "reason": entry["reason"].strip(),
-            "author": entry["author"].strip()}
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Key = Annotated[Text, BeforeValidator(_number_as_text)]
 
 
-def load_overrides(path: str | Path | None = None) -> pd.DataFrame:
-    """Read and validate the overrides file (``$CDP_CONFIG/identity_overrides.yml`` by
-    default); a missing file means no overrides.  Contradictions (the same pair both
-    must- and cannot-linked) are rejected rather than silently resolved."""
-    if path is None:
-        from cdp.settings import config_dir
+class RecordRef(BaseModel):
+    """One side of a correction: a record named by source and record id."""
 
-        path = config_dir() / DEFAULT_OVERRIDES_FILE
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Key
+    record_id: Key
+
+
+class Override(BaseModel):
+    """One correction; ``reason`` and ``author`` say who decided it, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["must_link", "cannot_link"]
+    left: RecordRef
+    right: RecordRef
+    reason: Text
+    author: Text
+
+    def model_post_init(self, context: Any) -> None:
+        if self.left == self.right:
+            raise ValueError("'left' and 'right' name the same record")
+
+
+class OverridesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overrides: Annotated[list[Override], BeforeValidator(lambda v: v or [])] = Field(
+        default_factory=list)
+
+
+def load_overrides(path: str | Path) -> pd.DataFrame:
+    """Read and validate the overrides file; a missing file means no overrides.
+    Contradictions (the same pair both must- and cannot-linked) are rejected rather than
+    silently resolved."""
     path = Path(path)
-    if not path.exists():
-        return pd.DataFrame({c: pd.Series(dtype="string") for c in COLUMNS})
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise IdentityOverridesError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict) or not isinstance(raw.get("overrides") or [], list):
-        raise IdentityOverridesError(f"{path}: expected a mapping with an 'overrides' list")
-    rows = []
-    for number, entry in enumerate(raw.get("overrides") or [], start=1):
-        try:
-            rows.append(_entry(entry))
-        except ValueError as exc:
-            raise IdentityOverridesError(f"{path}: entry {number}: {exc}") from None
-    frame = pd.DataFrame(rows, columns=COLUMNS).astype("string")
-    pair = frame.apply(lambda r: tuple(sorted([(r.source_l, r.record_id_l),
-                                               (r.source_r, r.record_id_r)])), axis=1)
-    kinds = frame.groupby(pair)["kind"].nunique() if len(frame) else pd.Series(dtype=int)
-    clash = kinds[kinds > 1]
-    if len(clash):
-        first = clash.index[0]
-        raise IdentityOverridesError(
-            f"{path}: records {first[0][0]}:{first[0][1]} and {first[1][0]}:{first[1][1]} are "
-            "both must-linked and cannot-linked")
+        raw = read_yaml(path, required=False)
+    except ConfigError as error:
+        raise IdentityOverridesError(error.file, error.problems) from None
+    if raw is not None and not isinstance(raw, dict):
+        raise IdentityOverridesError(path, [("", "expected a mapping with an 'overrides' list")])
+    try:
+        entries = validate(OverridesFile, raw or {}, path).overrides
+    except ConfigError as error:
+        raise IdentityOverridesError(error.file, error.problems) from None
+    frame = pd.DataFrame(
+        [{"source_l": e.left.source, "record_id_l": e.left.record_id,
+          "source_r": e.right.source, "record_id_r": e.right.record_id, "kind": e.kind,
+          "reason": e.reason, "author": e.author} for e in entries],
+        columns=COLUMNS).astype("string")
+    seen: dict[frozenset[RecordRef], tuple[int, str]] = {}
+    for number, entry in enumerate(entries):
+        pair = frozenset((entry.left, entry.right))
+        first = seen.setdefault(pair, (number, entry.kind))
+        if first[1] != entry.kind:
+            raise IdentityOverridesError(path, [(
+                f"overrides[{number}]",
+                f"the records of overrides[{first[0]}] again: both must-linked and "
+                "cannot-linked")])
     return frame
+
+
+def overrides_from_records(rows: list[dict[str, str]] | None) -> pd.DataFrame:
+    """The frame :func:`load_overrides` returned, rebuilt from its records (dbt vars)."""
+    return pd.DataFrame(rows or [], columns=COLUMNS).astype("string")
+
+
+def overrides_to_records(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Plain rows of an overrides frame, for dbt vars (read back by
+    :func:`overrides_from_records`)."""
+    return [{column: str(value) for column, value in row.items()}
+            for row in frame[COLUMNS].to_dict("records")]

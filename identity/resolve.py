@@ -1,13 +1,14 @@
-"""End-to-end identity resolution: normalise → nodes → rule + Splink edges → clusters.
+"""Identity resolution: normalise → nodes → rule + Splink edges → guarded clustering.
 
-This is the function the dbt Python model calls.  It never touches the caller's database
-connection: Splink runs on a private in-memory DuckDB connection opened and closed here.
+:func:`link` is the build's step (``int_identity__links``, on records normalised once by
+``int_identity__normalised``); :func:`resolve` is the whole path for library users (raw
+records in, profiles out), built from the same functions as the build.  Neither touches the
+caller's database connection: Splink runs on a private in-memory DuckDB connection.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -22,9 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from identity.clustering import birth_dates_conflict, cluster_nodes
+from identity.arrow_memory import prefer_jemalloc
+from identity.clustering import birth_dates_conflict, cluster_nodes, components_from_edges
 from identity.config import IdentityConfig
-from identity.keys import record_keys, smallest_per_group
+from identity.keys import record_keys
 from identity.normalise import normalise_records
 from identity.rules import (
     PRIORITY_SPLINK,
@@ -35,8 +37,12 @@ from identity.rules import (
     validate_overrides,
 )
 from identity.splink_model import empty_splink_edges, load_model, predict_edges, train_model
+from identity.stable_ids import assign_persistent_ids, profile_id_for
 
 log = logging.getLogger(__name__)
+
+__all__ = ["IdentityResult", "Linkage", "link", "profile_id_for", "resolve", "train",
+           "train_normalised"]
 
 EDGE_OUTPUT_COLUMNS = [
     "source_l", "record_id_l", "source_r", "record_id_r", "edge_type", "rule",
@@ -65,31 +71,36 @@ class IdentityResult:
     model: dict[str, Any] | None = None
 
 
-def profile_id_for(record_key: str) -> str:
-    """Stable profile id from the smallest ``source:record_id`` of the cluster."""
-    return "P" + hashlib.sha256(record_key.encode("utf-8")).hexdigest()[:16]
+@dataclass
+class Linkage:
+    """Output of :func:`link`: ``edges`` as in :class:`IdentityResult`, counts and timings
+    (``stats``, no PII) and the Splink model document used (None when Splink did not run)."""
+
+    edges: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
 
 
-def _prepare(records: pd.DataFrame | pa.Table, config: IdentityConfig,
-             overrides: pd.DataFrame | None, timings: dict[str, float] | None = None):
-    started = time.perf_counter()
-    norm = normalise_records(records, config.default_region, config.min_birth_date)
-    normalised = time.perf_counter()
+def _nodes(norm: pd.DataFrame, overrides: pd.DataFrame | None
+           ) -> tuple[pd.DataFrame, pa.Array | None, pd.DataFrame, np.ndarray]:
+    """Checked overrides, exact record keys (when there are overrides), identity nodes and
+    each record's node; records named by overrides stay their own node."""
     checked = validate_overrides(overrides)
     # overrides address records exactly (U+001F keys cannot collide); ":" keys only rank
     # records for representatives and profile ids
     exact = record_keys(norm["source"], norm["record_id"]) if len(checked) else None
     pinned = None
-    if exact is not None:  # records named by overrides stay their own node
+    if exact is not None:
         named = pa.concat_arrays([record_keys(checked["source_l"], checked["record_id_l"]),
                                   record_keys(checked["source_r"], checked["record_id_r"])])
         pinned = pc.is_in(exact, value_set=named).to_numpy(zero_copy_only=False)
     nodes, node_of_record = build_nodes(norm, pinned,
                                         record_keys(norm["source"], norm["record_id"], ":"))
-    if timings is not None:
-        timings["normalise"] = normalised - started
-        timings["nodes"] = time.perf_counter() - normalised
-    return norm, checked, exact, nodes, node_of_record
+    return checked, exact, nodes, node_of_record
+
+
+def _normalise(records: pd.DataFrame | pa.Table, config: IdentityConfig) -> pd.DataFrame:
+    return normalise_records(records, config.default_region, config.min_birth_date)
 
 
 def train(records: pd.DataFrame | pa.Table, path: str | Path | None,
@@ -98,7 +109,16 @@ def train(records: pd.DataFrame | pa.Table, path: str | Path | None,
     ``path`` (None: not written); returns the model document.  Use when the model should be
     reviewed or pinned rather than re-estimated on every run."""
     config = config or IdentityConfig()
-    _, _, _, nodes, _ = _prepare(records, config, None)
+    return train_normalised(_normalise(records, config), config, path=path)
+
+
+def train_normalised(norm: pd.DataFrame, config: IdentityConfig, *,
+                     overrides: pd.DataFrame | None = None,
+                     path: str | Path | None = None) -> dict[str, Any]:
+    """:func:`train` on records normalised already, over the nodes :func:`link` scores (the
+    records ``overrides`` name kept apart), so the model fits exactly what it will score."""
+    prefer_jemalloc()
+    _, _, nodes, _ = _nodes(norm, overrides)
     return train_model(nodes, config, path)
 
 
@@ -115,9 +135,34 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
             record_id_r, kind`` with kind ``must_link`` / ``cannot_link``.
         model_path: a model file from :func:`train`; when None the model is trained in
             memory on ``records``.
+
+    Profiles are derived as in a build: components of the merged edges
+    (:func:`~identity.clustering.components_from_edges`), ids from
+    :func:`~identity.stable_ids.assign_persistent_ids` (no previous assignment).
     """
+    config = config or IdentityConfig()
+    started = time.perf_counter()
+    norm = _normalise(records, config)
+    normalised = time.perf_counter()
+    linkage = link(norm, config, overrides=overrides, model_path=model_path)
+    keys = norm[["source", "record_id"]]
+    merged = linkage.edges[linkage.edges["status"] == "merged"]
+    clusters = assign_persistent_ids(keys.assign(cluster=components_from_edges(keys, merged)))
+    stats = {**linkage.stats, "seconds_normalise": round(normalised - started, 2),
+             "seconds_total": round(time.perf_counter() - started, 2)}
+    return IdentityResult(clusters=clusters[["source", "record_id", "profile_id"]],
+                          edges=linkage.edges, stats=stats, model=linkage.model)
+
+
+def link(norm: pd.DataFrame, config: IdentityConfig, *,
+         overrides: pd.DataFrame | None = None,
+         model_path: str | Path | None = None) -> Linkage:
+    """Edges between normalised records (``normalise_records`` output) and what clustering
+    decided about each, without profiles: a build derives those once, from the merged edges
+    (``int_identity__clusters``)."""
+    prefer_jemalloc()
     with gc_paused():
-        return _resolve(records, config or IdentityConfig(), overrides, model_path)
+        return _link(norm, config, overrides, model_path)
 
 
 @contextmanager
@@ -134,13 +179,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
-             overrides: pd.DataFrame | None, model_path: str | Path | None) -> IdentityResult:
+def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | None,
+          model_path: str | Path | None) -> Linkage:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    norm, checked, exact_keys, nodes, node_of_record = _prepare(records, config, overrides,
-                                                                timings)
-    mark = time.perf_counter()
+    checked, exact_keys, nodes, node_of_record = _nodes(norm, overrides)
+    timings["nodes"], mark = time.perf_counter() - started, time.perf_counter()
 
     # Splink scores in DuckDB (which releases the GIL) while the rule edges are built here
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -170,15 +214,9 @@ def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
         customer_number_sources=config.customer_number_sources)
     candidates["status"] = outcome.status
     timings["clustering"], mark = time.perf_counter() - mark, time.perf_counter()
-
-    # records -> profiles
-    profile_ids = _profile_ids(nodes, outcome.component, node_of_record)
-    clusters = pd.DataFrame({"source": norm["source"], "record_id": norm["record_id"],
-                             "profile_id": profile_ids})
     edges = _record_edges(nodes, node_of_record, norm, candidates)
     timings["output"] = time.perf_counter() - mark
 
-    finished = time.perf_counter()
     stats: dict[str, Any] = {
         "records": int(len(norm)),
         "nodes": int(len(nodes)),
@@ -189,34 +227,20 @@ def _resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig,
         "cannot_links": len(cannot_pairs),
         "merged_edges": int((candidates["status"] == "merged").sum()),
         "refused_edges": dict(sorted(outcome.refused.items())),
-        "profiles": int(clusters["profile_id"].nunique()),
+        "profiles": int(len(np.unique(outcome.component))),
         "birth_date_guard": dob_guard,
         **{f"seconds_{phase}": round(seconds, 2) for phase, seconds in timings.items()},
-        "seconds_total": round(finished - started, 2),
+        "seconds_total": round(time.perf_counter() - started, 2),
     }
-    log.info("identity resolve: %d records, %d nodes, %d profiles in %.1fs",
+    log.info("identity link: %d records, %d nodes, %d profiles in %.1fs",
              stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
-    return IdentityResult(clusters=clusters, edges=edges, stats=stats,
-                          model=model)
+    return Linkage(edges=edges, stats=stats, model=model)
 
 
 def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None
                   ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
     document = load_model(model_path) if model_path is not None else None
     return predict_edges(nodes, config, document)
-
-
-def _profile_ids(nodes: pd.DataFrame, component: np.ndarray, node_of_record: np.ndarray
-                 ) -> pd.api.extensions.ExtensionArray:
-    """Profile id per record: :func:`profile_id_for` of its component's smallest record key.
-
-    A node's representative is its smallest record key, so the component's smallest record key
-    is the smallest representative among its nodes (ranked once in Arrow, not per record)."""
-    roots, keys = smallest_per_group(
-        record_keys(nodes["rep_source"], nodes["rep_record_id"], ":"), component)
-    ids = np.empty(len(nodes), dtype=object)
-    ids[roots] = [profile_id_for(key) for key in keys]
-    return pd.array(ids[component[node_of_record]], dtype="string")
 
 
 AUTO_GUARD_MIN_PROBABILITY = 0.99

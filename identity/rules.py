@@ -23,13 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from identity.keys import key_positions, record_keys
-from identity.normalise import (
-    IDENTITY_COLUMNS,
-    email_contradicts_name,
-    email_name_affinity,
-    fold,
-    phone_national_digits,
-)
+from identity.normalise import IDENTITY_COLUMNS, fold, phone_national_digits
+from identity.similarity import email_contradicts_name, email_name_affinity
 
 log = logging.getLogger(__name__)
 

@@ -340,12 +340,16 @@ def load_model(path: str | Path) -> dict[str, Any]:
     return document
 
 
+class TooFewRecords(ValueError):
+    """Fewer named nodes than :data:`MIN_SPLINK_NODES`: nothing to learn a model from."""
+
+
 def train_model(nodes: pd.DataFrame, config: IdentityConfig,
                 path: str | Path | None = None) -> dict[str, Any]:
     """Train on the named nodes; write the model document to ``path`` if given."""
     frame = splink_input(nodes)
     if len(frame) < MIN_SPLINK_NODES:
-        raise ValueError(f"need at least {MIN_SPLINK_NODES} named records to train, "
+        raise TooFewRecords(f"need at least {MIN_SPLINK_NODES} named records to train, "
                          f"got {len(frame)}")
     con = duckdb.connect(":memory:")
     try:

@@ -9,6 +9,7 @@ would collide with an id in use or retired, so an id never comes back for someon
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -17,9 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from identity.keys import key_positions, record_keys, smallest_per_group
-from identity.resolve import profile_id_for
 
 KEY = ["source", "record_id"]
+
+
+def profile_id_for(record_key: str) -> str:
+    """Stable profile id from the smallest ``source:record_id`` of the cluster."""
+    return "P" + hashlib.sha256(record_key.encode("utf-8")).hexdigest()[:16]
 
 
 def _fresh_id(record_key: str, taken: set[str]) -> str:

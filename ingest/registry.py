@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -256,28 +255,6 @@ class Registry:
         return self.sources[name]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (a silently shadowed source is a bug)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-
-
 def load_registry(path: str | Path) -> Registry:
     """Read and validate the registry YAML; raise ``RegistryError`` naming file, key, problem."""
     path = Path(path)
@@ -285,12 +262,6 @@ def load_registry(path: str | Path) -> Registry:
         document = read_yaml(path)
     except ConfigError as error:
         raise RegistryError(error.file, error.problems) from None
-    try:  # read_yaml has proven the file readable and valid YAML
-        yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except yaml.constructor.ConstructorError as error:
-        mark = error.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise RegistryError(path, [("", f"{where}{error.problem}")]) from None
     return parse_registry(document, path)
 
 

@@ -39,6 +39,11 @@ def test_yaml_errors_say_where_and_a_missing_required_file_is_named(tmp_path: Pa
     with pytest.raises(ConfigError, match="absent.yml: file does not exist"):
         read_yaml(tmp_path / "absent.yml")
     assert read_yaml(tmp_path / "absent.yml", required=False) is None
+    twice = tmp_path / "twice.yml"
+    twice.write_text("segments: []\nsuppression: {}\nsegments: [1]\n")
+    with pytest.raises(ConfigError,
+                       match=r"twice\.yml: line 3, column 1: duplicate key 'segments'"):
+        read_yaml(twice)
 
 
 def test_run_ids_become_file_names_of_bounded_length() -> None:

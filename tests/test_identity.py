@@ -16,12 +16,12 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from cdp.settings import REPO_ROOT
 from identity import IdentityConfig, IdentityConfigError, evaluate, resolve, train
 from identity.clustering import birth_dates_conflict, cluster_nodes
 from identity.normalise import (
-    email_contradicts_name,
     normalise_birth_date,
     normalise_email,
     normalise_first_name,
@@ -33,6 +33,7 @@ from identity.normalise import (
     phone_national_digits,
 )
 from identity.rules import PRIORITY_SPLINK, build_nodes, rule_edges
+from identity.similarity import email_contradicts_name
 from identity.splink_model import load_model
 
 #: Public benchmark data (see its README), checked out beside the repository.
@@ -366,18 +367,21 @@ def test_config_yaml(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("identity:\n  treshold: 0.9\n", "unknown key"),
-    ("identity:\n  match_threshold: 2\n", "match_threshold"),
-    ("identity:\n  max_cluster_size: many\n", "max_cluster_size"),
-    ("identity:\n  birth_date_guard: sometimes\n", "birth_date_guard"),
-    ("identity:\n  default_match_prior: 0\n", "default_match_prior"),
-    ("- just\n- a list\n", "mapping"),
+    ("identity:\n  treshold: 0.9\n", r"identity\.treshold: Extra inputs are not permitted"),
+    ("identity:\n  match_threshold: 2\n", r"identity\.match_threshold: Input should be less"),
+    ("identity:\n  max_cluster_size: many\n", r"identity\.max_cluster_size: Input should be a"),
+    ("identity:\n  birth_date_guard: sometimes\n", r"identity\.birth_date_guard\.literal"),
+    ("identity:\n  default_match_prior: 0\n", r"identity\.default_match_prior: Input should be"),
+    ("identity:\n  match_threshold: true\n", r"identity\.match_threshold: Value error, "
+                                               "expected a number"),
+    ("- just\n- a list\n", r"identity\.yml: must be a mapping"),
 ])
 def test_config_errors_are_clear(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "identity.yml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(IdentityConfigError, match=message):
+    with pytest.raises(IdentityConfigError, match=message) as raised:
         IdentityConfig.from_yaml(path)
+    assert raised.value.file == str(path)
 
 
 # ---------------------------------------------------------------- Splink on fake_1000
@@ -492,12 +496,14 @@ def test_landing_reader_maps_registry_columns(tmp_path: Path) -> None:
     registry = tmp_path / "sources.yml"
     registry.write_text(
         "sources:\n"
-        "  crm_customers:\n    format: csv\n    csv: {delimiter: ';'}\n    path: '*.csv'\n"
+        "  crm_customers:\n    kind: offline\n    format: csv\n    csv: {delimiter: ';'}\n"
+        "    path: '*.csv'\n"
         "    record_key: crm_row_id\n    timestamp: updated_at\n"
         "    timestamp_format: '%d.%m.%Y %H:%M'\n    birth_date_format: '%d.%m.%Y'\n"
         "    identity: {customer_number: customer_number, first_name: vorname,"
         " birth_date: geburtsdatum}\n"
-        "  web_events:\n    format: jsonl\n    path: '*.jsonl'\n    record_key: event_id\n"
+        "  web_events:\n    kind: online\n    format: jsonl\n    path: '*.jsonl'\n"
+        "    record_key: event_id\n"
         "    timestamp: event_ts\n    identity: {anonymous_id: anonymous_id, user_id: user_id}\n",
         encoding="utf-8")
     (tmp_path / "landing" / "crm_customers").mkdir(parents=True)
@@ -527,7 +533,7 @@ def test_resolve_small_demo_population(tmp_path: Path) -> None:
 
     home = data_paths(tmp_path)
     generator.generate(home, people=500, seed=1, noise="default")
-    records = records_from_landing(home.landing)
+    records = records_from_landing(home.landing, REPO_ROOT / "config" / "sources.yml")
     truth = pd.read_csv(home.truth / "demo_truth.csv", dtype=str)
     metrics = evaluate(resolve(records).clusters, truth)
     # measured: P=1.000 R=0.973 F1=0.986 (10k people: P=0.997 R=0.985 F1=0.991)
@@ -556,21 +562,22 @@ def test_model_plan_versions_and_explicit_paths(tmp_path: Path) -> None:
     from identity.model_store import newest_model, plan_model, save_versioned
 
     models = tmp_path / "models"
-    plan = plan_model(IdentityConfig(), models)
+    plan = plan_model(IdentityConfig(), models, REPO_ROOT)
     assert plan.path is None and plan.save_trained_to == models and plan.action == "trained"
     document = {"fingerprint": {"sha256": "ab" * 32}}
     first = save_versioned(document, models)
     assert first.name.startswith("model-") and first.name.endswith("-abababab.json")
     assert newest_model(models) == first
-    assert plan_model(IdentityConfig(), models).path == first
-    assert plan_model(IdentityConfig(model="train"), models).path is None
-    assert plan_model(IdentityConfig(model="train"), models).save_trained_to is None
-    shipped = plan_model(IdentityConfig(model="identity/models/demo_default.json"), models)
+    assert plan_model(IdentityConfig(), models, REPO_ROOT).path == first
+    assert plan_model(IdentityConfig(model="train"), models, REPO_ROOT).path is None
+    assert plan_model(IdentityConfig(model="train"), models, REPO_ROOT).save_trained_to is None
+    shipped = plan_model(IdentityConfig(model="identity/models/demo_default.json"), models,
+                         REPO_ROOT)
     assert shipped.path is not None and shipped.path.exists()
     with pytest.raises(FileNotFoundError, match="config key 'model'"):
-        plan_model(IdentityConfig(model="identity/models/nope.json"), models)
-    with pytest.raises(IdentityConfigError, match="model must be"):
-        IdentityConfig(model="")
+        plan_model(IdentityConfig(model="identity/models/nope.json"), models, REPO_ROOT)
+    with pytest.raises(ValidationError, match="model must be 'auto', 'train' or a model file"):
+        IdentityConfig(model="")  # in code: pydantic's error; from a file: IdentityConfigError
 
 
 def test_comparison_weights_and_masking() -> None:
@@ -600,11 +607,21 @@ def test_identity_prefers_jemalloc_unless_the_user_chose_a_pool(env, expected) -
         environ["ARROW_DEFAULT_MEMORY_POOL"] = env
     if not hasattr(pa, "jemalloc_memory_pool") or sys.platform == "win32":
         pytest.skip("pyarrow build without jemalloc")
-    out = subprocess.run(
-        [sys.executable, "-c", "import pyarrow as pa, identity; "
+    script = (
+        "import pandas as pd, pyarrow as pa, identity; "
+        "imported = pa.default_memory_pool().backend_name; "
+        "rows = identity.normalise_records(pd.DataFrame({'source': ['s'], 'record_id': ['1']})); "
+        "identity.link(rows, identity.IdentityConfig(use_splink=False)); "
+        "print(imported, pa.default_memory_pool().backend_name)")
+    out = subprocess.run([sys.executable, "-c", script], env=environ, capture_output=True,
+                         text=True, check=True)
+    plain = subprocess.run(
+        [sys.executable, "-c", "import pyarrow as pa; "
          "print(pa.default_memory_pool().backend_name)"],
         env=environ, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected
+    imported, linking = out.stdout.split()
+    assert imported == plain.stdout.strip()  # importing identity changes nothing
+    assert linking == expected  # resolution starting does
 
 
 def test_overrides_address_records_exactly_even_with_colons_in_keys() -> None:

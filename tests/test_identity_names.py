@@ -14,12 +14,12 @@ import pytest
 from identity import IdentityConfig, IdentityConfigError
 from identity.normalise import (
     MIN_BIRTH_DATE,
-    first_names_compatible,
     normalise_birth_date,
     normalise_first_name_value,
     normalise_last_name_value,
     normalise_records,
 )
+from identity.similarity import first_names_compatible
 
 THRESHOLD = IdentityConfig().first_name_similarity
 
@@ -184,12 +184,13 @@ def test_min_birth_date_from_yaml(tmp_path: Path) -> None:
 def test_min_birth_date_errors_are_clear(tmp_path: Path, value: str) -> None:
     path = tmp_path / "identity.yml"
     path.write_text(f"identity:\n  min_birth_date: {value}\n", encoding="utf-8")
-    with pytest.raises(IdentityConfigError, match="min_birth_date"):
+    with pytest.raises(IdentityConfigError, match="min_birth_date") as raised:
         IdentityConfig.from_yaml(path)
+    assert str(path) in str(raised.value)
 
 
 def test_config_file_that_is_not_utf8_is_named_as_such(tmp_path: Path) -> None:
     path = tmp_path / "identity.yml"
     path.write_bytes(b"identity:\n  default_region: D\xff\n")
-    with pytest.raises(IdentityConfigError, match="not UTF-8"):
+    with pytest.raises(IdentityConfigError, match=r"cannot be read \(UnicodeDecodeError\)"):
         IdentityConfig.from_yaml(path)

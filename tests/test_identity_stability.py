@@ -252,16 +252,19 @@ def test_overrides_file_errors_name_file_entry_and_problem(tmp_path: Path) -> No
         override("must_link", ("a", "1"), ("b", "2")),
         {"kind": "maybe_link", "left": {"source": "a", "record_id": "1"},
          "right": {"source": "b", "record_id": "3"}, "reason": "x", "author": "y"}]}))
-    with pytest.raises(IdentityOverridesError, match=r"identity_overrides.yml: entry 2: 'kind'"):
+    with pytest.raises(IdentityOverridesError,
+                       match=r"identity_overrides.yml: overrides\[1\]\.kind: Input should be"):
         load_overrides(path)
     path.write_text(yaml.safe_dump({"overrides": [
         {**override("cannot_link", ("a", "1"), ("b", "2")), "author": ""}]}))
-    with pytest.raises(IdentityOverridesError, match="entry 1: 'author' is required"):
+    with pytest.raises(IdentityOverridesError,
+                       match=r"overrides\[0\]\.author: String should have at least 1 character"):
         load_overrides(path)
     path.write_text(yaml.safe_dump({"overrides": [
         override("cannot_link", ("a", "1"), ("b", "2")),
         override("must_link", ("b", "2"), ("a", "1"))]}))
-    with pytest.raises(IdentityOverridesError, match="both must-linked and cannot-linked"):
+    with pytest.raises(IdentityOverridesError, match=r"overrides\[1\]: the records of "
+                       r"overrides\[0\] again: both must-linked and cannot-linked"):
         load_overrides(path)
 
 

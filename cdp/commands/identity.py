@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cdp.context import RunContext
 from cdp.settings import data_paths
 
 console = Console(stderr=True)
@@ -28,9 +29,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _training_records(home: Path, from_landing: bool) -> tuple[pd.DataFrame, str]:
+def _training_records(ctx: RunContext, from_landing: bool) -> tuple[pd.DataFrame, str]:
     """This build's identity records, or the landing files when asked / nothing is built."""
-    paths = data_paths(home)
+    paths = ctx.paths
     if not from_landing and paths.build_db.exists():
         con = duckdb.connect(str(paths.build_db), read_only=True)
         try:
@@ -42,7 +43,8 @@ def _training_records(home: Path, from_landing: bool) -> tuple[pd.DataFrame, str
             con.close()
     from identity.landing import records_from_landing
 
-    return records_from_landing(paths.landing), f"landing files under {paths.landing}"
+    return (records_from_landing(paths.landing, ctx.config.sources),
+            f"landing files under {paths.landing}")
 
 
 def train(
@@ -53,19 +55,18 @@ def train(
         help="Model folder (default: <data dir>/models/identity).")] = None,
 ) -> None:
     """Estimate the Splink model and save it as a new version (`model: auto` uses the newest)."""
-    from identity.config import load_config
-    from identity.model_store import default_model_dir, save_versioned
+    from identity.model_store import save_versioned
     from identity.resolve import train as train_model
 
-    paths = data_paths(home)
-    records, origin = _training_records(paths.home, from_landing)
+    ctx = RunContext.at_edge(home)
+    records, origin = _training_records(ctx, from_landing)
     if records.empty:
         raise _fail(f"no identity records in {origin}; run the pipeline or land files first")
     try:
-        document = train_model(records, None, load_config())
+        document = train_model(records, None, ctx.identity)
     except ValueError as error:
         raise _fail(str(error)) from None
-    path = save_versioned(document, out_dir or default_model_dir(paths.home))
+    path = save_versioned(document, out_dir or ctx.paths.models)
     out = Console()
     out.print(f"trained on {len(records):,} records from {origin}")
     out.print(f"training nodes: {document['fingerprint']['rows']:,}  "
@@ -152,14 +153,13 @@ def explain(
 def _write_waterfall(edges: pd.DataFrame, home: Path | None, html: Path) -> None:
     """The chart needs the model version that scored the edges (named in the links table)."""
     from identity.explain import waterfall_html
-    from identity.model_store import default_model_dir
     from identity.splink_model import load_model
 
     splink = edges[(edges["edge_type"] == "splink") & edges["gamma"].notna()]
     if splink.empty:
         raise _fail("this profile has no Splink edges to chart")
     names = sorted(set(splink["model"].dropna()))
-    path = default_model_dir(home) / names[-1] if names else None
+    path = data_paths(home).models / names[-1] if names else None
     if path is None or not path.exists():
         raise _fail(f"model file {path} that scored these edges is not available")
     written = waterfall_html(splink, load_model(path), html)

@@ -1,43 +1,33 @@
 """Record-level identity evidence: every rule / Splink / manual edge and what clustering did.
 
-The only place resolution runs in a build.  Clusters are derived from the merged edges
-(int_identity__clusters), so what `cdp explain` shows is exactly what joined the profile.
-Splink runs on its own in-memory DuckDB connection (the dbt session is a cursor wrapper
-Splink cannot drive); the model version used is chosen per `model` in identity.yml.
+The only place linkage runs in a build, on the records int_identity__normalised normalised
+(not again here).  Clusters are derived from the merged edges (int_identity__clusters), so
+what `cdp explain` shows is exactly what joined the profile.  Splink runs on its own in-memory
+DuckDB connection (the dbt session is a cursor wrapper Splink cannot drive).  Settings, the
+overrides and the model file to load come in as the model's config (dbt vars set by cdp.dbt;
+the training step chose the file): this model decides nothing about models and writes no files.
 """
 
-import json
-import os
+from pathlib import Path
 
-from identity.config import load_config
+from identity.config import IdentityConfig
 from identity.explain import comparison_weights
-from identity.model_store import plan_model, save_versioned
-from identity.overrides import load_overrides
-from identity.resolve import resolve
+from identity.normalise import as_normalised
+from identity.overrides import overrides_from_records
+from identity.resolve import link
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    records = dbt.ref("int_identity__records").df()
-    config = load_config()
-    plan = plan_model(config)
-    result = resolve(records, config, overrides=load_overrides(), model_path=plan.path)
-    model_name = plan.path.name if plan.path is not None else None
-    if plan.save_trained_to is not None and result.model is not None:
-        model_name = save_versioned(result.model, plan.save_trained_to).name
-    _write_stats(dict(result.stats, model=model_name, model_action=plan.action))
-    edges = result.edges
-    edges["comparison_weights"] = (comparison_weights(edges["gamma"], result.model)
-                                   if result.model is not None else None)
-    edges["model"] = edges["edge_type"].map({"splink": model_name})
+    config = IdentityConfig.from_dict(dbt.config.get("identity"), "dbt var 'identity'")
+    model_file = dbt.config.get("identity_model")
+    norm = as_normalised(dbt.ref("int_identity__normalised").to_arrow_table())
+    linkage = link(norm, config,
+                   overrides=overrides_from_records(dbt.config.get("identity_overrides")),
+                   model_path=model_file)
+    edges = linkage.edges
+    edges["comparison_weights"] = (comparison_weights(edges["gamma"], linkage.model)
+                                   if linkage.model is not None else None)
+    edges["model"] = edges["edge_type"].map(
+        {"splink": Path(model_file).name if model_file else None})
     return edges.astype({"comparison_weights": "string", "model": "string"})
-
-
-def _write_stats(stats):
-    """Counts and timings only (no PII), next to the run's stage reports."""
-    from cdp.pipeline import run_report_dir
-    from cdp.settings import data_paths
-
-    folder = run_report_dir(data_paths(), os.environ.get("CDP_RUN_ID", "manual"))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "identity.json").write_text(json.dumps(stats, indent=2, default=str))
