@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from cdp.context import ConfigFiles, RunContext
-from cdp.settings import REPO_ROOT, DataPaths, config_dir
+from cdp.context import RunContext
+from cdp.settings import REPO_ROOT
 from core.vocabulary import dbt_vars
 
 
@@ -33,20 +33,14 @@ class DbtOutcome:
     node_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_dbt(paths: DataPaths, args: list[str], run_id: str = "manual", *,
-            config: ConfigFiles | None = None) -> DbtOutcome:
-    """Invoke ``dbt <args>`` on this data directory's build file and raise if anything failed.
-
-    ``config``: the configuration folder's files (default: ``CDP_CONFIG`` or the repository's
-    ``config/``); vars the caller passes with ``--vars`` win over the ones set here."""
+def run_dbt(ctx: RunContext, args: list[str]) -> DbtOutcome:
+    """Invoke ``dbt <args>`` on the run's build file and raise if anything failed; vars the
+    caller passes with ``--vars`` win over the ones :func:`config_vars` sets."""
     from dbt.cli.main import dbtRunner
 
-    paths.ensure()
-    # fct_profile_id_history.sql still reads the run id with env_var (its owner moves it)
-    os.environ["CDP_RUN_ID"] = run_id
+    paths = ctx.paths.ensure()
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     target = paths.home / "dbt_target"
-    ctx = RunContext(paths, config or ConfigFiles(config_dir()), run_id)
     args, given = _split_vars(args)
     try:
         result = dbtRunner().invoke(
@@ -84,12 +78,11 @@ def config_vars(ctx: RunContext) -> dict[str, object]:
     :func:`identity_model_file` names, so changing a rule is an edit of config/, not of SQL."""
     from identity.overrides import overrides_to_records
 
-    path = ctx.config.survivorship
-    survivorship = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     model = identity_model_file(ctx)
     return {
         "build_db": str(ctx.paths.build_db),
-        "survivorship": (survivorship or {}).get("attributes", {}),
+        "run_id": ctx.run_id,
+        "survivorship": ctx.survivorship,
         **dbt_vars(),
         "identity": ctx.identity.to_vars(),
         "identity_overrides": overrides_to_records(ctx.identity_overrides),
@@ -141,12 +134,11 @@ def _failure_summary(message: object) -> str:
 UP_TO_TRAINING = "+int_identity__normalised"
 
 
-def dbt_build(paths: DataPaths, run_id: str, config: ConfigFiles | None = None, *,
-              part: str = "all") -> DbtOutcome:
+def dbt_build(ctx: RunContext, part: str = "all") -> DbtOutcome:
     """``dbt build``: ``part='input'`` up to the records the identity training step reads,
     ``'rest'`` everything else (after training), ``'all'`` both in one go."""
     selection = {"all": [], "input": ["--select", UP_TO_TRAINING],
                  "rest": ["--exclude", UP_TO_TRAINING]}[part]
-    return run_dbt(paths, ["build", *selection], run_id, config=config)
+    return run_dbt(ctx, ["build", *selection])
 
 

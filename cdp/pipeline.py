@@ -168,7 +168,7 @@ def train_identity(ctx: RunContext) -> dict[str, Any]:
 
     with stage_report(ctx, "train_identity") as report:
         with writer_lock(ctx.paths):
-            outcome = dbt_build(ctx.paths, ctx.run_id, ctx.config, part="input")
+            outcome = dbt_build(ctx, part="input")
             choice = ensure_model(ctx.paths.build_db, ctx.identity, ctx.paths.models,
                                   REPO_ROOT, ctx.identity_overrides)
         report["statuses"] = dict(outcome.statuses)
@@ -186,7 +186,7 @@ def build(ctx: RunContext) -> dict[str, Any]:
 
     with stage_report(ctx, "build") as report:
         with writer_lock(ctx.paths):
-            outcome = dbt_build(ctx.paths, ctx.run_id, ctx.config, part="rest")
+            outcome = dbt_build(ctx, part="rest")
         report["statuses"] = dict(outcome.statuses)
         slowest = sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
         report["slowest_nodes"] = dict(slowest)

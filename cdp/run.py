@@ -15,9 +15,11 @@ from cdp.settings import REPO_ROOT
 from core.paths import DataPaths
 
 STAGES = (
-    "withdraw", "ingest", "build", "identity", "quality_gate", "publish", "export", "evaluate"
+    "withdraw", "ingest", "train_identity", "build", "identity", "quality_gate", "publish",
+    "export", "evaluate",
 )
-"""Order of the summary's timing rows; identity runs inside the build and is part of it."""
+"""Order of the summary's timing rows; identity (normalise, link, cluster) runs inside the dbt
+build and is part of it and of train_identity."""
 
 
 @dataclass

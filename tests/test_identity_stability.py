@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cdp.cli import app
+from cdp.context import RunContext
 from cdp.dbt import run_dbt
 from cdp.settings import REPO_ROOT, DataPaths, data_paths
 from identity import IdentityConfig, resolve
@@ -52,7 +53,8 @@ def home(demo_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPat
 def build(paths: DataPaths, run_id: str) -> None:
     """Rebuild just the identity models (their dbt tests run in the end-to-end test; profile
     marts further downstream are left stale here)."""
-    run_dbt(paths, ["run", "--select", *IDENTITY_MODELS.split()], run_id)
+    run_dbt(RunContext.at_edge(paths.home, run_id=run_id),
+            ["run", "--select", *IDENTITY_MODELS.split()])
 
 
 def query(paths: DataPaths, sql: str, params: list[object] | None = None) -> pd.DataFrame:

@@ -167,7 +167,7 @@ def _ingest_and_build(paths: DataPaths, run_id: str) -> None:
     ctx = RunContext.at_edge(paths.home, run_id=run_id)
     for source in registered_sources(ctx):
         ingest_source(ctx, source)
-    run_dbt(paths, ["build"], run_id)
+    run_dbt(ctx, ["build"])
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +326,7 @@ def test_trusted_source_beats_newer_untrusted_source(phase1) -> None:
 
 
 def test_survivorship_rules_come_from_configuration(
-    builds: tuple[DataPaths, DataPaths], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    builds: tuple[DataPaths, DataPaths], tmp_path: Path
 ) -> None:
     paths = data_paths(tmp_path / "home")
     shutil.copytree(builds[0].home, paths.home)
@@ -334,9 +334,8 @@ def test_survivorship_rules_come_from_configuration(
     shutil.copytree(Path(__file__).resolve().parent.parent / "config", config)
     (config / "survivorship.yml").write_text(
         "attributes:\n  last_name: {strategy: most_recent}\n", encoding="utf-8")
-    monkeypatch.setenv("CDP_CONFIG", str(config))
 
-    run_dbt(paths, ["run", "-s", "dim_profiles"])
+    run_dbt(RunContext.at_edge(paths.home, config), ["run", "-s", "dim_profiles"])
 
     with duckdb.connect(str(paths.build_db), read_only=True) as con:
         felix = row(con, "dim_profiles", "crm_customers", "C-F1")

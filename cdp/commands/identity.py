@@ -1,4 +1,5 @@
-"""``cdp identity train`` and ``cdp explain``: the model artefact and why a profile exists."""
+"""``cdp identity``: train the model, evaluate against a truth file; ``cdp explain``: why a
+profile exists."""
 
 from __future__ import annotations
 
@@ -12,41 +13,36 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cdp.commands.options import HomeOption, fail, paths_for
 from cdp.context import RunContext
 from cdp.settings import data_paths
 
-console = Console(stderr=True)
+identity_app = typer.Typer(help="Identity resolution.", no_args_is_help=True)
 
-HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="Data directory (default: $CDP_HOME or ./data).")
-]
 IDENTIFIERS = {"email": "email", "phone": "phone", "customer_number": "text",
                "user_id": "text", "anonymous_id": "text", "loyalty_card": "text"}
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(2)
-
-
 def _training_records(ctx: RunContext, from_landing: bool) -> tuple[pd.DataFrame, str]:
-    """This build's identity records, or the landing files when asked / nothing is built."""
+    """This build's normalised identity records (what the pipeline's training step reads),
+    or the landing files, normalised, when asked or when nothing is built."""
+    from identity.training import NORMALISED_TABLE, read_normalised
+
     paths = ctx.paths
     if not from_landing and paths.build_db.exists():
-        con = duckdb.connect(str(paths.build_db), read_only=True)
         try:
-            return (con.sql("select * from intermediate.int_identity__records").df(),
-                    f"{paths.build_db} (intermediate.int_identity__records)")
+            return read_normalised(paths.build_db), f"{paths.build_db} ({NORMALISED_TABLE})"
         except duckdb.CatalogException:
             pass
-        finally:
-            con.close()
     from identity.landing import records_from_landing
+    from identity.normalise import normalise_records
 
-    return (records_from_landing(paths.landing, ctx.config.sources),
+    records = records_from_landing(paths.landing, ctx.config.sources)
+    return (normalise_records(records, ctx.identity.default_region, ctx.identity.min_birth_date),
             f"landing files under {paths.landing}")
 
 
+@identity_app.command("train")
 def train(
     home: HomeOption = None,
     from_landing: Annotated[bool, typer.Option(
@@ -56,16 +52,16 @@ def train(
 ) -> None:
     """Estimate the Splink model and save it as a new version (`model: auto` uses the newest)."""
     from identity.model_store import save_versioned
-    from identity.resolve import train as train_model
+    from identity.resolve import train_normalised
 
     ctx = RunContext.at_edge(home)
     records, origin = _training_records(ctx, from_landing)
     if records.empty:
-        raise _fail(f"no identity records in {origin}; run the pipeline or land files first")
+        fail(f"no identity records in {origin}; run the pipeline or land files first")
     try:
-        document = train_model(records, None, ctx.identity)
+        document = train_normalised(records, ctx.identity, overrides=ctx.identity_overrides)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        fail(error)
     path = save_versioned(document, out_dir or ctx.paths.models)
     out = Console()
     out.print(f"trained on {len(records):,} records from {origin}")
@@ -74,10 +70,32 @@ def train(
     out.print(f"model written: {path}")
 
 
+@identity_app.command("evaluate")
+def evaluate(
+    truth: Annotated[Path, typer.Option(help="CSV with columns source,record_id,person_id.")],
+    home: HomeOption = None,
+) -> None:
+    """Pairwise precision, recall and F1 of the published identity graph against a truth file."""
+    from cdp.run import evaluate_published
+
+    paths = paths_for(home)
+    if not truth.exists():
+        fail(f"truth file {truth} does not exist")
+    if not paths.published_db.exists():
+        fail(f"no published warehouse at {paths.published_db}")
+    metrics = evaluate_published(paths.published_db, truth)
+    table = Table(title="Identity resolution vs ground truth")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
+    Console().print(table)
+
+
 def _published(home: Path | None) -> duckdb.DuckDBPyConnection:
     published = data_paths(home).published_db
     if not published.exists():
-        raise _fail(f"no published warehouse at {published}; run the pipeline first")
+        fail(f"no published warehouse at {published}; run the pipeline first")
     return duckdb.connect(str(published), read_only=True)
 
 
@@ -126,7 +144,7 @@ def explain(
             + " from main.fct_identity_graph where profile_id = ? order by source, record_id",
             [profile_id]).df()
         if records.empty:
-            raise _fail(_successor(con, profile_id) or f"no profile {profile_id} is published")
+            fail(_successor(con, profile_id) or f"no profile {profile_id} is published")
         con.register("profile_records", records[["source", "record_id"]])
         edges = con.execute(
             "select l.* from main.fct_identity_links l where exists (select 1 from "
@@ -157,10 +175,10 @@ def _write_waterfall(edges: pd.DataFrame, home: Path | None, html: Path) -> None
 
     splink = edges[(edges["edge_type"] == "splink") & edges["gamma"].notna()]
     if splink.empty:
-        raise _fail("this profile has no Splink edges to chart")
+        fail("this profile has no Splink edges to chart")
     names = sorted(set(splink["model"].dropna()))
     path = data_paths(home).models / names[-1] if names else None
     if path is None or not path.exists():
-        raise _fail(f"model file {path} that scored these edges is not available")
+        fail(f"model file {path} that scored these edges is not available")
     written = waterfall_html(splink, load_model(path), html)
     Console().print(f"waterfall chart of {len(splink)} Splink edge(s): {written}")
