@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from serving import cdp_serve
 from test_segments import WINBACK, scenario_rows, write_published
 
 from profiles.activation.config import ActivationConfig
@@ -52,12 +48,6 @@ def _big_scenario(unsubscribed: tuple[str, ...] = ()) -> dict[str, list[tuple[An
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("api-home")
@@ -75,28 +65,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(home: Path) -> Iterator[str]:
-    """``cdp serve`` on a free port; stopped (by its pid) after the module."""
-    port = _free_port()
-    env = {**os.environ, "CDP_API_KEYS": f"other-key,{KEY}", "CDP_CONFIG": str(home / "config")}
-    cdp = Path(sys.executable).parent / "cdp"
-    log = (home / "server.log").open("w")  # a pipe nobody reads would block the server
-    process = subprocess.Popen([str(cdp), "serve", "--home", str(home), "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    raise RuntimeError((home / "server.log").read_text()) from None
-                time.sleep(0.1)
+    """``cdp serve`` on a free port; stopped after the module."""
+    with cdp_serve(home, f"other-key,{KEY}", home / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from serving import cdp_serve
 from test_segments import WINBACK, write_published
 
 from cdp.settings import data_paths
@@ -200,40 +196,17 @@ def test_access_log_has_route_templates_and_never_the_url(
     _absent(server_side, EMAIL, PHONE, "zz-token", "limit=2", "P01", "page-qq")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.integration  # a real `cdp serve` subprocess
 def test_cdp_serve_logs_route_templates_instead_of_urls(home: Path) -> None:
     """Under ``cdp serve`` uvicorn's own access log (raw path and query) is off."""
-    port = _free_port()
-    env = {**os.environ, "CDP_API_KEYS": KEY, "CDP_CONFIG": str(home / "config")}
     log_path = home / "serve.log"
-    cdp = Path(sys.executable).parent / "cdp"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([str(cdp), "serve", "--home", str(home), "--port", str(port)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    httpx.get(f"{url}/openapi.json", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None, log_path.read_text()
-                    time.sleep(0.1)
-            with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
-                assert client.get(f"/profiles/{EMAIL}").status_code == 400
-                assert client.get("/segments/winback/members",
-                                  params={"phone": PHONE}).status_code == 400
-                assert client.get("/segments/winback/members",
-                                  params={"limit": 2}).status_code == 200
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with (cdp_serve(home, KEY, log_path) as url,
+          httpx.Client(base_url=url, headers=AUTH, timeout=30) as client):
+        assert client.get(f"/profiles/{EMAIL}").status_code == 400
+        assert client.get("/segments/winback/members",
+                          params={"phone": PHONE}).status_code == 400
+        assert client.get("/segments/winback/members",
+                          params={"limit": 2}).status_code == 200
     written = log_path.read_text()
     assert "GET /profiles/{profile_id} 400" in written
     assert "GET /segments/{name}/members 200" in written
