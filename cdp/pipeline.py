@@ -13,17 +13,12 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from cdp.context import RunContext
 from core.paths import DataPaths
 
 log = logging.getLogger(__name__)
-
-
-def run_report_dir(paths: DataPaths, run_id: str) -> Path:
-    return paths.run_reports(run_id)
 
 
 def write_stage_report(ctx: RunContext, stage: str, report: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from cdp.commands.options import HomeOption, fail
-from cdp.settings import config_dir, data_paths
-from core.paths import DataPaths
+from cdp.context import RunContext
+from core.config import ConfigError
 
 if TYPE_CHECKING:
     from profiles.activation.config import ActivationConfig
@@ -24,14 +24,15 @@ ConfigOption = Annotated[
 ]
 
 
-def _setup(home: Path | None, config: Path | None) -> tuple[DataPaths, ActivationConfig]:
-    """Data paths and the checked segment configuration; bad input exits with code 2."""
+def _setup(home: Path | None, config: Path | None) -> tuple[RunContext, ActivationConfig]:
+    """The run context and the checked segment configuration (``--config`` or the
+    configuration folder's segments.yml); bad input exits with code 2."""
     from profiles.activation.config import load_config
-    from profiles.activation.syntax import SegmentError
 
+    ctx = RunContext.at_edge(home)
     try:
-        return data_paths(home), load_config(config or config_dir() / "segments.yml")
-    except (SegmentError, ValueError, OSError) as error:
+        return ctx, load_config(config) if config else ctx.activation
+    except ConfigError as error:
         fail(error)
 
 
@@ -41,7 +42,8 @@ def segment_list(home: HomeOption = None, config: ConfigOption = None) -> None:
     from profiles.activation.discovery import available_segments
     from profiles.publishing.published import open_published
 
-    paths, activation = _setup(home, config)
+    ctx, activation = _setup(home, config)
+    paths = ctx.paths
     try:
         with open_published(paths.published_db) as con:
             segments = available_segments(activation, con)
@@ -69,7 +71,8 @@ def segment_preview(
     from profiles.activation.syntax import SegmentError
     from profiles.publishing.published import MissingTableError
 
-    paths, activation = _setup(home, config)
+    ctx, activation = _setup(home, config)
+    paths = ctx.paths
     try:
         preview = preview_segment(paths.published_db, paths.exports, name, activation, sample)
     except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
@@ -110,16 +113,15 @@ def segment_export(
 ) -> None:
     """Export one segment (CSV, Parquet, hashed audiences, delta) to exports/<segment>/<run>/."""
     from profiles.activation.export import ExportError, export_segment
-    from profiles.activation.syntax import SegmentError
     from profiles.publishing.published import MissingTableError
-    from quality.thresholds import load_thresholds
 
-    paths, activation = _setup(home, config)
+    ctx, activation = _setup(home, config)
+    paths = ctx.paths
     run = run_id or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     try:
         export = export_segment(paths.published_db, paths.exports, name, run, activation,
-                                thresholds=load_thresholds(config_dir() / "quality.yml"))
-    except (ExportError, SegmentError, MissingTableError, FileNotFoundError) as error:
+                                thresholds=ctx.thresholds)
+    except (ExportError, ConfigError, MissingTableError, FileNotFoundError) as error:
         fail(error)
     out = Console()
     out.print(escape(f"exported {name}: {export.manifest.rows:,} members → {export.directory}"))

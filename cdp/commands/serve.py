@@ -30,13 +30,14 @@ def serve(
     """Serve segments, members, changes and profile lookups over HTTP (read-only, API key)."""
     import uvicorn
 
-    from cdp.settings import config_dir, data_paths
+    from cdp.context import RunContext
     from profiles.api.app import create_app
     from profiles.api.settings import API_KEYS_ENV, ApiConfigError
 
+    ctx = RunContext.at_edge(home)
     try:
-        app = create_app(data_paths(home), config_dir() / "api.yml",
-                         config_dir() / "segments.yml", os.environ.get(API_KEYS_ENV, "").split(","))
+        app = create_app(ctx.paths, ctx.config.api, ctx.config.segments,
+                         os.environ.get(API_KEYS_ENV, "").split(","))
     except ApiConfigError as error:
         fail(error)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
