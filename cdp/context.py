@@ -136,6 +136,14 @@ def _read_api_file(path: Path) -> object:
     return read_api_file(path)
 
 
+class InvalidConfiguration(ValueError):
+    """Some configuration files are invalid; the message has one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("invalid configuration:\n" + "\n".join(problems))
+        self.problems = problems
+
+
 def check_settings(ctx: RunContext) -> list[str]:
     """Load every setting; one line per problem (file, key, problem), empty when all valid."""
     problems: list[str] = []

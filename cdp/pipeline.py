@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cdp.context import RunContext
+from cdp.context import InvalidConfiguration, RunContext, check_settings
 from core.paths import DataPaths
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
         passed = sum(s["passed"] for s in report["suites"])
         failing = sum(s["failed"] for s in report["suites"])
         detail = f"{len(report['suites'])} suites, {passed} expectations passed, {failing} failed"
+    elif "sources" in report:
+        detail = f"configuration valid, {len(report['sources'])} sources"
     elif "statuses" in report:
         detail = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
     Console(stderr=True, highlight=False).print(
@@ -64,7 +66,15 @@ def read_stage_reports(paths: DataPaths, run_id: str) -> dict[str, dict[str, Any
 
 
 def registered_sources(ctx: RunContext) -> list[str]:
-    return sorted(ctx.registry.sources)
+    """The sources to ingest, once every configuration file is valid (what ``cdp check``
+    validates): a typo fails the run's first task, naming file and key, not a later one."""
+    with stage_report(ctx, "check") as report:
+        problems = check_settings(ctx)
+        if problems:
+            report["problems"] = problems
+            raise InvalidConfiguration(problems)
+        report["sources"] = sorted(ctx.registry.sources)
+    return list(report["sources"])
 
 
 @contextmanager

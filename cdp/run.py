@@ -15,7 +15,7 @@ from cdp.settings import REPO_ROOT
 from core.paths import DataPaths
 
 STAGES = (
-    "withdraw", "ingest", "train_identity", "build", "identity", "quality_gate", "publish",
+    "check", "withdraw", "ingest", "train_identity", "build", "identity", "quality_gate", "publish",
     "export", "evaluate",
 )
 """Order of the summary's timing rows; identity (normalise, link, cluster) runs inside the dbt

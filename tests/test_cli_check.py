@@ -79,3 +79,21 @@ def test_a_yaml_syntax_error_names_file_and_line(tmp_path: Path, config: Path) -
     code, stderr = _check(tmp_path / "home", config)
     assert code == 1
     assert f"{config / 'sources.yml'}:" in stderr and "line" in stderr
+
+
+@pytest.mark.integration  # a dag.test run
+def test_a_run_with_an_invalid_file_stops_at_its_first_task_naming_file_and_key(
+        tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cdp.run import run_pipeline
+    from cdp.settings import data_paths
+
+    identity = config / "identity.yml"
+    identity.write_text(identity.read_text().replace("match_threshold:", "match_threshold: 7 #"))
+    monkeypatch.setenv("CDP_CONFIG", str(config))
+    paths = data_paths(tmp_path / "home").ensure()
+    summary = run_pipeline(paths)
+    assert not summary.succeeded
+    assert summary.failed_tasks["registered_sources"] == "failed"
+    assert any(f"{identity}: identity.match_threshold: Input should be less than 1" in error
+               for error in summary.errors.values()), summary.errors
+    assert not paths.build_db.exists()  # nothing was ingested or built
