@@ -640,3 +640,34 @@ def test_overrides_address_records_exactly_even_with_colons_in_keys() -> None:
     pinned = result.edges[result.edges["rule"] == "must_link"]
     assert pinned[["source_l", "record_id_l", "source_r", "record_id_r"]].values.tolist() in (
         [["a:b", "c", "shop", "z"]], [["shop", "z", "a:b", "c"]])
+
+
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
+def test_a_build_links_what_it_normalised_once_exactly_as_resolve_does(fake_1000,
+                                                                       tmp_path: Path) -> None:
+    """The build normalises once (int_identity__normalised), stores the result in DuckDB and
+    links what it reads back; that round trip must not change a single edge or profile."""
+    import duckdb
+
+    from identity.clustering import components_from_edges
+    from identity.normalise import as_normalised
+    from identity.resolve import link
+    from identity.stable_ids import assign_persistent_ids
+
+    records, _ = fake_1000
+    path = tmp_path / "model.json"
+    train(records, path)
+    expected = resolve(records, IdentityConfig(), model_path=path)
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    con.register("normalised_frame", normalise_records(records))
+    con.execute("create table normalised as select * from normalised_frame")
+    stored = as_normalised(con.sql("select * from normalised").to_arrow_table())
+    con.close()
+    linkage = link(stored, IdentityConfig(), model_path=path)
+    pd.testing.assert_frame_equal(linkage.edges, expected.edges)
+    keys = stored[["source", "record_id"]]
+    merged = linkage.edges[linkage.edges["status"] == "merged"]
+    clusters = assign_persistent_ids(keys.assign(cluster=components_from_edges(keys, merged)))
+    pd.testing.assert_frame_equal(
+        clusters[["source", "record_id", "profile_id"]].reset_index(drop=True),
+        expected.clusters.reset_index(drop=True))
