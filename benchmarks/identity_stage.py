@@ -78,6 +78,8 @@ def step_identity(home: Path) -> dict[str, Any]:
     started = time.perf_counter()
     norm = normalise_records(records, config.default_region, config.min_birth_date)
     normalised = time.perf_counter()
+    count = len(records)
+    del records  # as in a build: the links model holds the normalised records only
     result = link(norm, config, model_path=home / "model.json")
     linked = time.perf_counter()
     keys = norm[["source", "record_id"]]
@@ -95,7 +97,7 @@ def step_identity(home: Path) -> dict[str, Any]:
     phases["components"] = round(components - linked, 2)
     phases["persistent_ids"] = round(finished - again, 2)
     seconds = (finished - started) - (again - components)
-    return {"records": len(records), "seconds": seconds, "profiles":
+    return {"records": count, "seconds": seconds, "profiles":
             int(assigned["profile_id"].nunique()), "edges": len(result.edges),
             "phases": phases, "link_stats": result.stats, "quality": quality,
             "peak_gib": round(peak, 2)}
