@@ -1,4 +1,5 @@
-"""The composition root: one run's paths, configuration files, run id and validated settings.
+"""The composition root: one run's paths, configuration files, run id, clock and validated
+settings.
 
 Built once at the edge (a CLI command, a DAG task, the dbt invocation) and handed down; the
 library packages receive plain arguments taken from it and never look anything up themselves.
@@ -9,7 +10,8 @@ Settings load on first use and are validated by their owners' pydantic models;
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,20 +64,50 @@ class ConfigFiles:
         return self.folder / "api.yml"
 
 
+def parse_as_of(text: str) -> datetime:
+    """An as-of time as given on the command line or as a DAG param: ISO 8601 (``2026-11-01``,
+    ``2026-11-01T00:00``, ``2026-11-01T00:00:00+01:00``); without an offset it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"as-of time {text!r}: expected ISO 8601 such as 2026-11-01T00:00"
+                         ) from None
+    return as_utc(moment)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, time-zone aware (a naive time is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """Everything one invocation needs to know, resolved once."""
+    """Everything one invocation needs to know, resolved once.
+
+    ``as_of`` is the run's one clock (UTC, aware): traits are computed as of it, suppression
+    windows end at it, and ingest quarantines records dated after it. The DAG sets it from the
+    run's ``as_of`` param or data interval end; ``cdp run`` from ``--as-of`` or the time the
+    run starts; other commands use the time they start.
+    """
 
     paths: DataPaths
     config: ConfigFiles
     run_id: str = "manual"
+    as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def at_edge(cls, home: str | Path | None = None, config: str | Path | None = None,
-                run_id: str = "manual") -> RunContext:
+                run_id: str = "manual", as_of: datetime | None = None) -> RunContext:
         """Resolve the data directory (argument, ``CDP_HOME``, ``./data``) and the
-        configuration folder (argument, ``CDP_CONFIG``, the repository's ``config/``)."""
-        return cls(data_paths(home).ensure(), ConfigFiles(config_dir(config)), run_id)
+        configuration folder (argument, ``CDP_CONFIG``, the repository's ``config/``);
+        ``as_of`` defaults to now."""
+        return cls(data_paths(home).ensure(), ConfigFiles(config_dir(config)), run_id,
+                   as_utc(as_of or datetime.now(UTC)))
+
+    @property
+    def as_of_naive(self) -> datetime:
+        """``as_of`` as a naive UTC time, the way the warehouse stores timestamps."""
+        return self.as_of.replace(tzinfo=None)
 
     @cached_property
     def registry(self) -> Registry:

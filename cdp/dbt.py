@@ -20,6 +20,7 @@ import yaml
 from cdp.context import RunContext
 from cdp.settings import REPO_ROOT
 from core.vocabulary import dbt_vars
+from ingest.roles import consent_declarations
 
 
 class DbtBuildFailed(RuntimeError):
@@ -73,8 +74,9 @@ def run_dbt(ctx: RunContext, args: list[str]) -> DbtOutcome:
 
 
 def config_vars(ctx: RunContext) -> dict[str, object]:
-    """What dbt reads as vars: the build file (``profiles.yml``), the vocabulary, survivorship
-    rules, and for the identity models their settings, the manual overrides and the model file
+    """What dbt reads as vars: the build file (``profiles.yml``), the run's clock (``as_of``,
+    naive UTC: traits are computed as of it), the vocabulary, survivorship rules, and for the
+    identity models their settings, the manual overrides and the model file
     :func:`identity_model_file` names, so changing a rule is an edit of config/, not of SQL."""
     from identity.overrides import overrides_to_records
 
@@ -82,11 +84,13 @@ def config_vars(ctx: RunContext) -> dict[str, object]:
     return {
         "build_db": str(ctx.paths.build_db),
         "run_id": ctx.run_id,
+        "as_of": ctx.as_of_naive.isoformat(sep=" "),
         "survivorship": ctx.survivorship,
         **dbt_vars(),
         "identity": ctx.identity.to_vars(),
         "identity_overrides": overrides_to_records(ctx.identity_overrides),
         "identity_model": str(model) if model is not None else None,
+        "consent_statements": consent_declarations(ctx.registry),
     }
 
 

@@ -39,8 +39,10 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
     mark = "[red]✗[/]" if failed else "[green]✓[/]"
     detail = ""
     if "rows_loaded" in report:
-        rejected = report.get("rows_rejected", 0)
+        rejected, future = report.get("rows_rejected", 0), report.get("rows_future_dated", 0)
         detail = f"{report['rows_loaded']:,} rows loaded, {rejected:,} quarantined"
+        if future:
+            detail += f" ({future:,} dated after {report['future_dated_after']})"
     elif "tables" in report:
         detail = f"{len(report['tables'])} tables"
     elif "exports" in report:
@@ -74,6 +76,7 @@ def registered_sources(ctx: RunContext) -> list[str]:
             report["problems"] = problems
             raise InvalidConfiguration(problems)
         report["sources"] = sorted(ctx.registry.sources)
+        report["as_of"] = ctx.as_of.isoformat()
     return list(report["sources"])
 
 
@@ -97,16 +100,22 @@ def stage_report(ctx: RunContext, stage: str) -> Iterator[dict[str, Any]]:
 
 
 def ingest_source(ctx: RunContext, source: str) -> dict[str, Any]:
-    """Load one registered source's landing files into raw.<source> (exactly once per file)."""
+    """Load one registered source's landing files into raw.<source> (exactly once per file);
+    records dated after the run's as-of time plus ``future_dated_tolerance_hours`` are
+    quarantined (reason ``future_dated``), the report says how many and from when."""
+    from datetime import timedelta
+
     from cdp.locking import writer_lock
     from ingest.loader import load_all
 
     paths = ctx.paths
+    not_after = ctx.as_of + timedelta(hours=ctx.thresholds.future_dated_tolerance_hours)
     with stage_report(ctx, f"ingest__{source}") as report:
         report["source"] = source
+        report["future_dated_after"] = not_after.isoformat()
         with writer_lock(paths):
             loaded = load_all(paths.build_db, ctx.registry, paths.landing, ctx.run_id,
-                              sources=[source])
+                              sources=[source], not_after=not_after)
         for item in loaded:
             report.update(_as_dict(item))
     return report
@@ -256,16 +265,27 @@ def publish(ctx: RunContext) -> dict[str, Any]:
 
 
 def export(ctx: RunContext) -> dict[str, Any]:
-    """Export every segment, through the suppression chain, under exports/<segment>/<run_id>/."""
+    """Export every segment, through the suppression chain as of the run's clock, under
+    exports/<segment>/<run_id>/; a segment the export gate refuses (e.g. its size moved more
+    than ``max_segment_size_change``) fails the stage, the error naming what it found."""
     from profiles.activation.export import export_all
+    from quality.gate import QualityGateFailed
 
     with stage_report(ctx, "export") as report:
-        exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id,
-                             ctx.activation, thresholds=ctx.thresholds)
+        report["as_of"] = ctx.as_of.isoformat()
+        try:
+            exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id,
+                                 ctx.activation, thresholds=ctx.thresholds, as_of=ctx.as_of)
+        except QualityGateFailed as failed:
+            report["error"] = "export gate failed: " + "; ".join(
+                failure.describe() for failure in failed.result.failures)
+            raise
         report["exports"] = [
             {"segment": e.manifest.segment, "rows": e.manifest.rows, "path": str(e.members_file),
              "candidates": e.manifest.candidates,
-             "dropped": {s["step"]: s["dropped"] for s in e.manifest.steps}}
+             "dropped": {s["step"]: s["dropped"] for s in e.manifest.steps},
+             "files": {f.name: {"purpose": f.purpose, "rows": f.rows, "dropped": f.dropped}
+                       for f in e.manifest.files}}
             for e in exports
         ]
     return report

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from cdp.airflow_env import ensure_metadata_db
+from cdp.demo.generator import TRUTH_FILE
+from cdp.demo.model import REFERENCE_DATE
 from cdp.pipeline import read_stage_reports
 from cdp.settings import REPO_ROOT
 from core.paths import DataPaths
@@ -27,8 +30,12 @@ class RunSummary:
     run_id: str
     state: str
     seconds: float
+    as_of: str | None = None
     records_per_source: dict[str, int] = field(default_factory=dict)
     rejected_per_source: dict[str, int] = field(default_factory=dict)
+    #: of the quarantined rows, those dated after the run's as-of time plus tolerance
+    future_dated_per_source: dict[str, int] = field(default_factory=dict)
+    future_dated_after: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     profiles: int | None = None
     identity: dict[str, Any] | None = None
@@ -43,16 +50,30 @@ class RunSummary:
         return self.state == "success"
 
 
-def run_pipeline(paths: DataPaths, withdraw: list[str] | None = None) -> RunSummary:
+def demo_as_of(paths: DataPaths) -> datetime | None:
+    """The demo generator's reference date when ``paths`` holds generated demo data (its
+    ground truth), else None: the demo's records end there, so traits are computed as of it
+    rather than aged by however long ago the data was generated."""
+    return REFERENCE_DATE.replace(tzinfo=UTC) if (paths.truth / TRUTH_FILE).exists() else None
+
+
+def run_pipeline(
+    paths: DataPaths, withdraw: list[str] | None = None, as_of: datetime | None = None
+) -> RunSummary:
     """Run ``cdp_pipeline`` once on this data directory and summarise it.
 
     ``withdraw``: deliveries (``<source>/<file or sha256>``) to take back before ingest.
+    ``as_of``: the run's clock (the DAG's ``as_of`` param); default :func:`demo_as_of` on
+    generated demo data, else the DAG's own (the time the run starts).
     """
     paths.ensure()
     ensure_metadata_db(paths)
     dag = load_dag()
     started = time.perf_counter()
     conf: dict[str, Any] = {"cdp_home": str(paths.home)}
+    as_of = as_of or demo_as_of(paths)
+    if as_of is not None:
+        conf["as_of"] = as_of.isoformat()
     if withdraw:
         conf["withdraw"] = list(withdraw)
     dag_run = dag.test(run_conf=conf)
@@ -63,6 +84,11 @@ def run_pipeline(paths: DataPaths, withdraw: list[str] | None = None) -> RunSumm
 
 
 def load_dag() -> Any:
+    """The ``cdp_pipeline`` DAG of :func:`load_dag_module`."""
+    return load_dag_module().cdp_pipeline_dag
+
+
+def load_dag_module() -> Any:
     """Import dags/cdp_pipeline.py by path (dags/ is Airflow's folder, not a Python package)."""
     import importlib.util
 
@@ -73,7 +99,7 @@ def load_dag() -> Any:
         raise ImportError("cannot load dags/cdp_pipeline.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.cdp_pipeline_dag
+    return module
 
 
 def _failed_tasks(dag_run: Any) -> dict[str, str]:
@@ -87,7 +113,8 @@ def _failed_tasks(dag_run: Any) -> dict[str, str]:
 
 def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunSummary:
     reports = read_stage_reports(paths, run_id)
-    summary = RunSummary(run_id=run_id, state=state, seconds=seconds)
+    summary = RunSummary(run_id=run_id, state=state, seconds=seconds,
+                         as_of=reports.get("check", {}).get("as_of"))
     for name, report in reports.items():
         stage = name.split("__", 1)[0]
         if stage == "identity":  # written by the identity model from inside the dbt build
@@ -102,6 +129,8 @@ def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunS
             source = report["source"]
             summary.records_per_source[source] = int(report.get("rows_loaded", 0))
             summary.rejected_per_source[source] = int(report.get("rows_rejected", 0))
+            summary.future_dated_per_source[source] = int(report.get("rows_future_dated", 0))
+            summary.future_dated_after = report.get("future_dated_after")
     summary.quality = reports.get("quality_gate")
     # The publish stage writes its report only once the new file has been swapped in.
     if "publish" in reports and paths.published_db.exists():
@@ -110,7 +139,7 @@ def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunS
         with duckdb.connect(str(paths.published_db), read_only=True) as con:
             row = con.execute("SELECT count(*) FROM main.dim_profiles").fetchone()
             summary.profiles = int(row[0]) if row else 0
-        truth = paths.truth / "demo_truth.csv"
+        truth = paths.truth / TRUTH_FILE
         if truth.exists():
             started = time.perf_counter()
             summary.identity = evaluate_published(paths.published_db, truth)

@@ -45,6 +45,19 @@ METADATA_COLUMNS: tuple[str, ...] = (*LOAD_COLUMNS, *QUARANTINE_COLUMNS)
 
 #: Contact channels consent, suppression and segments are decided for.
 CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "post", "online_ads")
+#: Channels whose opt-outs enter the suppression list (hashed identifiers never contacted
+#: again); online-ads and postal opt-outs are consent only (an ads opt-out must not cost a
+#: person the newsletter they asked for).
+SUPPRESSION_CHANNELS: tuple[str, ...] = ("email", "sms", "phone")
+#: The contact point a consent statement about a channel binds, first available wins:
+#: a profile record's normalised ``email`` / ``phone``, or ``postal`` (its address as such).
+CHANNEL_CONTACT_POINTS: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "sms": ("phone",),
+    "phone": ("phone",),
+    "post": ("postal",),
+    "online_ads": ("email", "phone"),
+}
 
 #: Longest run id kept in file and folder names.
 MAX_RUN_ID_LENGTH = 120
@@ -63,4 +76,7 @@ def quote_identifier(identifier: str) -> str:
 
 def dbt_vars() -> dict[str, object]:
     """The vocabulary as dbt vars: models and yml tests read ``var('channels')``."""
-    return {"channels": list(CHANNELS), "canonical_fields": list(CANONICAL_FIELDS)}
+    return {"channels": list(CHANNELS), "canonical_fields": list(CANONICAL_FIELDS),
+            "suppression_channels": list(SUPPRESSION_CHANNELS),
+            "channel_contact_points": {channel: list(points)
+                                       for channel, points in CHANNEL_CONTACT_POINTS.items()}}

@@ -5,11 +5,16 @@ publish (write-audit-publish) → export segments.
 Thin TaskFlow wrappers around ``cdp.pipeline``; nothing heavy happens at parse time (the
 registry is read by a task, not here). Each task resolves its run context once: the data
 directory from the ``cdp_home`` param, else ``CDP_HOME``, else ``./data``; the configuration
-folder from ``cdp_config``, else ``CDP_CONFIG``, else the repository's ``config/``.
+folder from ``cdp_config``, else ``CDP_CONFIG``, else the repository's ``config/``; the run's
+clock (traits, suppression windows, future-dated records) from the ``as_of`` param, else the
+run's data interval end (a scheduled run: its logical date's interval), else its logical
+date, else when the run was queued: the same for every task of a run, never the wall clock
+of a task and never the newest timestamp in the data.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pendulum
@@ -26,8 +31,22 @@ def _stage(name: str, *args: Any) -> Any:
     context = get_current_context()
     params = context["params"]
     ctx = RunContext.at_edge(params.get("cdp_home"), params.get("cdp_config"),
-                             context["run_id"])
+                             context["run_id"], _as_of(context))
     return getattr(pipeline, name)(ctx, *args)
+
+
+def _as_of(context: Any) -> datetime:
+    """The run's clock: the ``as_of`` param, the data interval end, the logical date, or when
+    the run was queued (an asset-triggered or manual run may have no logical date)."""
+    from cdp.context import parse_as_of
+
+    given = context["params"].get("as_of")
+    if given:
+        return parse_as_of(given)
+    for key in ("data_interval_end", "logical_date"):
+        if context.get(key) is not None:
+            return context[key]
+    return context["dag_run"].run_after
 
 
 @dag(
@@ -53,6 +72,17 @@ def _stage(name: str, *args: Any) -> Any:
             title="Configuration folder",
             description="Folder with sources.yml and the other YAML configuration "
             "(default: $CDP_CONFIG, else the repository's config/).",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
+            r"(Z|[+-]\d{2}:?\d{2})?)?$",
+            title="As-of time",
+            description="The run's clock, ISO 8601 (2026-11-01T00:00; UTC unless an offset "
+            "is given): traits are computed as of it, suppression windows end at it, records "
+            "dated later (plus quality.yml future_dated_tolerance_hours) are quarantined. "
+            "Default: the run's data interval end.",
         ),
         "withdraw": Param(
             [],

@@ -5,7 +5,9 @@ file's columns against the registry (a missing mapped column fails the source be
 is written), then per file: stage it in temp tables (see ``ingest.readers``), and in ONE
 transaction add drifted columns, append good rows to ``raw.<source>``, quarantine the rest in
 ``raw.<source>__rejected`` and write the ledger row. A crash at any point leaves either the
-whole file or nothing; a rerun picks up where the ledger says.
+whole file or nothing; a rerun picks up where the ledger says. Rows whose registered timestamp
+is after the run's ``not_after`` time are quarantined too (reason ``future_dated``), so a
+record dated ahead never reaches the warehouse's traits.
 
 Which rows are good and how they are typed is planned in ``ingest.plan``; what a run did is
 reported in ``ingest.reports``. Logs carry counts, file names, hashes and reasons, never row
@@ -47,7 +49,7 @@ from ingest.ledger import (
     table_columns,
     write_source_registry,
 )
-from ingest.plan import CastPlan, plan_casts
+from ingest.plan import FUTURE_DATED, CastPlan, plan_casts
 from ingest.readers import inspect_columns, stage_file
 from ingest.readers.common import (
     FileColumns,
@@ -137,11 +139,13 @@ def _commit_file(
     staged: StagedFile | None,
     run_id: str,
     history: bool,
+    not_after: datetime | None,
 ) -> FileLoadReport:
     """Append rows, quarantine, ledger: one transaction. Returns the file's report.
 
     ``history``: earlier deliveries of the source exist, so new columns are reported and rows
     identical to an already loaded version are set aside (``_settle_versions``).
+    ``not_after``: rows with a later registered timestamp are quarantined (naive UTC).
     """
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     base = {
@@ -156,12 +160,12 @@ def _commit_file(
         if already_loaded(con, spec.name, fp.sha256):
             con.execute("ROLLBACK")
             return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
-        loaded = rejected = 0
+        loaded = rejected = future = 0
         added: list[str] = []
         versions = _Versions()
         if staged is not None:
             added = _evolve_schema(con, spec, staged)
-            loaded, rejected = _insert_rows(con, spec, staged, base)
+            loaded, rejected, future = _insert_rows(con, spec, staged, base, not_after)
             if staged.expected_total is not None and loaded + rejected != staged.expected_total:
                 raise IngestError(
                     f"source {spec.name}: file {fp.name}: accounting mismatch "
@@ -228,6 +232,7 @@ def _commit_file(
         rows_in_file=loaded + rejected + versions.duplicate,
         rows_loaded=loaded,
         rows_rejected=rejected,
+        rows_future_dated=future,
         rows_duplicate=versions.duplicate,
         new_columns=new_columns,
     )
@@ -323,13 +328,15 @@ def _insert_rows(
     spec: SourceSpec,
     staged: StagedFile,
     base: Mapping[str, object],
-) -> tuple[int, int]:
-    """Append good rows, quarantine rows failing key/type checks; returns (loaded, rejected).
+    not_after: datetime | None,
+) -> tuple[int, int, int]:
+    """Append good rows, quarantine rows failing key/type/date checks; returns (loaded,
+    rejected, of those rejected the future-dated ones).
 
     One filtered pass appends the good rows; a second pass collects the failing ones only
     when the append came up short (of the staged records, or of the CSV's line count).
     """
-    plan = plan_casts(spec, staged)
+    plan = plan_casts(spec, staged, not_after)
     params = {**base, **plan.params, **staged.raw_line_params, **staged.params}
     relation = staged.relation
     key = q(spec.record_key)
@@ -365,7 +372,11 @@ def _insert_rows(
             FROM temp.main.{q(REJECTS)}""",
         params,
     )
-    return loaded, rejected
+    future = execute_count(
+        con, f"SELECT count(*) FROM temp.main.{q(BAD)} WHERE contains(_reason, $future)",
+        {"future": f"{FUTURE_DATED}:"},
+    ) if rejected and not_after is not None else 0
+    return loaded, rejected, future
 
 
 def _append_direct(
@@ -439,9 +450,13 @@ def _create_empty_bad(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_source(
-    con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path, run_id: str
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path, run_id: str, *,
+    not_after: datetime | None = None,
 ) -> SourceLoadReport:
     """Load the new files of one source from ``landing_dir`` (= ``landing/<source>/``).
+
+    ``not_after``: rows whose registered timestamp is later are quarantined with reason
+    ``future_dated`` (the run's as-of time plus tolerance; None: no such check).
 
     ``con`` must be in auto-commit mode (each file gets its own transaction). A file that
     cannot be read, lacks a mapped column or fails to load is set aside (recorded in
@@ -462,7 +477,8 @@ def load_source(
             log.info("source=%s: no landing folder %s", spec.name, landing_dir)
         seen: set[str] = set()
         for path in files:
-            item = _deliver(con, spec, landing_dir, path, run_id, history, seen)
+            item = _deliver(con, spec, landing_dir, path, run_id, history, seen,
+                            _naive_utc(not_after))
             history = history or item.status == "loaded"
             report.add(item)
         if report.new_columns:
@@ -473,12 +489,19 @@ def load_source(
         raise IngestError(report.error, source=spec.name, report=report)
     log.info(
         "source=%s run=%s files_seen=%d loaded=%d skipped=%d rows_loaded=%d rows_rejected=%d "
-        "rows_duplicate=%d new_columns=%s seconds=%.2f",
+        "rows_future_dated=%d rows_duplicate=%d new_columns=%s seconds=%.2f",
         spec.name, run_id, report.files_seen, report.files_loaded, report.files_skipped,
-        report.rows_loaded, report.rows_rejected, report.rows_duplicate, report.new_columns,
-        report.seconds,
+        report.rows_loaded, report.rows_rejected, report.rows_future_dated,
+        report.rows_duplicate, report.new_columns, report.seconds,
     )
     return report
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """Raw timestamps are naive UTC; an aware ``moment`` is converted to match them."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _deliver(
@@ -489,6 +512,7 @@ def _deliver(
     run_id: str,
     history: bool,
     seen: set[str],
+    not_after: datetime | None,
 ) -> FileLoadReport:
     """One landing file: skip known bytes, check its columns, load it; a failure sets it aside."""
     name = path.relative_to(landing_dir).as_posix()
@@ -519,7 +543,7 @@ def _deliver(
                     source=spec.name,
                     file=fp.name,
                 )
-        return _load_file(con, spec, fp, columns, run_id, history)
+        return _load_file(con, spec, fp, columns, run_id, history, not_after)
     except IngestError as error:
         reason = str(error)
         log.error("source=%s file=%s: set aside: %s", spec.name, name, reason)
@@ -537,18 +561,19 @@ def _load_file(
     columns: FileColumns,
     run_id: str,
     history: bool,
+    not_after: datetime | None,
 ) -> FileLoadReport:
     started = time.perf_counter()
     try:
         staged = None if columns.empty else stage_file(con, spec, fp, columns)
         try:
-            item = _commit_file(con, spec, fp, staged, run_id, history)
+            item = _commit_file(con, spec, fp, staged, run_id, history, not_after)
         except _Restage as why:
             log.info("source=%s file=%s: fast CSV path not provable (%s); staged re-read",
                      spec.name, fp.name, why)
             drop_temp_tables(con)
             staged = stage_csv_staged(con, spec, fp, columns)
-            item = _commit_file(con, spec, fp, staged, run_id, history)
+            item = _commit_file(con, spec, fp, staged, run_id, history, not_after)
     except duckdb.Error as error:
         raise IngestError(
             f"source {spec.name}: file {fp.name}: load failed: {safe_reason(error)}",
@@ -567,8 +592,9 @@ def _load_file(
         )
         if item.rows_rejected:
             log.warning(
-                "source=%s file=%s: %d row(s) quarantined in raw.%s",
+                "source=%s file=%s: %d row(s) quarantined in raw.%s (%d future-dated)",
                 spec.name, fp.name, item.rows_rejected, spec.rejected_table,
+                item.rows_future_dated,
             )
     return item
 
@@ -593,12 +619,14 @@ def load_all(
     *,
     raise_on_error: bool = True,
     lock_timeout: float = 600.0,
+    not_after: datetime | None = None,
 ) -> list[SourceLoadReport]:
     """Load every (or the named) registered source from ``landing_root/<source>/``.
 
     Also (re)writes ``raw._source_registry`` for all registered sources. A failing source does
     not stop the others; afterwards ``IngestRunError`` lists the failed ones (unless
-    ``raise_on_error`` is false, then their reports carry ``error``).
+    ``raise_on_error`` is false, then their reports carry ``error``). ``not_after``: see
+    :func:`load_source`.
     """
     specs = _specs(registry)
     by_name = {spec.name: spec for spec in specs}
@@ -620,7 +648,8 @@ def load_all(
             write_source_registry(con, specs)
         for spec in selected:
             try:
-                reports.append(load_source(con, spec, landing_root / spec.name, run_id))
+                reports.append(load_source(con, spec, landing_root / spec.name, run_id,
+                                           not_after=not_after))
             except (IngestError, duckdb.Error, OSError) as error:
                 report = (error.report if isinstance(error, IngestError) else None
                           ) or SourceLoadReport(spec.name, run_id)

@@ -1,13 +1,15 @@
 """How staged values become typed rows: per column a cast, and every way a row can fail.
 
 Type casts run in SQL (TRY_CAST / TRY_STRPTIME); a value that does not parse sends its row to
-quarantine with the column named in ``_reason``. The loader uses one plan for both the append
-of good rows and the quarantine of bad ones, so the two can never disagree.
+quarantine with the column named in ``_reason``, and so does a registered timestamp later than
+the run allows (reason ``future_dated``). The loader uses one plan for both the append of good
+rows and the quarantine of bad ones, so the two can never disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.vocabulary import quote_identifier as q
 from ingest.ledger import DUCK_TYPES
@@ -69,8 +71,15 @@ class CastPlan:
         return f"concat_ws('; ', {cases})" if cases else "NULL"
 
 
-def plan_casts(spec: SourceSpec, staged: StagedFile) -> CastPlan:
-    """Typed value per column, plus every way a row can fail (no key, unparsable value)."""
+#: How a quarantined row's ``_reason`` starts when its registered timestamp is too late.
+FUTURE_DATED = "future_dated"
+
+
+def plan_casts(
+    spec: SourceSpec, staged: StagedFile, not_after: datetime | None = None
+) -> CastPlan:
+    """Typed value per column, plus every way a row can fail (no key, unparsable value, a
+    registered timestamp after ``not_after``, a naive UTC time)."""
     types = spec.column_types
     birth_column = spec.identity.get("birth_date")
     values: dict[str, str] = {}
@@ -101,4 +110,12 @@ def plan_casts(spec: SourceSpec, staged: StagedFile) -> CastPlan:
             failures.append((f"(({check}) IS NULL AND {present})", f"reason_{index}"))
             detail = f" (format {fmt!r})" if fmt else ""
             params[f"reason_{index}"] = f"column {column!r} is not a valid {target}{detail}"
+        if column == spec.timestamp and not_after is not None and target in ("timestamp", "date"):
+            failures.append(
+                (f"coalesce(CAST({value} AS TIMESTAMP) > $not_after, false)", "reason_future"))
+            params["not_after"] = not_after
+            params["reason_future"] = (
+                f"{FUTURE_DATED}: column {column!r} is after {not_after.isoformat(sep=' ')} "
+                "(the run's as-of time plus tolerance)"
+            )
     return CastPlan(values=values, failures=failures, params=params)

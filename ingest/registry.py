@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from core.config import ConfigError, read_yaml, validate
 from core.vocabulary import CANONICAL_FIELDS, METADATA_COLUMNS
+from ingest.roles import ConsentStatement
 
 Kind = Literal["online", "offline"]
 Format = Literal["csv", "jsonl", "parquet"]
@@ -167,6 +168,8 @@ class SourceSpec(BaseModel):
     birth_date_format: StrptimeFormat | None = None
     columns: dict[ColumnName, TypeName] = Field(default_factory=dict)
     identity: dict[CanonicalField, ColumnName] = Field(default_factory=dict)
+    #: Source roles (``ingest/roles.py``): what the records state besides identity.
+    consent: tuple[ConsentStatement, ...] = ()
 
     _name: str = PrivateAttr(default="")
 
@@ -175,7 +178,7 @@ class SourceSpec(BaseModel):
     def _null_is_default(cls, data: Any) -> Any:
         """``csv:``, ``columns:`` or ``identity:`` left empty in YAML mean their default."""
         if isinstance(data, Mapping):
-            empty = ("csv", "columns", "identity")
+            empty = ("csv", "columns", "identity", "consent")
             return {k: v for k, v in data.items() if not (k in empty and v is None)}
         return data
 
@@ -219,8 +222,11 @@ class SourceSpec(BaseModel):
 
     @property
     def required_columns(self) -> list[str]:
-        """Columns every file must carry: record key, timestamp, typed and identity columns."""
-        ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns]
+        """Columns every file must carry: record key, timestamp, typed, identity and role
+        columns."""
+        roles = [column for statement in self.consent for column in statement.columns]
+        ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns,
+                   *roles]
         return [column for column in dict.fromkeys(ordered) if column]
 
 

@@ -16,6 +16,9 @@ class FileLoadReport:
     rows_in_file: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    #: of the rejected rows, those quarantined because their timestamp is after the run's
+    #: as-of time plus tolerance (reason ``future_dated``)
+    rows_future_dated: int = 0
     #: rows identical to a version of the record an earlier delivery already loaded
     rows_duplicate: int = 0
     error: str | None = None
@@ -35,6 +38,7 @@ class SourceLoadReport:
     files_failed: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_future_dated: int = 0
     rows_duplicate: int = 0
     new_columns: list[str] = field(default_factory=list)
     error: str | None = None
@@ -51,6 +55,7 @@ class SourceLoadReport:
             self.files_loaded += 1
             self.rows_loaded += item.rows_loaded
             self.rows_rejected += item.rows_rejected
+            self.rows_future_dated += item.rows_future_dated
             self.rows_duplicate += item.rows_duplicate
             for column in item.new_columns:
                 if column not in self.new_columns:

@@ -1,7 +1,8 @@
 """``survivorship.yml``: which source record's value each golden-record attribute takes.
 
 The rules are validated here and handed to dbt as the ``survivorship`` var, which the
-``survive`` macro turns into SQL; an attribute the file leaves out keeps the macro's default.
+``survive`` macro turns into SQL; an attribute the file leaves out takes the newest record
+holding a value (``most_recent``).
 """
 
 from __future__ import annotations

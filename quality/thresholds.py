@@ -59,6 +59,9 @@ class Thresholds(BaseModel):
     email_regex: Regex = DEFAULT_EMAIL_REGEX
     #: the loose phone pattern.
     phone_regex: Regex = DEFAULT_PHONE_REGEX
+    #: hours a record's registered timestamp may lie after the run's as-of time before ingest
+    #: quarantines it (reason ``future_dated``).
+    future_dated_tolerance_hours: NonNegative = 24.0
     # identity
     #: records in the largest profile (cluster); bigger means over-merging.
     max_cluster_size: Annotated[StrictInt, Field(ge=1)] = 250
@@ -74,8 +77,11 @@ class Thresholds(BaseModel):
     # exports
     #: relative change of a segment export's size against the previous export.
     max_segment_size_change: NonNegative = 0.5
-    #: what a larger change does: ``warn`` (recorded, export proceeds) or ``fail``.
-    segment_size_change_action: Literal["warn", "fail"] = "warn"
+    #: moves of fewer members than this never count as a size change (small segments).
+    min_segment_size_change_members: Annotated[StrictInt, Field(ge=0)] = 25
+    #: what a larger change does: ``fail`` (the export is refused) or ``warn`` (recorded,
+    #: export proceeds).
+    segment_size_change_action: Literal["warn", "fail"] = "fail"
 
     @field_validator("email_regex", "phone_regex")
     @classmethod

@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.config import ConfigError, read_yaml, validate
 from core.locking import LockBusy, exclusive_lock
-from core.vocabulary import CHANNELS, MAX_RUN_ID_LENGTH, dbt_vars, quote_identifier, safe_run_id
+from core.vocabulary import (
+    CHANNEL_CONTACT_POINTS,
+    CHANNELS,
+    MAX_RUN_ID_LENGTH,
+    dbt_vars,
+    quote_identifier,
+    safe_run_id,
+)
 
 
 class _Limits(BaseModel):
@@ -56,8 +63,11 @@ def test_identifiers_are_quoted_with_embedded_quotes_doubled() -> None:
     assert quote_identifier('we"ird') == '"we""ird"'
 
 
-def test_dbt_receives_the_same_channels() -> None:
+def test_dbt_receives_the_same_channels_each_with_its_contact_point() -> None:
     assert dbt_vars()["channels"] == list(CHANNELS)
+    assert list(CHANNEL_CONTACT_POINTS) == list(CHANNELS)
+    assert {point for points in CHANNEL_CONTACT_POINTS.values() for point in points} <= {
+        "email", "phone", "postal"}
 
 
 def _hold(lock_file: Path, seconds: float) -> None:

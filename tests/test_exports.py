@@ -72,6 +72,7 @@ def test_phone_hashes_follow_each_platforms_rule(spelling: str) -> None:
 def test_sql_hashing_matches_the_python_rules() -> None:
     """Exports hash in DuckDB; the warehouse already holds E.164 phones."""
     e164 = google_phone(MOBILE_SPELLINGS[0])
+    assert e164 is not None
     row = duckdb.execute(
         f"SELECT {EMAIL_SQL.format('$1')}, {GOOGLE_PHONE_SQL.format('$2')}, "
         f"{META_PHONE_SQL.format('$2')}", [" Foo.Bar@Gmail.com ", e164]).fetchone()
@@ -94,9 +95,17 @@ def test_export_writes_every_file_with_a_checked_manifest(home: Path) -> None:
     assert manifest["definition_hash"] == export.manifest.definition_hash
     assert len(manifest["definition_hash"]) == 64
     listed = {f["name"]: f for f in manifest["files"]}
-    assert set(listed) == {"members.csv", "members.parquet", "google_customer_match.csv",
-                           "meta_custom_audience.csv", "joined.csv", "left.csv",
+    # no ad purpose declared: no ad files (tests/test_export_purposes.py has them)
+    assert set(listed) == {"members.csv", "members.parquet", "joined.csv", "left.csv",
                            "suppressed.csv"}
+    assert {n: f["purpose"] for n, f in listed.items()} == {
+        "members.csv": "email", "members.parquet": "email", "joined.csv": "email",
+        "left.csv": "email", "suppressed.csv": None}
+    assert listed["members.csv"]["dropped"] == {r: 1 for _, _, r in EXPECTED_DROPS}
+    # a hand-made publication without the deliverable-values mart: keys, and the manifest says so
+    assert manifest["notes"] == [
+        "main.dim_profile_contact_values not in the publication (published before it "
+        "existed): contact points handed out in their normalised form"]
     for name, item in listed.items():
         path = export.directory / name
         assert item["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest(), name
@@ -108,10 +117,6 @@ def test_export_writes_every_file_with_a_checked_manifest(home: Path) -> None:
     parquet = duckdb.execute("SELECT profile_id FROM read_parquet(?) ORDER BY 1",
                              [str(export.directory / "members.parquet")]).fetchall()
     assert [p[0] for p in parquet] == EXPECTED_MEMBERS
-    google = _rows(export.directory / "google_customer_match.csv")
-    meta = _rows(export.directory / "meta_custom_audience.csv")
-    assert google[0]["Email"] == meta[0]["email"] == _sha("anna@example.com")
-    assert all("@" not in v for row in google + meta for v in row.values())
     suppressed = {tuple(r.values()) for r in _rows(export.directory / "suppressed.csv")}
     assert suppressed == EXPECTED_DROPS
     for name in ("members.csv", "joined.csv", "suppressed.csv"):

@@ -671,3 +671,16 @@ def test_a_build_links_what_it_normalised_once_exactly_as_resolve_does(fake_1000
     pd.testing.assert_frame_equal(
         clusters[["source", "record_id", "profile_id"]].reset_index(drop=True),
         expected.clusters.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(("typed", "code"), [
+    ("DE", "DE"), ("de", "DE"), ("D", "DE"), ("Deutschland", "DE"), ("Germany", "DE"),
+    ("DEU", "DE"), (" Österreich ", "AT"), ("OESTERREICH", "AT"), ("A", "AT"),
+    ("Großbritannien", "GB"), ("Vereinigtes Königreich", "GB"), ("UK", "GB"),
+    ("United States", "US"), ("Suisse", "CH"), ("Polska", "PL"), ("België", "BE"),
+    ("Niederlande", "NL"), ("xx", None), ("Atlantis", None), ("", None),
+])
+def test_countries_fold_to_iso_alpha_2(typed: str, code: str | None) -> None:
+    from identity.normalise import normalise_country_value
+
+    assert normalise_country_value(typed) == code

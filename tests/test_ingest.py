@@ -548,6 +548,76 @@ def test_parquet_source_loads_typed_and_stringifies_the_rest(env: dict) -> None:
     assert types["account_id"] == "VARCHAR" and types["tags"] == "VARCHAR"
 
 
+# --------------------------------------------------------------------------- future-dated
+
+NOT_AFTER = __import__("datetime").datetime(2024, 3, 2, 0, 0)  # the run's as-of + tolerance
+
+
+def test_rows_dated_after_the_run_are_quarantined_as_future_dated(
+    env: dict, csv_path: str
+) -> None:
+    content = (
+        ORDERS_HEADER
+        + "1,a@example.com,L1,2024-03-01 10:00:00,1.5\n"  # line 2: before the limit
+        + "2,b@example.com,L2,2024-03-02 00:00:00,2.5\n"  # line 3: exactly at it: loads
+        + "3,c@example.com,L3,2024-03-23 10:00:00,3.5\n"  # line 4: three weeks ahead
+        + "4,d@example.com,L4,,4.5\n"  # line 5: no timestamp: not future-dated
+        + "5,e@example.com,L5,2024-03-02 00:00:01,six\n"  # line 6: future and not a number
+    )
+    write(env["landing"] / "orders" / "orders.csv", content)
+    [report] = run(env, "r1", ["orders"], not_after=NOT_AFTER)
+
+    assert (report.rows_loaded, report.rows_rejected, report.rows_future_dated) == (3, 2, 2)
+    assert report.files[0].rows_future_dated == 2
+    assert query(env["db"], "SELECT order_id FROM raw.orders ORDER BY 1") == [
+        ("1",), ("2",), ("4",)]
+    rejected = dict(query(env["db"], "SELECT _line_number, _reason FROM raw.orders__rejected"))
+    assert rejected[4] == ("future_dated: column 'order_ts' is after 2024-03-02 00:00:00 "
+                           "(the run's as-of time plus tolerance)")
+    assert "'amount' is not a valid double" in rejected[6] and "future_dated" in rejected[6]
+    assert scalar(env["db"], "SELECT _raw_line FROM raw.orders__rejected "
+                  "WHERE _line_number = 4") == "3,c@example.com,L3,2024-03-23 10:00:00,3.5"
+    # The ledger's record span is that of the loaded rows only.
+    assert scalar(env["db"], "SELECT last_record_at FROM raw._load_ledger") == NOT_AFTER
+
+
+def test_without_a_limit_every_date_loads(env: dict) -> None:
+    write(env["landing"] / "orders" / "orders.csv",
+          ORDERS_HEADER + "1,a@example.com,L1,2099-01-01 00:00:00,1.5\n")
+    [report] = run(env, "r1", ["orders"])
+    assert (report.rows_loaded, report.rows_future_dated) == (1, 0)
+
+
+def test_future_dated_check_honours_formats_offsets_and_parquet_types(env: dict) -> None:
+    import datetime as dt
+
+    write(env["landing"] / "crm" / "export.csv", (
+        "row_id;nachname;email;geburtsdatum;geaendert\n"
+        "r1;Alt;a@example.com;24.12.1980;01.03.2024 10:15\n"
+        "r2;Neu;n@example.com;24.12.1980;01.04.2024 10:15\n"  # strptime format, a month ahead
+    ).encode("latin-1"))
+    write(env["landing"] / "events" / "day.jsonl",
+          # 01:30 at +02:00 is 23:30 UTC the day before the limit: loads
+          '{"event_id": "e1", "event_ts": "2024-03-02T01:30:00+02:00"}\n'
+          '{"event_id": "e2", "event_ts": "2024-03-02T00:30:00Z"}\n')
+    pq.write_table(pa.table({
+        "account_id": [1, 2], "email": ["a@example.com", "b@example.com"],
+        "updated_at": [dt.datetime(2024, 3, 1), dt.datetime(2024, 6, 1)], "visits": [1, 2],
+    }), env["landing"] / "accounts" / "accounts.parquet")
+    # An aware limit is compared in UTC, as raw timestamps are.
+    aware = NOT_AFTER.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    reports = {r.source: r for r in run(env, "r1", ["crm", "events", "accounts"],
+                                         not_after=aware)}
+
+    assert {name: (r.rows_loaded, r.rows_future_dated) for name, r in reports.items()} == {
+        "crm": (1, 1), "events": (1, 1), "accounts": (1, 1)}
+    assert scalar(env["db"], "SELECT row_id FROM raw.crm") == "r1"
+    assert scalar(env["db"], "SELECT event_id FROM raw.events") == "e1"
+    for table in ("crm", "events", "accounts"):
+        assert scalar(env["db"], f"SELECT _reason FROM raw.{table}__rejected").startswith(
+            "future_dated: ")
+
+
 # --------------------------------------------------------------------------- registry
 
 

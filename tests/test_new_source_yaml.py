@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -29,6 +30,14 @@ NEW_SOURCE = """
 """
 
 
+def _register(config: Path, entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's configuration plus ``entry`` in sources.yml, used by the next run."""
+    shutil.copytree(REPO / "config", config)
+    with open(config / "sources.yml", "a") as registry:
+        registry.write(entry)
+    monkeypatch.setenv("CDP_CONFIG", str(config))
+
+
 def _a_crm_customer(paths: DataPaths) -> dict[str, str]:
     with open(paths.landing / "crm_customers" / "crm_export.csv", newline="") as handle:
         for row in csv.DictReader(handle, delimiter=";"):
@@ -41,11 +50,7 @@ def test_yaml_only_source_links_into_existing_profiles(
     demo_home_copy: DataPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = demo_home_copy
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    with open(config / "sources.yml", "a") as registry:
-        registry.write(NEW_SOURCE)
-    monkeypatch.setenv("CDP_CONFIG", str(config))
+    _register(tmp_path / "config", NEW_SOURCE, monkeypatch)
 
     customer = _a_crm_customer(paths)
     landing = paths.landing / "newsletter_signups"
@@ -73,3 +78,79 @@ def test_yaml_only_source_links_into_existing_profiles(
     assert profile_of["newsletter_signups:S-2"] not in {
         pid for key, pid in profile_of.items() if key.startswith("crm_customers:")
     }
+
+
+SIGNUPS_WITH_CONSENT = """
+  newsletter_signups:
+    kind: online
+    format: csv
+    path: "*.csv"
+    record_key: signup_id
+    timestamp: signed_up_at
+    identity: {email: mail, first_name: vorname, last_name: nachname}
+    consent:
+      - {channel: email, column: newsletter, opted_in: ["Y"], opted_out: ["N"],
+         reason: newsletter tool}
+"""
+
+
+def _an_email_member(paths: DataPaths) -> tuple[str, str, str, str]:
+    """(profile id, contact point, first name, last name) of someone the newsletter reaches,
+    whose e-mail consent was decided before the sign-ups below."""
+    with duckdb.connect(str(paths.published_db), read_only=True) as con:
+        row = con.execute(
+            "SELECT c.profile_id, c.contact_point, p.first_name, p.last_name "
+            "FROM main.dim_profile_consent c JOIN main.dim_profiles p USING (profile_id) "
+            "WHERE c.channel = 'email' AND c.is_contactable AND c.decided_at < '2026-10-01' "
+            "AND p.first_name IS NOT NULL AND p.last_name IS NOT NULL "
+            "AND c.profile_id IN (SELECT profile_id FROM segments.seg_email_newsletter) "
+            "ORDER BY c.profile_id LIMIT 1").fetchone()
+    assert row is not None, "the demo has no newsletter member to opt out"
+    return row
+
+
+def _exported_profiles(summary: object, segment: str) -> set[str]:
+    (export,) = [e for e in summary.exports if e["segment"] == segment]  # type: ignore[attr-defined]
+    with open(export["path"], newline="", encoding="utf-8") as handle:
+        return {row["profile_id"] for row in csv.DictReader(handle)}
+
+
+def test_a_users_signup_file_with_an_opt_in_column_becomes_email_consent(
+    demo_home_copy: DataPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configuration only: the newsletter tool's own Y/N column opts a new person in (they
+    appear in the newsletter export) and opts a known member out (they leave it)."""
+    paths = demo_home_copy
+    _register(tmp_path / "config", SIGNUPS_WITH_CONSENT, monkeypatch)
+    member, address, first, last = _an_email_member(paths)
+    landing = paths.landing / "newsletter_signups"
+    landing.mkdir()
+    (landing / "signups.csv").write_text(
+        "signup_id,signed_up_at,mail,vorname,nachname,newsletter\n"
+        f"S-1,2026-10-31 20:00:00,{address},{first},{last},N\n"
+        "S-2,2026-10-31 20:05:00,new.reader@example.org,Nora,Neu,Y\n"
+        "S-3,2026-10-31 20:10:00,undecided@example.org,Ulf,Unsure,maybe\n")
+
+    summary = run_pipeline(paths)
+
+    assert summary.succeeded, (summary.failed_tasks, summary.errors)
+    with duckdb.connect(str(paths.published_db), read_only=True) as con:
+        profile = dict(con.execute(
+            "SELECT record_id, profile_id FROM main.fct_identity_graph "
+            "WHERE source = 'newsletter_signups'").fetchall())
+        consent = dict(con.execute(
+            "SELECT contact_point, status || '/' || coalesce(decided_by_source, '') "
+            "FROM main.dim_profile_consent WHERE channel = 'email' "
+            "AND contact_point IN (?, 'new.reader@example.org', 'undecided@example.org')",
+            [address]).fetchall())
+        suppressed = con.execute(
+            "SELECT source FROM main.dim_suppression_list WHERE identifier_hash = ?",
+            [hashlib.sha256(address.encode()).hexdigest()]).fetchall()
+    assert profile["S-1"] == member
+    assert suppressed == [("newsletter_signups",)]  # the opt-out is a request: never again
+    assert consent[address] == "opted_out/newsletter_signups"
+    assert consent["new.reader@example.org"] == "opted_in/newsletter_signups"
+    assert consent["undecided@example.org"].startswith("unknown/")
+    exported = _exported_profiles(summary, "email_newsletter")
+    assert profile["S-2"] in exported
+    assert member not in exported and profile["S-3"] not in exported

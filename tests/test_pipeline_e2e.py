@@ -70,8 +70,10 @@ def test_export_contains_only_email_opted_in_profiles(demo_run) -> None:
     with duckdb.connect(str(paths.published_db), read_only=True) as con:
         not_contactable = con.execute(
             "SELECT count(*) FROM read_csv(?) m WHERE NOT EXISTS ("
-            " SELECT 1 FROM main.dim_profile_consent c WHERE c.profile_id = m.profile_id"
-            " AND c.channel = 'email' AND c.contact_point = m.email AND c.is_contactable)",
+            " SELECT 1 FROM main.dim_profile_consent c"
+            " JOIN main.dim_profile_contact_values v USING (profile_id, contact_point)"
+            " WHERE c.profile_id = m.profile_id AND c.channel = 'email'"
+            " AND v.deliverable_value = m.email AND c.is_contactable)",
             [str(members)],
         ).fetchone()[0]
     assert not_contactable == 0

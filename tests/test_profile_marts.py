@@ -164,7 +164,7 @@ def _write_landing(paths: DataPaths) -> None:
 
 
 def _ingest_and_build(paths: DataPaths, run_id: str) -> None:
-    ctx = RunContext.at_edge(paths.home, run_id=run_id)
+    ctx = RunContext.at_edge(paths.home, run_id=run_id, as_of=AS_OF)
     for source in registered_sources(ctx):
         ingest_source(ctx, source)
     run_dbt(ctx, ["build"])

@@ -833,17 +833,19 @@ def test_export_of_published_addresses_is_checked_without_renormalising(
     assert_no_pii(str(info.value))
 
 
-def test_export_size_jump_warns_by_default_and_fails_when_configured(
+def test_export_size_jump_fails_by_default_and_warns_when_configured(
     warehouse: Path, reports: Path
 ) -> None:
-    result = validate_export(warehouse, members(), "email", 100, reports, Thresholds())
+    with pytest.raises(QualityGateFailed, match="size_change") as info:
+        validate_export(warehouse, members(), "email", 100, reports, Thresholds(),
+                        segment="winback")
+    assert "segment winback (previous export 100 members, now 5)" in str(info.value)
+
+    lenient = Thresholds(segment_size_change_action="warn")
+    result = validate_export(warehouse, members(), "email", 100, reports, lenient)
     assert result.success
     [warning] = result.warnings
     assert warning.column == "size_change" and warning.observed.startswith("0.95")
-
-    strict = Thresholds(segment_size_change_action="fail")
-    with pytest.raises(QualityGateFailed, match="size_change"):
-        validate_export(warehouse, members(), "email", 100, reports, strict)
 
 
 def test_export_members_need_profile_ids(warehouse: Path, reports: Path) -> None:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cdp.commands.demo import demo_generate
-from cdp.commands.options import HomeOption, NoiseOption, console, paths_for
+from cdp.commands.options import HomeOption, NoiseOption, console, fail, paths_for
 from core.paths import DataPaths
 
 
@@ -24,17 +24,30 @@ def run(
     people: Annotated[int, typer.Option(help="People in generated demo data.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed for generated demo data.")] = 42,
     noise: NoiseOption = "default",
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The run's clock, ISO 8601 (2026-11-01T00:00, UTC unless an offset is "
+        "given): traits, suppression windows and future-dated records are judged against it. "
+        "Default: the time the run starts; on generated demo data the generator's reference "
+        "date.")] = None,
 ) -> None:
     """Run cdp_pipeline once in-process (dag.test); generate demo data if landing/ is empty."""
-    from cdp.run import run_pipeline
+    from cdp.context import parse_as_of
+    from cdp.run import demo_as_of, run_pipeline
 
+    try:
+        clock = parse_as_of(as_of) if as_of is not None else None
+    except ValueError as error:
+        fail(error)
     paths = paths_for(home)
     if _landing_is_empty(paths):
         console.print(f"landing/ is empty: generating demo data ({people:,} people)")
         demo_generate(people=people, seed=seed, noise=noise, home=paths.home)
+    if clock is None and (clock := demo_as_of(paths)) is not None:
+        console.print(f"generated demo data: as of its reference date {clock:%Y-%m-%d %H:%M} "
+                      "UTC (--as-of to change)")
     # The terminal is for the run's own progress lines; Airflow's INFO chatter stays out of it.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    summary = run_pipeline(paths)
+    summary = run_pipeline(paths, as_of=clock)
     print_summary(summary)
     if not summary.succeeded:
         raise typer.Exit(1)
@@ -53,6 +66,8 @@ def print_summary(summary: object) -> None:
     out = Console()
     colour = "green" if summary.succeeded else "red"
     out.rule(f"cdp_pipeline run {summary.run_id}: [{colour}]{summary.state}[/]")
+    if summary.as_of:
+        out.print(f"as of: {summary.as_of}")
     if summary.records_per_source:
         table = Table(title="Records per source")
         table.add_column("source")
@@ -61,6 +76,11 @@ def print_summary(summary: object) -> None:
         for source, count in sorted(summary.records_per_source.items()):
             table.add_row(source, f"{count:,}", f"{summary.rejected_per_source.get(source, 0):,}")
         out.print(table)
+        for source, future in sorted(summary.future_dated_per_source.items()):
+            if future:
+                out.print(f"[yellow]{source}: {future:,} record(s) dated after "
+                          f"{summary.future_dated_after} quarantined (reason future_dated, "
+                          f"raw.{source}__rejected)[/]")
     if summary.profiles is not None:
         out.print(f"profiles: [bold]{summary.profiles:,}[/]")
     if summary.identity:

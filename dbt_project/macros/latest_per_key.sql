@@ -14,11 +14,3 @@
         partition by {{ key }} order by {{ current_version_order(timestamp) }}
     ) = 1
 {%- endmacro %}
-
-{#- Parse the yes/no spellings the sources use into a boolean (null when absent or unknown). -#}
-{% macro parse_flag(column) -%}
-    case lower(trim(cast({{ column }} as varchar)))
-        when 'true' then true when 'ja' then true when 'yes' then true when '1' then true
-        when 'false' then false when 'nein' then false when 'no' then false when '0' then false
-    end
-{%- endmacro %}

@@ -17,12 +17,10 @@
     }) }}
 {%- endmacro %}
 
-{#- The configured rule of one attribute; unconfigured attributes keep the old default (the
-    most trusted source, newest first). -#}
+{#- The configured rule of one attribute; an attribute survivorship.yml leaves out takes the
+    newest record holding a value (no source is trusted by name unless configured). -#}
 {% macro survivorship_rule(attribute) -%}
-    {%- set default = {"strategy": "most_trusted",
-                       "sources": ["crm_customers", "shop_accounts", "support_tickets",
-                                   "consent_log"]} -%}
+    {%- set default = {"strategy": "most_recent"} -%}
     {%- set rule = var("survivorship", {}).get(attribute, default) -%}
     {%- if rule.get("strategy") not in ["most_trusted", "most_recent", "most_frequent"] -%}
         {{ exceptions.raise_compiler_error(

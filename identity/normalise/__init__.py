@@ -9,7 +9,6 @@ one value before rules or Splink see them.  One module per field; the nickname t
 
 from identity.normalise.address import (
     normalise_city_value,
-    normalise_country_value,
     normalise_house_number_value,
     normalise_postcode,
     normalise_postcode_value,
@@ -22,6 +21,7 @@ from identity.normalise.birth_date import (
     PLACEHOLDER_BIRTH_DATES,
     normalise_birth_date,
 )
+from identity.normalise.country import normalise_country_value
 from identity.normalise.email import normalise_email, normalise_email_value
 from identity.normalise.identifiers import normalise_code_value
 from identity.normalise.names import (

@@ -7,7 +7,6 @@ import re
 from functools import lru_cache
 
 import pandas as pd
-import phonenumbers
 
 from identity.normalise.text import blank_to_none, distinct, fold, from_uniques, map_distinct
 
@@ -69,34 +68,6 @@ def normalise_city_value(raw: str) -> str | None:
     text = re.sub(r"\(.*?\)", " ", text)
     text = re.sub(r"[^a-z ]", " ", text)
     return " ".join(text.split()) or None
-
-
-_COUNTRIES = {
-    "de": "DE", "deu": "DE", "ger": "DE", "deutschland": "DE", "germany": "DE",
-    "brd": "DE", "d": "DE",
-    "at": "AT", "aut": "AT", "osterreich": "AT", "austria": "AT", "a": "AT",
-    "ch": "CH", "che": "CH", "schweiz": "CH", "switzerland": "CH", "suisse": "CH",
-    "nl": "NL", "nld": "NL", "niederlande": "NL", "netherlands": "NL", "holland": "NL",
-    "fr": "FR", "fra": "FR", "frankreich": "FR", "france": "FR",
-    "gb": "GB", "uk": "GB", "gbr": "GB", "united kingdom": "GB", "grossbritannien": "GB",
-    "england": "GB",
-    "us": "US", "usa": "US", "united states": "US", "vereinigte staaten": "US",
-    "pl": "PL", "pol": "PL", "polen": "PL", "poland": "PL",
-    "it": "IT", "ita": "IT", "italien": "IT", "italy": "IT",
-    "es": "ES", "esp": "ES", "spanien": "ES", "spain": "ES",
-    "be": "BE", "bel": "BE", "belgien": "BE", "belgium": "BE",
-    "dk": "DK", "dnk": "DK", "danemark": "DK", "denmark": "DK",
-    "lu": "LU", "lux": "LU", "luxemburg": "LU", "luxembourg": "LU",
-}
-
-
-@lru_cache(maxsize=200_000)
-def normalise_country_value(raw: str) -> str | None:
-    key = " ".join(re.sub(r"[^a-z ]", " ", fold(raw)).split())
-    if key in _COUNTRIES:
-        return _COUNTRIES[key]
-    code = key.upper()
-    return code if len(code) == 2 and code in phonenumbers.SUPPORTED_REGIONS else None
 
 
 # ------------------------------------------------------------------------------ identifiers

@@ -10,12 +10,12 @@ import pyarrow as pa
 from core.vocabulary import CANONICAL_FIELDS, RECORD_COLUMNS
 from identity.normalise.address import (
     normalise_city_value,
-    normalise_country_value,
     normalise_house_number_value,
     normalise_postcode,
     normalise_street,
 )
 from identity.normalise.birth_date import DATE_DTYPE, normalise_birth_date
+from identity.normalise.country import normalise_country_value
 from identity.normalise.email import normalise_email
 from identity.normalise.identifiers import normalise_code_value, strip_value
 from identity.normalise.names import normalise_first_name, normalise_last_name

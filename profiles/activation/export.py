@@ -3,14 +3,16 @@
 ``exports/<segment>/<run_id>/`` holds, for one run of one segment after the suppression chain:
 
 * ``members.csv`` - Mautic contact-import columns (``email``, ``firstname``, ``lastname``,
-  ``phone``, ``address1``, ``zipcode``, ``city``, ``country``) plus ``profile_id``;
+  ``phone``, ``address1``, ``zipcode``, ``city``, ``country``) plus ``profile_id``; email and
+  phone are the deliverable values (the email as the customer gave it), not matching keys;
 * ``members.parquet`` - the same rows, typed;
 * ``google_customer_match.csv`` / ``meta_custom_audience.csv`` - hashed identifiers only
-  (rules in ``profiles.activation.hashing``);
+  (rules in ``profiles.activation.hashing``), of the members with ``online_ads`` consent, and
+  only for a segment that declares ``ad_audiences`` (``profiles.activation.purposes``);
 * ``joined.csv`` / ``left.csv`` - the delta against the segment's previous export, so a tool
   can remove someone who unsubscribed; ``suppressed.csv`` - profile ids dropped and why;
-* ``manifest.json`` - per file the row count and SHA-256, plus run id, publication run and the
-  segment definition hash.
+* ``manifest.json`` - per file the consent purpose, rows written, rows dropped by reason and
+  SHA-256, plus run id, publication run and the segment definition hash.
 
 Every file is written by DuckDB ``COPY`` into a hidden temporary folder that is renamed into
 place, so a tool polling the folder never sees a half-written export.
@@ -36,6 +38,15 @@ from core.vocabulary import safe_run_id
 from profiles.activation.config import ActivationConfig
 from profiles.activation.discovery import available_segments, find_segment
 from profiles.activation.hashing import EMAIL_SQL, GOOGLE_PHONE_SQL, META_PHONE_SQL
+from profiles.activation.purposes import (
+    AD_FILES,
+    AD_PURPOSE,
+    NO_CONTACT_VALUES,
+    build_ad_audience,
+    contact_values,
+    deliverable_sql,
+    dropped_by_reason,
+)
 from profiles.activation.segment import Segment
 from profiles.activation.suppression import STEPS, Suppressed, suppress
 from profiles.publishing.published import PUBLISHED, open_published, publication_run_id
@@ -53,6 +64,10 @@ class ExportedFile:
     name: str
     rows: int
     sha256: str
+    purpose: str | None = None
+    """The consent its rows need (a channel); ``None`` for the audit file ``suppressed.csv``."""
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Rows its purpose removed, per reason (``profiles.activation.purposes``)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,7 @@ class ExportManifest:
     previous_run_id: str | None
     files: list[ExportedFile] = field(default_factory=list)
     quality_warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     """Per phase (select_and_suppress, files, quality_gate): where an export spends its time."""
 
@@ -87,16 +103,20 @@ class Export:
 
 ROWS = "memory.main.export_rows"
 """The export's member rows (Mautic columns), materialised once for every output file."""
+ADS, AD_DROPS = "memory.main.export_ad_rows", "memory.main.export_ad_drops"
+"""The ad audiences' rows (members with online_ads consent) and the members they dropped."""
 
 
-def member_rows_sql(members: str, published: str = PUBLISHED) -> str:
-    """Mautic contact-import columns for the members table: the channel's consented contact
-    point as email or phone, the postal address only when the contact point is postal."""
+def member_rows_sql(members: str, values: str | None, published: str = PUBLISHED) -> str:
+    """Mautic contact-import columns for the members table: the deliverable value of the
+    channel's consented contact point as email or phone (from ``values``, see
+    ``purposes.contact_values``), the postal address only when the contact point is postal."""
+    value = deliverable_sql("m.contact_point", "m.profile_id", values)
     return f"""
         SELECT m.profile_id,
-               CASE WHEN contains(m.contact_point, '@') THEN m.contact_point END AS email,
+               CASE WHEN contains(m.contact_point, '@') THEN {value} END AS email,
                p.first_name AS firstname, p.last_name AS lastname,
-               CASE WHEN starts_with(m.contact_point, '+') THEN m.contact_point END AS phone,
+               CASE WHEN starts_with(m.contact_point, '+') THEN {value} END AS phone,
                CASE WHEN m.contact_point = 'postal'
                     THEN concat_ws(' ', p.street, p.house_number) END AS address1,
                CASE WHEN m.contact_point = 'postal' THEN p.postcode END AS zipcode,
@@ -186,13 +206,17 @@ def export_segment(
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_dir.mkdir(parents=True)
         try:
-            files = _write_files(con, result, tmp_dir, previous)
+            files = _write_files(con, definition, result, tmp_dir, previous)
             seconds["files"] = lap()
+            # the clear-text identifiers hashed into each ad file, for the gate's own check
+            audiences = (dict.fromkeys(AD_FILES, con.execute(
+                f"SELECT profile_id, email, phone FROM {ADS}").df())
+                if definition.ad_audiences else None)
             gate = validate_export(
                 published_db, con.execute(f"SELECT profile_id, email, phone FROM {ROWS}").df(),
                 definition.channel, previous.manifest.rows if previous else None,
                 reports_dir or exports_dir.parent / "reports", thresholds, segment=segment,
-                run_id=run_id)
+                run_id=run_id, audiences=audiences)
             seconds["quality_gate"] = lap()
             manifest = ExportManifest(
                 segment=segment, run_id=run_id, definition_hash=definition.definition_hash,
@@ -202,7 +226,8 @@ def export_segment(
                 sha256=next(f.sha256 for f in files if f.name == "members.csv"),
                 candidates=result.candidates, steps=[asdict(s) for s in result.steps],
                 previous_run_id=previous.manifest.run_id if previous else None, files=files,
-                quality_warnings=[w.describe() for w in gate.warnings], seconds=seconds,
+                quality_warnings=[w.describe() for w in gate.warnings],
+                notes=[] if contact_values(con) else [NO_CONTACT_VALUES], seconds=seconds,
             )
             (tmp_dir / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
         except BaseException:
@@ -214,54 +239,71 @@ def export_segment(
 
 
 def _write_files(
-    con: duckdb.DuckDBPyConnection, result: Suppressed, folder: Path, previous: Export | None
+    con: duckdb.DuckDBPyConnection, segment: Segment, result: Suppressed, folder: Path,
+    previous: Export | None,
 ) -> list[ExportedFile]:
-    con.execute(f"CREATE OR REPLACE TABLE {ROWS} AS {member_rows_sql(result.members)} "
-                "ORDER BY profile_id")
-    hashes = "memory.main.export_hashes"  # the email digest is shared by both platforms
-    con.execute(f"CREATE OR REPLACE TABLE {hashes} AS SELECT "
-                f"{EMAIL_SQL.format('email')} AS email_sha256, "
-                f"{GOOGLE_PHONE_SQL.format('phone')} AS google_phone_sha256, "
-                f"{META_PHONE_SQL.format('phone')} AS meta_phone_sha256 FROM {ROWS} "
-                "WHERE email IS NOT NULL OR phone IS NOT NULL ORDER BY profile_id")
+    con.execute(f"CREATE OR REPLACE TABLE {ROWS} AS "
+                f"{member_rows_sql(result.members, contact_values(con))} ORDER BY profile_id")
     prior = (f"read_parquet({sql_path(previous.directory / 'members.parquet')})"
              if previous else f"(SELECT * FROM {ROWS} LIMIT 0)")
     step_order = ", ".join(f"'{s}'" for s in STEPS)
-    outputs = {
-        "members.csv": (f"SELECT * FROM {ROWS}", "HEADER"),
-        "members.parquet": (f"SELECT * FROM {ROWS}", "FORMAT parquet, COMPRESSION zstd"),
-        "google_customer_match.csv": (
-            f'SELECT email_sha256 AS "Email", google_phone_sha256 AS "Phone" FROM {hashes}',
-            "HEADER"),
-        "meta_custom_audience.csv": (
-            f"SELECT email_sha256 AS email, meta_phone_sha256 AS phone FROM {hashes}",
-            "HEADER"),
+    chain = dropped_by_reason(con, result.drops)
+    # name: (query, COPY options, purpose, dropped by reason)
+    outputs: dict[str, tuple[str, str, str | None, dict[str, int]]] = {
+        "members.csv": (f"SELECT * FROM {ROWS}", "HEADER", segment.channel, chain),
+        "members.parquet": (f"SELECT * FROM {ROWS}", "FORMAT parquet, COMPRESSION zstd",
+                            segment.channel, chain),
         "joined.csv": (f"SELECT * FROM {ROWS} ANTI JOIN {prior} AS p USING (profile_id) "
-                       "ORDER BY profile_id", "HEADER"),
+                       "ORDER BY profile_id", "HEADER", segment.channel, {}),
         "left.csv": (f"SELECT * FROM {prior} AS p ANTI JOIN {ROWS} USING (profile_id) "
-                     "ORDER BY profile_id", "HEADER"),
+                     "ORDER BY profile_id", "HEADER", segment.channel, {}),
         "suppressed.csv": (f"SELECT * FROM {result.drops} ORDER BY "
-                           f"list_position([{step_order}], step), profile_id", "HEADER"),
+                           f"list_position([{step_order}], step), profile_id", "HEADER", None, {}),
     }
+    if segment.ad_audiences:
+        outputs |= _ad_outputs(con, result.members)
     written: list[ExportedFile] = []
-    for name, (query, options) in outputs.items():
+    for name, (query, options, purpose, dropped) in outputs.items():
         path = folder / name
         count = con.execute(f"COPY ({query}) TO {sql_path(path)} ({options})").fetchone()
-        written.append(ExportedFile(name, int(count[0]) if count else 0, _sha256(path)))
+        written.append(ExportedFile(name, int(count[0]) if count else 0, _sha256(path),
+                                    purpose, dropped))
     return written
+
+
+def _ad_outputs(con: duckdb.DuckDBPyConnection,
+                members: str) -> dict[str, tuple[str, str, str | None, dict[str, int]]]:
+    """The hashed audiences of the members with online_ads consent: each platform's rules on
+    the deliverable email; phones are E.164 (deliverable value and key alike)."""
+    build_ad_audience(con, members, ADS, AD_DROPS)
+    hashes = "memory.main.export_hashes"  # the email digest is shared by both platforms
+    con.execute(f"CREATE OR REPLACE TABLE {hashes} AS SELECT "
+                f"{EMAIL_SQL.format('email')} AS email_sha256, "
+                f"{GOOGLE_PHONE_SQL.format('phone_key')} AS google_phone_sha256, "
+                f"{META_PHONE_SQL.format('phone_key')} AS meta_phone_sha256 FROM {ADS} "
+                "ORDER BY profile_id")
+    dropped = dropped_by_reason(con, AD_DROPS)
+    google, meta = AD_FILES
+    return {
+        google: (f'SELECT email_sha256 AS "Email", google_phone_sha256 AS "Phone" FROM {hashes}',
+                 "HEADER", AD_PURPOSE, dropped),
+        meta: (f"SELECT email_sha256 AS email, meta_phone_sha256 AS phone FROM {hashes}",
+               "HEADER", AD_PURPOSE, dropped),
+    }
 
 
 def export_all(
     published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig, *,
-    thresholds: Thresholds | None = None,
+    thresholds: Thresholds | None = None, as_of: datetime | None = None,
 ) -> list[Export]:
-    """Export every configured segment and every published dbt segment (the pipeline stage)."""
+    """Export every configured segment and every published dbt segment (the pipeline stage),
+    the suppression chain's windows ending at ``as_of`` (default: now)."""
     con = _open(published_db)
     try:
         names = sorted(available_segments(config, con))
     finally:
         con.close()
-    return [export_segment(published_db, exports_dir, name, run_id, config,
+    return [export_segment(published_db, exports_dir, name, run_id, config, as_of,
                            thresholds=thresholds) for name in names]
 
 

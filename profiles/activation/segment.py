@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
 
 from core.config import ConfigError, key_path, validate
 from core.vocabulary import CHANNELS, quote_identifier
@@ -49,6 +56,8 @@ class Segment:
     product_group: str | None = None
     where: str | None = None
     model: str | None = None
+    ad_audiences: bool = False
+    """Whether exports write the hashed ad-platform audiences (their purpose: online_ads)."""
     condition: Node | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -59,7 +68,8 @@ class Segment:
     def definition_hash(self) -> str:
         """SHA-256 of the semantic definition, so a manifest says which rule produced it."""
         spec = {k: getattr(self, k) for k in
-                ("name", "channel", "offer_id", "product_group", "where", "model")}
+                ("name", "channel", "offer_id", "product_group", "where", "model",
+                 "ad_audiences")}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
     def required_tables(self) -> set[str]:
@@ -110,6 +120,8 @@ class SegmentEntry(BaseModel):
     product_group: StrictStr | None = None
     where: StrictStr | None = None
     model: Name | None = None
+    ad_audiences: StrictBool | None = None
+    """Write the Google / Meta audiences; unset: only for an ``online_ads`` segment."""
 
     @model_validator(mode="after")
     def _rule_or_model(self) -> Self:
@@ -136,4 +148,6 @@ def build_segment(entry: Any, file: str | Path = "",
         name=spec.name, channel=spec.channel, description=spec.description or "",
         offer_id=spec.offer_id, product_group=spec.product_group,
         where=spec.where, model=spec.model, condition=condition,
+        ad_audiences=(spec.channel == "online_ads" if spec.ad_audiences is None
+                      else spec.ad_audiences),
     )

@@ -68,19 +68,18 @@ class Suppressed:
         return self.steps[-1].remaining if self.steps else self.candidates
 
 
-def _step_queries(segment: Segment, policy: SuppressionPolicy, as_of: datetime,
-                  members: str) -> dict[str, tuple[str, list[Any]]]:
-    """Per step: SQL returning (profile_id, reason) for the members that step drops.
+def consent_verdict_sql(members: str) -> str:
+    """Per member: the contact point to use for the channel bound to the one ``?`` parameter,
+    and a reason when there is none - the rule of the chain's ``consent`` step, shared with
+    every other purpose an export file needs (``online_ads`` for ad audiences).
 
-    ``consent`` is the exception: it returns every member with the contact point to use for
-    the channel and a reason only when there is none, because it also picks that point.
+    A point is usable when its consent row is contactable and neither it nor any other
+    identifier of the profile is on the suppression list; of the usable points the most
+    recently decided wins. ``email`` / ``phone`` are the most recent usable point of each kind
+    (a file may hand out both), ``contact_point`` the most recent of all.
     """
     pub = f"{PUBLISHED}.main"
-    preferences = (
-        f"(SELECT * FROM {pub}.dim_profile_preferences "
-        "QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY decided_at DESC) = 1)"
-    )
-    consent = f"""
+    return f"""
         WITH hashes AS (
             SELECT identifier_hash FROM {pub}.dim_suppression_list
             WHERE identifier_hash IS NOT NULL),
@@ -106,15 +105,35 @@ def _step_queries(segment: Segment, policy: SuppressionPolicy, as_of: datetime,
             SELECT m.profile_id,
                    first(x.contact_point ORDER BY x.decided_at DESC NULLS LAST, x.contact_point)
                        FILTER (WHERE x.contactable AND NOT x.suppressed) AS contact_point,
+                   first(x.contact_point ORDER BY x.decided_at DESC NULLS LAST, x.contact_point)
+                       FILTER (WHERE x.contactable AND NOT x.suppressed
+                               AND contains(x.contact_point, '@')) AS email,
+                   first(x.contact_point ORDER BY x.decided_at DESC NULLS LAST, x.contact_point)
+                       FILTER (WHERE x.contactable AND NOT x.suppressed
+                               AND starts_with(x.contact_point, '+')) AS phone,
                    coalesce(bool_or(x.suppressed), false) AS suppressed,
                    coalesce(bool_or(x.status = 'opted_out'), false) AS opted_out
             FROM {members} AS m LEFT JOIN points AS x USING (profile_id)
             GROUP BY m.profile_id)
-        SELECT profile_id, contact_point,
+        SELECT profile_id, contact_point, email, phone,
                CASE WHEN contact_point IS NOT NULL THEN NULL
                     WHEN suppressed THEN 'suppressed_identifier'
                     WHEN opted_out THEN 'opted_out' ELSE 'no_opt_in' END AS reason
         FROM verdict"""
+
+
+def _step_queries(segment: Segment, policy: SuppressionPolicy, as_of: datetime,
+                  members: str) -> dict[str, tuple[str, list[Any]]]:
+    """Per step: SQL returning (profile_id, reason) for the members that step drops.
+
+    ``consent`` is the exception: it returns every member with the contact point to use for
+    the channel and a reason only when there is none, because it also picks that point.
+    """
+    pub = f"{PUBLISHED}.main"
+    preferences = (
+        f"(SELECT * FROM {pub}.dim_profile_preferences "
+        "QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY decided_at DESC) = 1)"
+    )
     cap = f"""
         WITH limits AS (
             SELECT m.profile_id,
@@ -145,7 +164,7 @@ def _step_queries(segment: Segment, policy: SuppressionPolicy, as_of: datetime,
         FROM {members} AS m JOIN {preferences} AS f USING (profile_id), offer
         WHERE offer.grp IS NOT NULL AND list_contains(f.excluded_product_groups, offer.grp)"""
     return {
-        "consent": (consent, [segment.channel]),
+        "consent": (consent_verdict_sql(members), [segment.channel]),
         "frequency_cap": (cap, [policy.max_contacts, policy.period, as_of, as_of, as_of]),
         "cooldown": (cooldown, [segment.offer_id, list(policy.rejections), as_of,
                                 policy.cooldown_days, as_of]),

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from profiles.activation.export import member_rows_sql, sql_path
+from profiles.activation.purposes import contact_values, deliverable_sql
 from profiles.activation.segment import Segment
 from profiles.activation.suppression import SuppressionPolicy, suppress
 from profiles.publishing.published import PUBLISHED, published_tables, require_tables
@@ -27,10 +28,10 @@ def members_table(segment: Segment) -> str:
 
 def build_members(con: duckdb.DuckDBPyConnection, segment: Segment,
                   policy: SuppressionPolicy) -> None:
-    """The segment's members after the suppression chain, as Mautic rows."""
+    """The segment's members after the suppression chain, as Mautic rows (deliverable values)."""
     result = suppress(con, segment, policy, table_prefix=f"api_{segment.name}")
     con.execute(f"CREATE OR REPLACE TABLE {members_table(segment)} AS "
-                f"{member_rows_sql(result.members)} ORDER BY profile_id")
+                f"{member_rows_sql(result.members, contact_values(con))} ORDER BY profile_id")
     con.execute(f"DROP TABLE {result.members}; DROP TABLE {result.drops}")
 
 
@@ -66,10 +67,17 @@ def rows_after(cur: duckdb.DuckDBPyConnection, table: str, after: str,
 
 
 def profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> dict[str, Any] | None:
-    """Golden record with its consent rows and traits; ``None`` for an unknown id."""
+    """Golden record with its consent rows and traits; ``None`` for an unknown id.
+
+    The record's email and phone are their deliverable values (the email as the customer gave
+    it); consent rows name the contact point they bind, the matching key.
+    """
     require_tables(cur, {"main.dim_profiles", "main.dim_profile_consent"}, "this endpoint")
-    record = _one(cur, f"SELECT * FROM {PUBLISHED}.main.dim_profiles "
-                  "WHERE profile_id = ?", profile_id)
+    values = contact_values(cur)
+    record = _one(cur, f"SELECT * REPLACE ("
+                  f"{deliverable_sql('p.email', 'p.profile_id', values)} AS email, "
+                  f"{deliverable_sql('p.phone', 'p.profile_id', values)} AS phone) "
+                  f"FROM {PUBLISHED}.main.dim_profiles AS p WHERE p.profile_id = ?", profile_id)
     if record is None:
         return None
     consent = cur.execute(

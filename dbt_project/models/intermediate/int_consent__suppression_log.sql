@@ -2,9 +2,10 @@
 -- hashed identifier (SHA-256 of the normalised email / E.164 phone). Only ever appended to
 -- (incremental, full refresh disabled): once seen, an opt-out stays, whatever later happens to
 -- the records that stated it (merges, splits, erasure, re-imports of old exports).
--- dim_suppression_list derives the active list from it. CRM opt-in flags are snapshots, not
--- statements, so a CRM 'nein' does not suppress; online-ads and postal opt-outs are consent
--- only (an ads opt-out must not cost a person the newsletter they asked for).
+-- dim_suppression_list derives the active list from it. Which statements suppress is the
+-- source's declaration (`suppresses`, false for snapshot flags such as a CRM's 'nein'); which
+-- channels suppress is the var suppression_channels (online-ads and postal opt-outs are
+-- consent only: an ads opt-out must not cost a person the newsletter they asked for).
 {{ config(materialized='incremental', on_schema_change='append_new_columns', full_refresh=false) }}
 
 with opt_outs as (
@@ -12,24 +13,24 @@ with opt_outs as (
            g.email, g.phone
     from {{ ref('int_consent__events') }} as e
     join {{ ref('fct_identity_graph') }} as g using (source, record_id)
-    where e.status = 'opted_out' and e.source <> 'crm_customers'
-      and e.channel in ('email', 'sms', 'phone')
+    where e.status = 'opted_out' and e.suppresses
+      and e.channel in ({{ sql_strings(var('suppression_channels')) }})
 ),
 
 identifiers as (
     -- A statement about one contact point suppresses that point; a channel-wide one ('*')
-    -- suppresses the identifiers the stating record itself carries.
+    -- suppresses the identifier of that channel the stating record itself carries.
     select channel, contact_point as identifier, reason, decided_at, source, record_id
     from opt_outs
     where contact_point <> '*'
     union
-    select channel, email, reason, decided_at, source, record_id
-    from opt_outs
-    where contact_point = '*' and channel = 'email' and email is not null
-    union
-    select channel, phone, reason, decided_at, source, record_id
-    from opt_outs
-    where contact_point = '*' and channel in ('sms', 'phone') and phone is not null
+    select * from (
+        select channel, {{ channel_contact_point('channel', 'o') }} as identifier, reason,
+               decided_at, source, record_id
+        from opt_outs as o
+        where contact_point = '*'
+    )
+    where identifier is not null
 ),
 
 suppressions as (

@@ -1,6 +1,7 @@
 -- Every source record with its profile and the attributes the golden record is built from:
--- names and address as delivered (what a letter should show), email and phone normalised, and
--- a normalised address key so spelling variants of one address count as one address.
+-- names and address as delivered (what a letter should show), country as its ISO 3166-1
+-- alpha-2 code (DE, Germany, D and Deutschland are one country), email and phone normalised,
+-- and a normalised address key so spelling variants of one address count as one address.
 select
     g.profile_id,
     g.source,
@@ -15,7 +16,7 @@ select
     r.house_number,
     r.postcode,
     r.city,
-    r.country,
+    n.country,
     r.customer_number,
     case
         when n.postcode is not null and n.street is not null and n.house_number is not null

@@ -1,5 +1,6 @@
--- Behavioural traits per profile, as of the newest record in the warehouse (or the
--- `traits_as_of` var), so rebuilding old data gives the same answers:
+-- Behavioural traits per profile, as of the run's clock: var `as_of` (naive UTC, the DAG run's
+-- as_of param or data interval end, `cdp run --as-of`), never the newest record in the data,
+-- so a row dated ahead cannot age everyone and rebuilding old data gives the same answers:
 --   RFM from POS orders: recency_days since the last order, frequency = orders,
 --     monetary = total amount (EUR).
 --   churn_score in [0, 1] = 0.7 * recency risk + 0.3 * experience risk, where
@@ -14,14 +15,8 @@
 --   moved_at: when the current address was first seen, if the profile had an older one.
 --   new_baby_at: first purchase in product group 'baby'.
 --   ticket counts per class from the ticket classifier (int_support__ticket_classes).
-{%- set as_of = var('traits_as_of', none) %}
 with as_of as (
-    select
-    {%- if as_of %}
-        cast('{{ as_of }}' as timestamp) as as_of
-    {%- else %}
-        max(record_ts) as as_of from {{ ref('fct_identity_graph') }}
-    {%- endif %}
+    select cast('{{ var("as_of") }}' as timestamp) as as_of
 ),
 
 orders as (

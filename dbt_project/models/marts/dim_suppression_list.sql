@@ -1,9 +1,10 @@
 -- The active suppression list, one row per hashed identifier (SHA-256 hex of the normalised
 -- email / E.164 phone): every identifier in the append-only suppression log
 -- (int_consent__suppression_log), so suppressions outlive merges, splits, erasure and
--- re-imports, minus those the preference centre lifted with an explicit opt-in for that
--- identifier made after its latest suppression. Nothing else lifts a suppression: not a
--- re-imported CRM 'ja', not a web-form sign-up. A listed identifier is not contactable on any
+-- re-imports, minus those lifted by an explicit opt-in for that identifier made after its
+-- latest suppression by a statement declared to lift (`lifts_suppression` in sources.yml: the
+-- demo's preference centre). Nothing else lifts a suppression: not a re-imported CRM 'ja',
+-- not a web-form sign-up. A listed identifier is not contactable on any
 -- channel (dim_profile_consent), the rule exports and the quality gate check.
 -- Statements made at the same moment (an unsubscribe and a web-form opt-out) are told apart by
 -- source, reason and channel, so the row shown is the same on every build.
@@ -24,8 +25,7 @@ with latest as (
 lifts as (
     select {{ identifier_hash('contact_point') }} as identifier_hash, max(decided_at) as lifted_at
     from {{ ref('int_consent__events') }}
-    where source = 'consent_log' and reason = 'preference_centre' and status = 'opted_in'
-      and contact_point not in ('*', 'postal')
+    where lifts_suppression and status = 'opted_in' and contact_point not in ('*', 'postal')
     group by 1
 )
 
