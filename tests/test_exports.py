@@ -114,6 +114,7 @@ def test_export_writes_every_file_with_a_checked_manifest(home: Path) -> None:
     assert list(members[0]) == ["profile_id", "email", "firstname", "lastname", "phone",
                                 "address1", "zipcode", "city", "country"]
     assert members[0]["email"] == "anna@example.com" and members[0]["firstname"] == "Anna"
+    assert {m["country"] for m in members} == {"Germany"}  # the warehouse's DE, as Mautic wants
     parquet = duckdb.execute("SELECT profile_id FROM read_parquet(?) ORDER BY 1",
                              [str(export.directory / "members.parquet")]).fetchall()
     assert [p[0] for p in parquet] == EXPECTED_MEMBERS

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,10 +108,22 @@ ADS, AD_DROPS = "memory.main.export_ad_rows", "memory.main.export_ad_drops"
 """The ad audiences' rows (members with online_ads consent) and the members they dropped."""
 
 
+@cache
+def country_names_sql() -> str:
+    """``(VALUES (code, name), ...)``: ISO 3166-1 alpha-2 code -> English short name. The
+    warehouse keeps codes; Mautic's country field takes names ("Germany", "United Kingdom")."""
+    import pycountry
+
+    rows = ", ".join("('{}', '{}')".format(country.alpha_2, country.name.replace("'", "''"))
+                     for country in pycountry.countries)
+    return f"(VALUES {rows})"
+
+
 def member_rows_sql(members: str, values: str | None, published: str = PUBLISHED) -> str:
     """Mautic contact-import columns for the members table: the deliverable value of the
     channel's consented contact point as email or phone (from ``values``, see
-    ``purposes.contact_values``), the postal address only when the contact point is postal."""
+    ``purposes.contact_values``), the postal address only when the contact point is postal,
+    the country by name (:func:`country_names_sql`)."""
     value = deliverable_sql("m.contact_point", "m.profile_id", values)
     return f"""
         SELECT m.profile_id,
@@ -120,8 +133,9 @@ def member_rows_sql(members: str, values: str | None, published: str = PUBLISHED
                CASE WHEN m.contact_point = 'postal'
                     THEN concat_ws(' ', p.street, p.house_number) END AS address1,
                CASE WHEN m.contact_point = 'postal' THEN p.postcode END AS zipcode,
-               p.city, p.country
-        FROM {members} AS m JOIN {published}.main.dim_profiles AS p USING (profile_id)"""
+               p.city, coalesce(c.name, p.country) AS country
+        FROM {members} AS m JOIN {published}.main.dim_profiles AS p USING (profile_id)
+        LEFT JOIN {country_names_sql()} AS c(code, name) ON c.code = p.country"""
 
 
 def _sha256(path: Path) -> str:
