@@ -20,7 +20,7 @@ import yaml
 from cdp.context import RunContext
 from cdp.settings import REPO_ROOT
 from core.vocabulary import dbt_vars
-from ingest.roles import consent_declarations
+from ingest.roles import consent_declarations, order_declarations
 
 
 class DbtBuildFailed(RuntimeError):
@@ -91,6 +91,7 @@ def config_vars(ctx: RunContext) -> dict[str, object]:
         "identity_overrides": overrides_to_records(ctx.identity_overrides),
         "identity_model": str(model) if model is not None else None,
         "consent_statements": consent_declarations(ctx.registry),
+        "order_sources": order_declarations(ctx.registry),
     }
 
 

@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from core.config import ConfigError, read_yaml, validate
 from core.vocabulary import CANONICAL_FIELDS, METADATA_COLUMNS
-from ingest.roles import ConsentStatement
+from ingest.roles import ConsentStatement, OrdersRole
 
 Kind = Literal["online", "offline"]
 Format = Literal["csv", "jsonl", "parquet"]
@@ -170,6 +170,7 @@ class SourceSpec(BaseModel):
     identity: dict[CanonicalField, ColumnName] = Field(default_factory=dict)
     #: Source roles (``ingest/roles.py``): what the records state besides identity.
     consent: tuple[ConsentStatement, ...] = ()
+    orders: OrdersRole | None = None
 
     _name: str = PrivateAttr(default="")
 
@@ -225,6 +226,7 @@ class SourceSpec(BaseModel):
         """Columns every file must carry: record key, timestamp, typed, identity and role
         columns."""
         roles = [column for statement in self.consent for column in statement.columns]
+        roles += self.orders.columns if self.orders is not None else []
         ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns,
                    *roles]
         return [column for column in dict.fromkeys(ordered) if column]

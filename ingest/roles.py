@@ -111,6 +111,37 @@ class ConsentStatement(BaseModel):
         return [column for column in named if column]
 
 
+class OrdersRole(BaseModel):
+    """``orders`` - the source's records are orders (its record key the order id, its timestamp
+    the order time), feeding RFM, lifetime value and offer redemptions::
+
+        orders: {amount: betrag, product_group: warengruppe, offer: gutschein, channel: pos}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount: StrictStr
+    product_group: StrictStr | None = None
+    #: the column naming a redeemed offer (a coupon): that offer counts as accepted
+    offer: StrictStr | None = None
+    #: the response channel a redemption is recorded under (e.g. pos, shop)
+    channel: Annotated[StrictStr, AfterValidator(_code)] = "orders"
+
+    @property
+    def columns(self) -> list[str]:
+        return [column for column in (self.amount, self.product_group, self.offer) if column]
+
+
+def order_declarations(specs: Iterable[SourceSpec]) -> list[dict[str, Any]]:
+    """Every source with the ``orders`` role, with its record key and timestamp column: what
+    the orders model unions (the dbt var ``order_sources``)."""
+    return [
+        {"source": spec.name, "record_key": spec.record_key, "timestamp": spec.timestamp,
+         **spec.orders.model_dump(mode="json")}
+        for spec in specs if spec.orders is not None
+    ]
+
+
 def consent_declarations(specs: Iterable[SourceSpec]) -> list[dict[str, Any]]:
     """Every consent statement of every source, with the source's name, record key and
     timestamp column: what the consent model unions (as the dbt var ``consent_statements``)."""

@@ -154,3 +154,48 @@ def test_a_users_signup_file_with_an_opt_in_column_becomes_email_consent(
     exported = _exported_profiles(summary, "email_newsletter")
     assert profile["S-2"] in exported
     assert member not in exported and profile["S-3"] not in exported
+
+
+SHOP_ORDERS = """
+  webshop_orders:
+    kind: online
+    format: csv
+    csv: {delimiter: ";"}
+    record_key: bestellnummer
+    timestamp: bestellt_am
+    columns: {bestellt_am: timestamp, summe: double}
+    identity: {email: kunde_mail, first_name: vorname, last_name: nachname}
+    orders: {amount: summe, product_group: sortiment, channel: shop}
+"""
+
+
+def test_a_users_own_order_export_feeds_rfm_through_the_orders_role(
+    demo_home_copy: DataPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configuration only: a web shop's order export, in its own column names, adds to the
+    orders, spend and product groups of the profile it links to."""
+    paths = demo_home_copy
+    _register(tmp_path / "config", SHOP_ORDERS, monkeypatch)
+    member, address, first, last = _an_email_member(paths)
+    with duckdb.connect(str(paths.published_db), read_only=True) as con:
+        ((orders_before, spend_before),) = con.execute(
+            "SELECT frequency, monetary FROM main.dim_profile_traits WHERE profile_id = ?",
+            [member]).fetchall()
+    landing = paths.landing / "webshop_orders"
+    landing.mkdir()
+    (landing / "orders.csv").write_text(
+        "bestellnummer;bestellt_am;kunde_mail;vorname;nachname;summe;sortiment\n"
+        f"W-1;2026-10-20 10:00:00;{address};{first};{last};49.90;baby\n"
+        f"W-2;2026-10-25 11:00:00;{address};{first};{last};10.10;home\n")
+
+    summary = run_pipeline(paths)
+
+    assert summary.succeeded, (summary.failed_tasks, summary.errors)
+    with duckdb.connect(str(paths.published_db), read_only=True) as con:
+        ((orders, spend, baby, last_order),) = con.execute(
+            "SELECT frequency, monetary, new_baby_at, last_order_at "
+            "FROM main.dim_profile_traits WHERE profile_id = ?", [member]).fetchall()
+    assert orders == (orders_before or 0) + 2
+    assert spend == pytest.approx((spend_before or 0) + 60.0)
+    assert baby is not None and last_order is not None
+    assert str(last_order) >= "2026-10-25 11:00"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.registry import RegistryError, load_registry
-from ingest.roles import consent_declarations
+from ingest.roles import consent_declarations, order_declarations
 
 SOURCE = """
 sources:
@@ -61,3 +61,28 @@ def test_a_bad_statement_is_refused_naming_file_and_key(
         _load(tmp_path, statement)
     (line,) = [line for line in caught.value.lines() if problem in line]
     assert line.startswith(f"{tmp_path / 'sources.yml'}: sources.signups.consent[0]")
+
+
+def test_an_orders_role_names_the_sources_own_columns(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yml"
+    path.write_text("""
+sources:
+  webshop_orders:
+    kind: online
+    format: csv
+    record_key: bestellnummer
+    timestamp: bestellt_am
+    identity: {email: kunde_mail}
+    orders: {amount: summe, product_group: sortiment, channel: Shop}
+""", encoding="utf-8")
+    spec = load_registry(path)["webshop_orders"]
+    assert spec.required_columns == ["bestellnummer", "bestellt_am", "kunde_mail", "summe",
+                                     "sortiment"]
+    (declared,) = order_declarations(load_registry(path))
+    assert declared == {"source": "webshop_orders", "record_key": "bestellnummer",
+                        "timestamp": "bestellt_am", "amount": "summe",
+                        "product_group": "sortiment", "offer": None, "channel": "shop"}
+    path.write_text(path.read_text().replace("amount: summe, ", ""), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"sources\.webshop_orders\.orders\.amount: Field "
+                                            "required"):
+        load_registry(path)

@@ -1,8 +1,8 @@
 -- Every offer contact from every channel with its outcome, on one vocabulary:
 -- email sent/delivered -> delivered (a send counts only when the ESP reports no delivery or
--- bounce for it), open -> opened, click -> clicked, unsubscribe -> unsubscribed; POS coupon
--- redemption -> accepted; call-centre accepted -> accepted, declined -> rejected;
--- web offer_view -> delivered, offer_dismiss -> rejected.
+-- bounce for it), open -> opened, click -> clicked, unsubscribe -> unsubscribed; a coupon
+-- redeemed in an order (sources with the orders role) -> accepted; call-centre accepted ->
+-- accepted, declined -> rejected; web offer_view -> delivered, offer_dismiss -> rejected.
 with email_events as (
     select e.*, g.email as address
     from {{ ref('stg_email__events') }} as e
@@ -35,9 +35,11 @@ email as (
       ))
 ),
 
-pos as (
-    select 'pos_orders', o.order_id, o.offer_id, o.product_group, 'pos', 'accepted', o.order_ts
-    from {{ ref('stg_pos__orders') }} as o
+redemptions as (
+    -- An order redeeming an offer's coupon accepts the offer (sources with the orders role).
+    select o.source, o.record_id, o.offer_id, o.product_group, o.channel, 'accepted',
+           o.ordered_at
+    from {{ ref('int_orders__orders') }} as o
     where o.offer_id is not null
 ),
 
@@ -58,6 +60,6 @@ web as (
 )
 
 select * from email
-union all select * from pos
+union all select * from redemptions
 union all select * from calls
 union all select * from web

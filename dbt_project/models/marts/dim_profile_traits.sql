@@ -1,7 +1,8 @@
 -- Behavioural traits per profile, as of the run's clock: var `as_of` (naive UTC, the DAG run's
 -- as_of param or data interval end, `cdp run --as-of`), never the newest record in the data,
 -- so a row dated ahead cannot age everyone and rebuilding old data gives the same answers:
---   RFM from POS orders: recency_days since the last order, frequency = orders,
+--   RFM from the orders of every source with the orders role (int_orders__orders):
+--     recency_days since the last order, frequency = orders,
 --     monetary = total amount (EUR).
 --   churn_score in [0, 1] = 0.7 * recency risk + 0.3 * experience risk, where
 --     recency risk = min(days since the last order / 180, 1), for profiles without orders
@@ -20,10 +21,9 @@ with as_of as (
 ),
 
 orders as (
-    select g.profile_id, o.order_ts, o.amount, o.product_group
-    from {{ ref('stg_pos__orders') }} as o
-    join {{ ref('fct_identity_graph') }} as g
-        on g.source = 'pos_orders' and g.record_id = o.order_id
+    select g.profile_id, o.ordered_at as order_ts, o.amount, o.product_group
+    from {{ ref('int_orders__orders') }} as o
+    join {{ ref('fct_identity_graph') }} as g using (source, record_id)
 ),
 
 rfm as (
