@@ -140,7 +140,6 @@ class RunContext:
 
         return load_config(self.config.segments)
 
-
     @cached_property
     def survivorship(self) -> dict[str, Any]:
         """Golden-record rules per attribute, as dbt receives them (``survivorship.yml``)."""

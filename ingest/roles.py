@@ -135,18 +135,16 @@ class OrdersRole(BaseModel):
 def order_declarations(specs: Iterable[SourceSpec]) -> list[dict[str, Any]]:
     """Every source with the ``orders`` role, with its record key and timestamp column: what
     the orders model unions (the dbt var ``order_sources``)."""
-    return [
-        {"source": spec.name, "record_key": spec.record_key, "timestamp": spec.timestamp,
-         **spec.orders.model_dump(mode="json")}
-        for spec in specs if spec.orders is not None
-    ]
+    return [_declared(spec, spec.orders) for spec in specs if spec.orders is not None]
 
 
 def consent_declarations(specs: Iterable[SourceSpec]) -> list[dict[str, Any]]:
     """Every consent statement of every source, with the source's name, record key and
     timestamp column: what the consent model unions (as the dbt var ``consent_statements``)."""
-    return [
-        {"source": spec.name, "record_key": spec.record_key, "timestamp": spec.timestamp,
-         **statement.model_dump(mode="json")}
-        for spec in specs for statement in spec.consent
-    ]
+    return [_declared(spec, statement) for spec in specs for statement in spec.consent]
+
+
+def _declared(spec: SourceSpec, role: BaseModel) -> dict[str, Any]:
+    """A role's declaration with what the dbt model needs of its source to read it."""
+    return {"source": spec.name, "record_key": spec.record_key, "timestamp": spec.timestamp,
+            **role.model_dump(mode="json")}

@@ -63,14 +63,13 @@
                    {{ folded(st.channel_column) }} as channel,
             {%- endif %}
                    {{ folded(st.column) }} as value,
-                   cast({{ 's.' ~ adapter.quote(st.timestamp) if st.timestamp else 's._loaded_at' }} as timestamp) as decided_at,
+                   {{ source_record_time(st.timestamp, 's') }} as decided_at,
             {%- if st.reason_column %}
                    {{ folded(st.reason_column) }} as reason
             {%- else %}
                    '{{ st.reason | replace("'", "''") }}' as reason
             {%- endif %}
-            from ({{ latest_per_key('raw.' ~ adapter.quote(st.source), adapter.quote(st.record_key),
-                                    adapter.quote(st.timestamp) if st.timestamp else none) }}) as s
+            from ({{ current_source_rows(st.source, st.record_key, st.timestamp) }}) as s
             {%- if st.channel == 'all' %}
             cross join {{ channel_rows('ch') }}
             {%- endif %}

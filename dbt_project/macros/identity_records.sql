@@ -36,7 +36,7 @@
         '{{ src.source }}' as source,
         cast({{ adapter.quote(src.record_key) }} as varchar) as record_id,
         {#- A source without a change time is dated by its load time. #}
-        cast({{ adapter.quote(src.timestamp_column) if src.timestamp_column else '_loaded_at' }} as timestamp) as record_ts,
+        {{ source_record_time(src.timestamp_column) }} as record_ts,
     {%- for field in canonical_identity_fields() %}
         {%- set column = src.fields.get(field) %}
         {%- if column is none %}

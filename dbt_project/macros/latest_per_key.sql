@@ -14,3 +14,17 @@
         partition by {{ key }} order by {{ current_version_order(timestamp) }}
     ) = 1
 {%- endmacro %}
+
+{#- When a registered source's record happened: its timestamp column, or (a source without
+    one) its load time. `alias` qualifies the column. -#}
+{% macro source_record_time(timestamp_column, alias=none) -%}
+    {%- set prefix = alias ~ '.' if alias else '' -%}
+    cast({{ prefix ~ (adapter.quote(timestamp_column) if timestamp_column else '_loaded_at') }} as timestamp)
+{%- endmacro %}
+
+{#- The current version of every record of a registered source's raw table (sources declared
+    in sources.yml, handed over as vars: no dbt source() of their own). -#}
+{% macro current_source_rows(source, record_key, timestamp_column=none) -%}
+    {{ latest_per_key('raw.' ~ adapter.quote(source), adapter.quote(record_key),
+                      adapter.quote(timestamp_column) if timestamp_column else none) }}
+{%- endmacro %}

@@ -13,13 +13,12 @@ where false
 select
     '{{ src.source }}' as source,
     cast({{ adapter.quote(src.record_key) }} as varchar) as record_id,
-    cast({{ adapter.quote(src.timestamp) if src.timestamp else '_loaded_at' }} as timestamp) as ordered_at,
+    {{ source_record_time(src.timestamp) }} as ordered_at,
     cast({{ adapter.quote(src.amount) }} as double) as amount,
     {{ 'cast(' ~ adapter.quote(src.product_group) ~ ' as varchar)' if src.product_group else 'cast(null as varchar)' }} as product_group,
     {{ "nullif(trim(cast(" ~ adapter.quote(src.offer) ~ " as varchar)), '')" if src.offer else 'cast(null as varchar)' }} as offer_id,
     '{{ src.channel }}' as channel
-from ({{ latest_per_key('raw.' ~ adapter.quote(src.source), adapter.quote(src.record_key),
-                        adapter.quote(src.timestamp) if src.timestamp else none) }})
+from ({{ current_source_rows(src.source, src.record_key, src.timestamp) }})
 {% if not loop.last %}union all{% endif %}
 {%- endfor %}
 {%- endif %}
