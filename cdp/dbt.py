@@ -18,9 +18,10 @@ from pathlib import Path
 import yaml
 
 from cdp.context import RunContext
+from cdp.dbt_sources import dbt_source_vars
 from cdp.settings import REPO_ROOT
 from core.vocabulary import dbt_vars
-from ingest.roles import consent_declarations, order_declarations
+from ingest.roles import role_declarations
 
 
 class DbtBuildFailed(RuntimeError):
@@ -43,6 +44,7 @@ def run_dbt(ctx: RunContext, args: list[str]) -> DbtOutcome:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     target = paths.home / "dbt_target"
     args, given = _split_vars(args)
+    given = {**dbt_source_vars(ctx.registry), **given}  # the registry's dbt sources
     try:
         result = dbtRunner().invoke(
             [
@@ -90,8 +92,7 @@ def config_vars(ctx: RunContext) -> dict[str, object]:
         "identity": ctx.identity.to_vars(),
         "identity_overrides": overrides_to_records(ctx.identity_overrides),
         "identity_model": str(model) if model is not None else None,
-        "consent_statements": consent_declarations(ctx.registry),
-        "order_sources": order_declarations(ctx.registry),
+        "roles": role_declarations(ctx.registry),
     }
 
 

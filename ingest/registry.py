@@ -31,7 +31,15 @@ from pydantic_core import PydanticCustomError
 
 from core.config import ConfigError, read_yaml, validate
 from core.vocabulary import CANONICAL_FIELDS, METADATA_COLUMNS
-from ingest.roles import ConsentStatement, OrdersRole
+from ingest.roles import (
+    SINGLE_ROLES,
+    ConsentStatement,
+    EngagementRole,
+    OfferResponsesRole,
+    OrdersRole,
+    PreferencesRole,
+    TicketsRole,
+)
 
 Kind = Literal["online", "offline"]
 Format = Literal["csv", "jsonl", "parquet"]
@@ -171,6 +179,10 @@ class SourceSpec(BaseModel):
     #: Source roles (``ingest/roles.py``): what the records state besides identity.
     consent: tuple[ConsentStatement, ...] = ()
     orders: OrdersRole | None = None
+    engagement: EngagementRole | None = None
+    offer_responses: OfferResponsesRole | None = None
+    tickets: TicketsRole | None = None
+    preferences: PreferencesRole | None = None
 
     _name: str = PrivateAttr(default="")
 
@@ -226,7 +238,9 @@ class SourceSpec(BaseModel):
         """Columns every file must carry: record key, timestamp, typed, identity and role
         columns."""
         roles = [column for statement in self.consent for column in statement.columns]
-        roles += self.orders.columns if self.orders is not None else []
+        for name in SINGLE_ROLES:
+            role = getattr(self, name)
+            roles += role.columns if role is not None else []
         ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns,
                    *roles]
         return [column for column in dict.fromkeys(ordered) if column]

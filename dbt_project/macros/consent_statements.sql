@@ -1,5 +1,5 @@
 {#- Consent statements declared per source in sources.yml (`consent:`, see ingest/roles.py),
-    handed over by the runner as the var consent_statements. One select per statement, all
+    handed over by the runner as the var roles (its consent list). One select per statement, all
     with the columns of int_consent__events. -#}
 
 {#- The contact point a statement about `channel` binds on the profile record `r`
@@ -13,14 +13,6 @@
             {%- endfor -%}, null)
     {%- endfor %}
     end
-{%- endmacro %}
-
-{% macro sql_strings(values) -%}
-    {%- for value in values -%}'{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}{%- endfor -%}
-{%- endmacro %}
-
-{% macro folded(column, alias='s') -%}
-    lower(trim(cast({{ alias }}.{{ adapter.quote(column) }} as varchar)))
 {%- endmacro %}
 
 {% macro consent_statement_select(st) -%}
@@ -53,19 +45,13 @@
                    ch.channel,
             {%- elif st.channel %}
                    '{{ st.channel }}' as channel,
-            {%- elif st.channel_values %}
-                   case {{ folded(st.channel_column) }}
-                   {%- for code, channel in st.channel_values.items() %}
-                       when '{{ code | replace("'", "''") }}' then '{{ channel }}'
-                   {%- endfor %}
-                       else {{ folded(st.channel_column) }} end as channel,
             {%- else %}
-                   {{ folded(st.channel_column) }} as channel,
+                   {{ mapped(st.channel_column, st.channel_values) }} as channel,
             {%- endif %}
                    {{ folded(st.column) }} as value,
                    {{ source_record_time(st.timestamp, 's') }} as decided_at,
             {%- if st.reason_column %}
-                   {{ folded(st.reason_column) }} as reason
+                   {{ mapped(st.reason_column, st.reason_values) }} as reason
             {%- else %}
                    '{{ st.reason | replace("'", "''") }}' as reason
             {%- endif %}

@@ -6,7 +6,7 @@
 -- hands each part back only its own. `reason` says what kind of statement it was (for the
 -- consent log: its origin, e.g. preference_centre, web_form, call_centre). `suppresses`: an
 -- opt-out also enters the suppression log; `lifts_suppression`: an opt-in lifts one.
-{%- set statements = var('consent_statements') %}
+{%- set statements = var('roles')['consent'] %}
 with records as (
     select source, record_id, profile_id, email, phone
     from {{ ref('fct_identity_graph') }}

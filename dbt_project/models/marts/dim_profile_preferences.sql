@@ -1,19 +1,19 @@
--- Contact preferences from the preference centre: frequency cap and excluded product groups.
--- The latest saved preference of any record of the profile wins, including a save that removed
--- the cap (nulls), because the preference centre always shows and stores the whole form.
+-- Contact preferences per profile: frequency cap and excluded product groups, from every source
+-- with the `preferences` role in sources.yml (stg_preferences__saved). The latest saved
+-- preference of any record of the profile wins, including a save of the whole form that
+-- removed the cap (nulls): a preference centre always shows and stores the whole form.
 select
     g.profile_id,
     c.max_contacts,
-    c.per as contact_period,
-    coalesce(string_split(c.excluded_product_groups, '|'), []::varchar[])
-        as excluded_product_groups,
-    c.changed_at as decided_at,
-    c.change_id as decided_by_record_id
-from {{ ref('stg_consent__changes') }} as c
-join {{ ref('fct_identity_graph') }} as g
-    on g.source = 'consent_log' and g.record_id = c.change_id
-where c.origin = 'preference_centre'
-   or c.max_contacts is not null or c.per is not null or c.excluded_product_groups is not null
+    c.contact_period,
+    c.excluded_product_groups,
+    c.saved_at as decided_at,
+    c.source as decided_by_source,
+    c.record_id as decided_by_record_id
+from {{ ref('stg_preferences__saved') }} as c
+join {{ ref('fct_identity_graph') }} as g using (source, record_id)
+where c.whole_form or c.max_contacts is not null or c.contact_period is not null
+   or len(c.excluded_product_groups) > 0
 qualify row_number() over (
-    partition by g.profile_id order by c.changed_at desc, c.change_id desc
+    partition by g.profile_id order by c.saved_at desc, c.source desc, c.record_id desc
 ) = 1

@@ -1,7 +1,7 @@
 -- Behavioural traits per profile, as of the run's clock: var `as_of` (naive UTC, the DAG run's
 -- as_of param or data interval end, `cdp run --as-of`), never the newest record in the data,
 -- so a row dated ahead cannot age everyone and rebuilding old data gives the same answers:
---   RFM from the orders of every source with the orders role (int_orders__orders):
+--   RFM from the orders of every source with the orders role (stg_orders__orders):
 --     recency_days since the last order, frequency = orders,
 --     monetary = total amount (EUR).
 --   churn_score in [0, 1] = 0.7 * recency risk + 0.3 * experience risk, where
@@ -22,7 +22,7 @@ with as_of as (
 
 orders as (
     select g.profile_id, o.ordered_at as order_ts, o.amount, o.product_group
-    from {{ ref('int_orders__orders') }} as o
+    from {{ ref('stg_orders__orders') }} as o
     join {{ ref('fct_identity_graph') }} as g using (source, record_id)
 ),
 
@@ -45,20 +45,18 @@ tickets as (
         count(*) filter (where c.ticket_class = 'praise') as praise_tickets,
         count(*) filter (where c.ticket_class = 'request') as request_tickets
     from {{ ref('int_support__ticket_classes') }} as c
-    join {{ ref('fct_identity_graph') }} as g
-        on g.source = 'support_tickets' and g.record_id = c.ticket_id
+    join {{ ref('fct_identity_graph') }} as g using (source, record_id)
     group by g.profile_id
 ),
 
 email_signals as (
     select
         g.profile_id,
-        count(*) filter (where e.event_type = 'complaint') as spam_complaints,
-        count(*) filter (where e.event_type = 'unsubscribe') as unsubscribes
-    from {{ ref('stg_email__events') }} as e
-    join {{ ref('fct_identity_graph') }} as g
-        on g.source = 'email_events' and g.record_id = e.event_id
-    where e.event_type in ('complaint', 'unsubscribe')
+        count(*) filter (where e.event = 'complained') as spam_complaints,
+        count(*) filter (where e.event = 'unsubscribed') as unsubscribes
+    from {{ ref('stg_email__engagement_events') }} as e
+    join {{ ref('fct_identity_graph') }} as g using (source, record_id)
+    where e.event in ('complained', 'unsubscribed')
     group by g.profile_id
 ),
 
