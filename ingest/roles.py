@@ -175,7 +175,7 @@ class EngagementRole(_Role):
 
     @model_validator(mode="after")
     def _codes_once(self) -> EngagementRole:
-        _refuse_empty_or_repeated(self.types, "types")
+        _refuse_empty_or_repeated(self.types.values(), "types")
         return self
 
     @property
@@ -210,7 +210,7 @@ class OfferResponsesRole(_Role):
 
     @model_validator(mode="after")
     def _one_channel(self) -> OfferResponsesRole:
-        _refuse_empty_or_repeated(self.outcomes, "outcomes")
+        _refuse_empty_or_repeated(self.outcomes.values(), "outcomes")
         if (self.channel is None) == (self.channel_column is None):
             raise PydanticCustomError("role", "give exactly one of channel, channel_column")
         if self.channel_values and self.channel_column is None:
@@ -309,11 +309,13 @@ def _named(*columns: str | None) -> list[str]:
     return [column for column in columns if column]
 
 
-def _refuse_empty_or_repeated(codes: dict[str, tuple[str, ...]], key: str) -> None:
-    """A code mapping must list something and give every own word one meaning."""
-    if not any(codes.values()):
+def _refuse_empty_or_repeated(codes: Iterable[tuple[str, ...]], key: str) -> None:
+    """A code mapping's own words (per kind) must list something and give every word one
+    meaning."""
+    codes = list(codes)
+    if not any(codes):
         raise PydanticCustomError(
             "role", f"{key}: list the source's own values of at least one kind")
-    words = [word for values in codes.values() for word in values]
+    words = [word for values in codes for word in values]
     if len(set(words)) != len(words):
         raise PydanticCustomError("role", f"{key}: a value can mean only one kind")

@@ -4,30 +4,22 @@
     {{ return(var('canonical_fields')) }}
 {%- endmacro %}
 
-{#- The source registry as ingest recorded it in raw._source_registry: one dict per source with
-    its record key, timestamp column, birth-date format and {field: column} identity mapping.
-    Reading it from the warehouse (not from code) is what lets a source added in YAML flow
-    through to profiles without touching dbt. -#}
-{% macro load_source_registry() -%}
-    {%- set sources = {} -%}
-    {%- if execute -%}
-        {%- set exists = run_query(
-            "select count(*) from information_schema.tables "
-            ~ "where table_schema = 'raw' and table_name = '_source_registry'") -%}
-        {%- if exists.columns[0].values()[0] > 0 -%}
-            {%- set rows = run_query(
-                "select source, record_key, timestamp_column, birth_date_format, field, column_name "
-                ~ "from raw._source_registry order by source, field") -%}
-            {%- for row in rows -%}
-                {%- if row[0] not in sources -%}
-                    {%- do sources.update({row[0]: {"source": row[0], "record_key": row[1],
-                        "timestamp_column": row[2], "birth_date_format": row[3], "fields": {}}}) -%}
-                {%- endif -%}
-                {%- do sources[row[0]]["fields"].update({row[4]: row[5]}) -%}
-            {%- endfor -%}
+{#- Every registered source that maps identity fields, by name: one dict per source with its
+    record key, timestamp column, birth-date format and {field: column} identity mapping, from
+    the registry's dbt sources (the var registry_sources, cdp/dbt_sources.py). Known when dbt
+    parses, so every source read is a source() in the identity records' lineage; a source added
+    in YAML flows through to profiles without touching dbt. -#}
+{% macro identity_sources() -%}
+    {%- set sources = [] -%}
+    {%- for table in var('registry_sources') | sort(attribute='name') -%}
+        {%- set meta = table.config.meta -%}
+        {%- if meta.identity -%}
+            {%- do sources.append({"source": table.name, "record_key": meta.record_key,
+                "timestamp": meta.timestamp, "birth_date_format": meta.birth_date_format,
+                "identity": meta.identity}) -%}
         {%- endif -%}
-    {%- endif -%}
-    {{ return(sources.values() | list) }}
+    {%- endfor -%}
+    {{ return(sources) }}
 {%- endmacro %}
 
 {#- One select per registered source projecting its columns onto the canonical fields. -#}
@@ -36,9 +28,9 @@
         '{{ src.source }}' as source,
         cast({{ adapter.quote(src.record_key) }} as varchar) as record_id,
         {#- A source without a change time is dated by its load time. #}
-        {{ source_record_time(src.timestamp_column) }} as record_ts,
+        {{ source_record_time(src.timestamp) }} as record_ts,
     {%- for field in canonical_identity_fields() %}
-        {%- set column = src.fields.get(field) %}
+        {%- set column = src.identity.get(field) %}
         {%- if column is none %}
         cast(null as {{ 'date' if field == 'birth_date' else 'varchar' }}) as {{ field }},
         {%- elif field == 'birth_date' and src.birth_date_format %}
@@ -51,5 +43,5 @@
     {%- endfor %}
         _loaded_at,
         _row_number
-    from raw.{{ adapter.quote(src.source) }}
+    from {{ source('raw', src.source) }}
 {%- endmacro %}

@@ -22,9 +22,10 @@
     cast({{ prefix ~ (adapter.quote(timestamp_column) if timestamp_column else '_loaded_at') }} as timestamp)
 {%- endmacro %}
 
-{#- The current version of every record of a registered source's raw table (sources declared
-    in sources.yml, handed over as vars: no dbt source() of their own). -#}
-{% macro current_source_rows(source, record_key, timestamp_column=none) -%}
-    {{ latest_per_key('raw.' ~ adapter.quote(source), adapter.quote(record_key),
+{#- The current version of every record of a registered source's raw table, read as the dbt
+    source('raw', <name>) (every source in sources.yml is one: cdp/dbt_sources.py), so the
+    model calling this has the source in its lineage. -#}
+{% macro current_source_rows(source_name, record_key, timestamp_column=none) -%}
+    {{ latest_per_key(source('raw', source_name), adapter.quote(record_key),
                       adapter.quote(timestamp_column) if timestamp_column else none) }}
 {%- endmacro %}

@@ -2,7 +2,7 @@
 -- fields. Versions of a record key collapse to the current one (its own change time first,
 -- then load order: a replayed old version never wins).
 -- Records that carry no identifier at all cannot be linked and are left out.
-{%- set registry = load_source_registry() %}
+{%- set registry = identity_sources() %}
 {%- set fields = canonical_identity_fields() %}
 
 with unioned as (
