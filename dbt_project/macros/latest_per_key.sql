@@ -29,3 +29,13 @@
     {{ latest_per_key(source('raw', source_name), adapter.quote(record_key),
                       adapter.quote(timestamp_column) if timestamp_column else none) }}
 {%- endmacro %}
+
+{#- Ties between records of different sources (the same moment, the same value) are broken by
+    the order the sources are declared in sources.yml, earliest first - never by their names,
+    so renaming a source changes no output. -#}
+{% macro source_precedence(source_column) -%}
+    case {{ source_column }}
+    {%- for table in var('registry_sources') %} when '{{ table.name }}' then {{ loop.index }}{% endfor %}
+        else {{ var('registry_sources') | length + 1 }}
+    end
+{%- endmacro %}

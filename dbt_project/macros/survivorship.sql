@@ -31,6 +31,7 @@
 {%- endmacro %}
 
 {#- Position of `source_column` in an ordered source list (unlisted sources last). -#}
+{#- (source_precedence, in latest_per_key.sql, is the registry's own order.) -#}
 {% macro source_position(source_column, sources) -%}
     case {{ source_column }}
     {%- for name in sources %} when '{{ name }}' then {{ loop.index }}{% endfor %}
@@ -64,7 +65,7 @@
     first(struct_pack(
         {%- for column in spec.columns %}{{ column }} := {{ column }}, {% endfor -%}
         source := source, at := record_ts
-    ) order by {{ order }}, source, record_id)
+    ) order by {{ order }}, {{ source_precedence("source") }}, record_id)
     filter (where {{ spec.key }} is not null
         {%- if sources and rule.strategy != "most_trusted" %} and source in ('{{ sources | join("', '") }}'){% endif %})
 {%- endmacro %}

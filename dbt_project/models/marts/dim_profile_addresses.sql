@@ -6,7 +6,7 @@ with addresses as (
         profile_id,
         address_key,
         first(struct_pack(street, house_number, postcode, city, country)
-              order by record_ts desc nulls last, source, record_id) as spelled,
+              order by record_ts desc nulls last, {{ source_precedence('source') }}, record_id) as spelled,
         min(record_ts) as valid_from,
         max(record_ts) as last_seen_at,
         count(*) as record_count,

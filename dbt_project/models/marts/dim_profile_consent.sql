@@ -46,7 +46,7 @@ decisions as (
         partition by g.profile_id, g.channel, g.contact_point
         order by e.decided_at desc nulls last,
                  case e.status when 'opted_out' then 0 else 1 end,
-                 e.source, e.reason
+                 {{ source_precedence('e.source') }}, e.reason
     ) = 1
 ),
 

@@ -27,7 +27,7 @@ latest as (
     from given
     qualify row_number() over (
         partition by profile_id, identifier_type, contact_point
-        order by record_ts desc nulls last, source desc, record_id desc
+        order by record_ts desc nulls last, {{ source_precedence('source') }}, record_id desc
     ) = 1
 )
 

@@ -15,5 +15,6 @@ join {{ ref('fct_identity_graph') }} as g using (source, record_id)
 where c.whole_form or c.max_contacts is not null or c.contact_period is not null
    or len(c.excluded_product_groups) > 0
 qualify row_number() over (
-    partition by g.profile_id order by c.saved_at desc, c.source desc, c.record_id desc
+    partition by g.profile_id
+    order by c.saved_at desc, {{ source_precedence('c.source') }}, c.record_id desc
 ) = 1

@@ -7,15 +7,16 @@
 -- not a web-form sign-up. A listed identifier is not contactable on any
 -- channel (dim_profile_consent), the rule exports and the quality gate check.
 -- Statements made at the same moment (an unsubscribe and a web-form opt-out) are told apart by
--- source, reason and channel, so the row shown is the same on every build.
+-- the sources' order in sources.yml (source_precedence), reason and channel, so the row shown
+-- is the same on every build and under any source names.
 with latest as (
     select
         identifier_hash,
         identifier_type,
-        arg_max(channel, (suppressed_at, source, reason, channel)) as channel,
-        arg_max(reason, (suppressed_at, source, reason, channel)) as reason,
+        arg_max(channel, (suppressed_at, -{{ source_precedence('source') }}, reason, channel)) as channel,
+        arg_max(reason, (suppressed_at, -{{ source_precedence('source') }}, reason, channel)) as reason,
         max(suppressed_at) as suppressed_at,
-        arg_max(source, (suppressed_at, source, reason, channel)) as source,
+        arg_max(source, (suppressed_at, -{{ source_precedence('source') }}, reason, channel)) as source,
         min(suppressed_at) as first_suppressed_at,
         count(*) as statements
     from {{ ref('int_consent__suppression_log') }}
