@@ -66,11 +66,18 @@ def _table(spec: SourceSpec) -> dict[str, Any]:
     )
     if roles:
         description += " Roles: " + ", ".join(roles) + "."
+    config: dict[str, Any] = {}
+    if spec.freshness is not None:
+        config["freshness"] = {
+            f"{level}_after": {"count": hours, "period": "hour"}
+            for level, hours in (("warn", spec.freshness.warn_after_hours),
+                                 ("error", spec.freshness.error_after_hours)) if hours}
     return {
         "name": spec.name,
         "description": description,
         "columns": _columns(spec),
         "config": {
+            **config,
             "meta": {
                 "kind": spec.kind,
                 "format": spec.format,

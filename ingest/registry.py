@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     StrictBool,
+    StrictInt,
     StrictStr,
     ValidationInfo,
     field_validator,
@@ -153,6 +154,25 @@ class CsvOptions(BaseModel):
     header: StrictBool = True
 
 
+class Freshness(BaseModel):
+    """How old the newest load of a source may be before ``dbt source freshness`` warns or
+    errs (hours; measured on the load time ``_loaded_at``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    warn_after_hours: Annotated[StrictInt, Field(gt=0)] | None = None
+    error_after_hours: Annotated[StrictInt, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> Freshness:
+        if self.warn_after_hours is None and self.error_after_hours is None:
+            raise _problem("give warn_after_hours, error_after_hours or both")
+        if (self.warn_after_hours and self.error_after_hours
+                and self.warn_after_hours >= self.error_after_hours):
+            raise _problem("warn_after_hours must be less than error_after_hours")
+        return self
+
+
 class SourceSpec(BaseModel):
     """One registered landing source, as ingest, quality, identity and dbt need it.
 
@@ -176,6 +196,7 @@ class SourceSpec(BaseModel):
     birth_date_format: StrptimeFormat | None = None
     columns: dict[ColumnName, TypeName] = Field(default_factory=dict)
     identity: dict[CanonicalField, ColumnName] = Field(default_factory=dict)
+    freshness: Freshness | None = None
     #: Source roles (``ingest/roles.py``): what the records state besides identity.
     consent: tuple[ConsentStatement, ...] = ()
     orders: OrdersRole | None = None

@@ -167,3 +167,41 @@ def test_the_demo_registry_is_the_demo_sources_each_feeding_identity(tmp_path: P
     identity_inputs = _dbt_ls(home, config, "--select", "+int_identity__records",
                               "--resource-type", "source")
     assert identity_inputs == sorted(f"raw.{name}" for name in DEMO_SOURCES)
+
+
+def test_a_sources_freshness_becomes_its_dbt_freshness() -> None:
+    registry = parse_registry({"sources": {
+        "newsletter_signups": {**SIGNUPS, "freshness": {"warn_after_hours": 26,
+                                                         "error_after_hours": 50}},
+        "webshop_orders": SHOP_ORDERS}})
+    tables = {table["name"]: table for table in source_tables(registry)}
+    assert tables["newsletter_signups"]["config"]["freshness"] == {
+        "warn_after": {"count": 26, "period": "hour"},
+        "error_after": {"count": 50, "period": "hour"}}
+    assert "freshness" not in tables["webshop_orders"]["config"]
+    with pytest.raises(Exception, match="warn_after_hours must be less than error_after_hours"):
+        parse_registry({"sources": {"s": {**SIGNUPS, "freshness": {
+            "warn_after_hours": 50, "error_after_hours": 26}}}})
+
+
+@pytest.mark.integration
+def test_dbt_source_freshness_measures_a_stale_source_by_its_load_time(
+        demo_home_copy, tmp_path: Path) -> None:
+    import duckdb
+
+    from cdp.dbt import DbtBuildFailed
+
+    registry = yaml.safe_load((REPO / "config" / "sources.yml").read_text())
+    registry["sources"]["pos_orders"]["freshness"] = {"warn_after_hours": 24}
+    registry["sources"]["crm_customers"]["freshness"] = {"error_after_hours": 48}
+    config = _config_with(tmp_path, registry["sources"])
+    home = demo_home_copy.home
+    with duckdb.connect(str(demo_home_copy.build_db)) as con:  # the last tills load: 30 h ago
+        con.execute("UPDATE raw.pos_orders SET _loaded_at = now() - INTERVAL 30 HOUR")
+    ctx = RunContext.at_edge(home, config, as_of=AS_OF)
+    outcome = run_dbt(ctx, ["source", "freshness", "--select", "source:raw.pos_orders"])
+    assert dict(outcome.statuses) == {"warn": 1}
+    with duckdb.connect(str(demo_home_copy.build_db)) as con:
+        con.execute("UPDATE raw.crm_customers SET _loaded_at = now() - INTERVAL 3 DAY")
+    with pytest.raises(DbtBuildFailed, match="crm_customers"):
+        run_dbt(ctx, ["source", "freshness", "--select", "source:raw.crm_customers"])
