@@ -10,10 +10,12 @@ The pipeline runs dbt twice per build, around the identity training step
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,9 +25,15 @@ from cdp.settings import REPO_ROOT
 from core.vocabulary import dbt_vars
 from ingest.roles import role_declarations
 
+log = logging.getLogger(__name__)
+
 
 class DbtBuildFailed(RuntimeError):
     """dbt reported an error or a failing test; the build file is not published."""
+
+
+class DbtCrashed(DbtBuildFailed):
+    """dbt itself failed (not a model or a test): worth another try."""
 
 
 @dataclass
@@ -46,7 +54,7 @@ def run_dbt(ctx: RunContext, args: list[str]) -> DbtOutcome:
     args, given = _split_vars(args)
     given = {**dbt_source_vars(ctx.registry), **given}  # the registry's dbt sources
     try:
-        result = dbtRunner().invoke(
+        result = dbtRunner(callbacks=[_log_node_progress]).invoke(
             [
                 *args,
                 "--vars", json.dumps({**config_vars(ctx), **given}),
@@ -68,7 +76,7 @@ def run_dbt(ctx: RunContext, args: list[str]) -> DbtOutcome:
         if status in {"error", "fail", "runtime error"}:
             outcome.failures.append(f"{name}: {status}: {_failure_summary(node_result.message)}")
     if result.exception is not None:
-        raise DbtBuildFailed(f"dbt {' '.join(args)} crashed: {result.exception}")
+        raise DbtCrashed(f"dbt {' '.join(args)} crashed: {result.exception}")
     if not result.success:
         detail = "; ".join(outcome.failures) or "see the dbt log under logs/dbt"
         raise DbtBuildFailed(f"dbt {' '.join(args)} failed: {detail}")
@@ -94,6 +102,25 @@ def config_vars(ctx: RunContext) -> dict[str, object]:
         "identity_model": str(model) if model is not None else None,
         "roles": role_declarations(ctx.registry),
     }
+
+
+def _log_node_progress(event: Any) -> None:
+    """One log line per dbt node started and finished (name, status, seconds): the task log
+    shows which model runs and which failed, while dbt itself stays ``--quiet``. Node names
+    and statuses only; a failing test's message (it may quote data) stays in dbt's own log."""
+    name = event.info.name
+    if name not in {"NodeStart", "NodeFinished"}:
+        return
+    node = event.data.node_info
+    if node.resource_type not in {"model", "test", "unit_test", "seed", "snapshot"}:
+        return
+    if name == "NodeStart":
+        log.debug("dbt %s %s started", node.resource_type, node.node_name)
+        return
+    result = event.data.run_result
+    level = logging.WARNING if result.status in {"error", "fail", "warn"} else logging.INFO
+    log.log(level, "dbt %s %s: %s (%.1f s)", node.resource_type, node.node_name,
+            result.status, result.execution_time)
 
 
 def identity_model_file(ctx: RunContext) -> Path | None:
@@ -140,11 +167,11 @@ def _failure_summary(message: object) -> str:
 UP_TO_TRAINING = "+int_identity__normalised"
 
 
-def dbt_build(ctx: RunContext, part: str = "all") -> DbtOutcome:
+def dbt_build(ctx: RunContext, part: str = "all", full_refresh: bool = False) -> DbtOutcome:
     """``dbt build``: ``part='input'`` up to the records the identity training step reads,
-    ``'rest'`` everything else (after training), ``'all'`` both in one go."""
+    ``'rest'`` everything else (after training), ``'all'`` both in one go. ``full_refresh``
+    rebuilds incremental models, except those configured ``full_refresh=false`` (the
+    suppression log and the profile-id history keep what no source holds any more)."""
     selection = {"all": [], "input": ["--select", UP_TO_TRAINING],
                  "rest": ["--exclude", UP_TO_TRAINING]}[part]
-    return run_dbt(ctx, ["build", *selection])
-
-
+    return run_dbt(ctx, ["build", *selection, *(["--full-refresh"] if full_refresh else [])])

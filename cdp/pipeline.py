@@ -32,11 +32,10 @@ def write_stage_report(ctx: RunContext, stage: str, report: dict[str, Any]) -> d
 
 
 def _announce(stage: str, report: dict[str, Any]) -> None:
-    """One progress line per finished stage (counts and seconds only, never personal data)."""
-    from rich.console import Console
-
+    """One progress line per finished stage, logged (counts and seconds only, never personal
+    data): a task log shows it, and ``cdp run`` shows it on the terminal. A gate adds its
+    result table, one line per suite."""
     failed = report.get("error") or report.get("passed") is False
-    mark = "[red]✗[/]" if failed else "[green]✓[/]"
     detail = ""
     if "rows_loaded" in report:
         rejected, future = report.get("rows_rejected", 0), report.get("rows_future_dated", 0)
@@ -55,9 +54,20 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
         detail = f"configuration valid, {len(report['sources'])} sources"
     elif "statuses" in report:
         detail = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
-    Console(stderr=True, highlight=False).print(
-        f"{mark} {stage.replace('__', ' ')}: {detail} ({report.get('seconds', 0):.1f} s)"
-    )
+    line = f"{'✗' if failed else '✓'} {stage.replace('__', ' ')}: {detail}"
+    log.log(logging.WARNING if failed else logging.INFO, "%s (%.1f s)", line,
+            report.get("seconds", 0))
+    # The details are for a task log; the terminal's summary prints its own table.
+    for suite in report.get("suites", []):
+        log.info("  %-8s %-44s %4d passed %4d failed", suite["layer"], suite["suite"],
+                 suite["passed"], suite["failed"], extra={"detail": True})
+    if report.get("failures"):
+        from quality.gate import FailedExpectation
+
+        for failure in report["failures"]:
+            log.warning("  failed: %s", FailedExpectation(
+                **{**failure, "examples": tuple(failure.get("examples") or ())}).describe(),
+                extra={"detail": True})
 
 
 def read_stage_reports(paths: DataPaths, run_id: str) -> dict[str, dict[str, Any]]:
@@ -88,6 +98,7 @@ def stage_report(ctx: RunContext, stage: str) -> Iterator[dict[str, Any]]:
     """
     report: dict[str, Any] = {}
     started = time.perf_counter()
+    log.debug("stage %s started", stage.replace("__", " "))
     try:
         yield report
     except Exception as error:
@@ -171,7 +182,7 @@ def parse_delivery_target(target: str, sources: Any) -> tuple[str, str]:
     return source, delivery
 
 
-def train_identity(ctx: RunContext) -> dict[str, Any]:
+def train_identity(ctx: RunContext, full_refresh: bool = False) -> dict[str, Any]:
     """dbt build up to the normalised identity records, then the identity training step: the
     Splink model the links model will load, trained and saved here when ``model: auto`` finds
     none (never inside a dbt model)."""
@@ -182,7 +193,7 @@ def train_identity(ctx: RunContext) -> dict[str, Any]:
 
     with stage_report(ctx, "train_identity") as report:
         with writer_lock(ctx.paths):
-            outcome = dbt_build(ctx, part="input")
+            outcome = dbt_build(ctx, part="input", full_refresh=full_refresh)
             choice = ensure_model(ctx.paths.build_db, ctx.identity, ctx.paths.models,
                                   REPO_ROOT, ctx.identity_overrides)
         report["statuses"] = dict(outcome.statuses)
@@ -192,7 +203,31 @@ def train_identity(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
-def build(ctx: RunContext) -> dict[str, Any]:
+def retrain_identity(ctx: RunContext) -> dict[str, Any]:
+    """A new version of the Splink model, estimated on the normalised identity records of the
+    current raw data (dbt build up to them first) and saved next to the older versions: what
+    the identity-training DAG runs. Publishes nothing; the next pipeline run links with it
+    when identity.yml says ``model: auto``."""
+    from cdp.dbt import dbt_build
+    from cdp.locking import writer_lock
+    from identity.model_store import save_versioned
+    from identity.resolve import train_normalised
+    from identity.training import read_normalised
+
+    with stage_report(ctx, "retrain_identity") as report:
+        with writer_lock(ctx.paths):
+            outcome = dbt_build(ctx, part="input")
+            records = read_normalised(ctx.paths.build_db)
+        if records.empty:
+            raise ValueError("no identity records in raw: land files and run the pipeline first")
+        document = train_normalised(records, ctx.identity, overrides=ctx.identity_overrides)
+        path = save_versioned(document, ctx.paths.models)
+        report.update(statuses=dict(outcome.statuses), records=len(records), model=path.name,
+                      fingerprint=document["fingerprint"]["sha256"][:16])
+    return report
+
+
+def build(ctx: RunContext, full_refresh: bool = False) -> dict[str, Any]:
     """The rest of the dbt build after :func:`train_identity`: identity links and profiles,
     marts, segments, and their dbt tests; then the identity report (``identity.json``)."""
     from cdp.dbt import dbt_build
@@ -200,7 +235,7 @@ def build(ctx: RunContext) -> dict[str, Any]:
 
     with stage_report(ctx, "build") as report:
         with writer_lock(ctx.paths):
-            outcome = dbt_build(ctx, part="rest")
+            outcome = dbt_build(ctx, part="rest", full_refresh=full_refresh)
         report["statuses"] = dict(outcome.statuses)
         slowest = sorted(outcome.node_seconds.items(), key=lambda kv: -kv[1])[:5]
         report["slowest_nodes"] = dict(slowest)

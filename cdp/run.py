@@ -60,7 +60,8 @@ def demo_as_of(paths: DataPaths) -> datetime | None:
 def run_pipeline(
     paths: DataPaths, withdraw: list[str] | None = None, as_of: datetime | None = None
 ) -> RunSummary:
-    """Run ``cdp_pipeline`` once on this data directory and summarise it.
+    """Run ``cdp_pipeline`` once on this data directory, then (when it published) ``cdp_export``
+    as the publication would trigger it, and summarise both.
 
     ``withdraw``: deliveries (``<source>/<file or sha256>``) to take back before ingest.
     ``as_of``: the run's clock (the DAG's ``as_of`` param); default :func:`demo_as_of` on
@@ -68,35 +69,40 @@ def run_pipeline(
     """
     paths.ensure()
     ensure_metadata_db(paths)
-    dag = load_dag()
     started = time.perf_counter()
     conf: dict[str, Any] = {"cdp_home": str(paths.home)}
     as_of = as_of or demo_as_of(paths)
     if as_of is not None:
         conf["as_of"] = as_of.isoformat()
-    if withdraw:
-        conf["withdraw"] = list(withdraw)
-    dag_run = dag.test(run_conf=conf)
+    pipeline_run = load_dag("cdp_pipeline").test(
+        run_conf={**conf, "withdraw": list(withdraw or [])})
+    runs = [pipeline_run]
+    if str(pipeline_run.state) == "success":
+        # as a publication triggers it: on the publishing run's clock, under its run id
+        clock = read_stage_reports(paths, pipeline_run.run_id).get("check", {}).get("as_of")
+        runs.append(load_dag("cdp_export").test(run_conf={
+            **conf, **({"as_of": clock} if clock else {}),
+            "publication_run_id": pipeline_run.run_id}))
     seconds = time.perf_counter() - started
-    summary = summarise(paths, dag_run.run_id, str(dag_run.state), seconds)
-    summary.failed_tasks = _failed_tasks(dag_run)
+    state = next((str(run.state) for run in runs if str(run.state) != "success"), "success")
+    summary = summarise(paths, pipeline_run.run_id, state, seconds)
+    summary.failed_tasks = {key: value for run in runs for key, value in _failed_tasks(run).items()}
     return summary
 
 
-def load_dag() -> Any:
-    """The ``cdp_pipeline`` DAG of :func:`load_dag_module`."""
-    return load_dag_module().cdp_pipeline_dag
+def load_dag(dag_id: str = "cdp_pipeline") -> Any:
+    """A DAG of dags/ by its id (``dags/<dag_id>.py`` defines ``<dag_id>_dag``)."""
+    return getattr(load_dag_module(dag_id), f"{dag_id}_dag")
 
 
-def load_dag_module() -> Any:
-    """Import dags/cdp_pipeline.py by path (dags/ is Airflow's folder, not a Python package)."""
+def load_dag_module(name: str = "cdp_pipeline") -> Any:
+    """Import dags/<name>.py by path (dags/ is Airflow's folder, not a Python package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "cdp_pipeline_dag_module", REPO_ROOT / "dags" / "cdp_pipeline.py"
-    )
+    spec = importlib.util.spec_from_file_location(f"{name}_dag_module",
+                                                  REPO_ROOT / "dags" / f"{name}.py")
     if spec is None or spec.loader is None:
-        raise ImportError("cannot load dags/cdp_pipeline.py")
+        raise ImportError(f"cannot load dags/{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,52 +1,32 @@
 """cdp_pipeline: ingest every registered source → train identity (dbt up to the normalised
 identity records, then the Splink model if needed) → dbt build (linkage inside) → quality gate →
-publish (write-audit-publish) → export segments.
+publish (write-audit-publish). A publication is the asset ``cdp_published_warehouse``; the
+export DAG (dags/cdp_export.py) runs on it.
 
-Thin TaskFlow wrappers around ``cdp.pipeline``; nothing heavy happens at parse time (the
-registry is read by a task, not here). Each task resolves its run context once: the data
+Thin TaskFlow wrappers around ``cdp.pipeline`` (shared wiring: ``cdp/orchestration.py``);
+nothing heavy happens at parse time. Each task resolves its run context once: the data
 directory from the ``cdp_home`` param, else ``CDP_HOME``, else ``./data``; the configuration
 folder from ``cdp_config``, else ``CDP_CONFIG``, else the repository's ``config/``; the run's
 clock (traits, suppression windows, future-dated records) from the ``as_of`` param, else the
-run's data interval end (a scheduled run: its logical date's interval), else its logical
-date, else when the run was queued: the same for every task of a run, never the wall clock
-of a task and never the newest timestamp in the data.
+run's data interval end, else its logical date, else when the run was queued: the same for
+every task of a run, never the wall clock of a task and never the newest timestamp in the data.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-PUBLISHED_WAREHOUSE = Asset(name="cdp_published_warehouse", uri="cdp://warehouse/published")
-
-
-def _stage(name: str, *args: Any) -> Any:
-    """Run one stage of cdp.pipeline in this task's run context."""
-    import cdp.pipeline as pipeline
-    from cdp.context import RunContext
-
-    context = get_current_context()
-    params = context["params"]
-    ctx = RunContext.at_edge(params.get("cdp_home"), params.get("cdp_config"),
-                             context["run_id"], _as_of(context))
-    return getattr(pipeline, name)(ctx, *args)
-
-
-def _as_of(context: Any) -> datetime:
-    """The run's clock: the ``as_of`` param, the data interval end, the logical date, or when
-    the run was queued (an asset-triggered or manual run may have no logical date)."""
-    from cdp.context import parse_as_of
-
-    given = context["params"].get("as_of")
-    if given:
-        return parse_as_of(given)
-    for key in ("data_interval_end", "logical_date"):
-        if context.get(key) is not None:
-            return context[key]
-    return context["dag_run"].run_after
+from cdp.orchestration import (
+    DEFAULT_ARGS,
+    PUBLISHED_WAREHOUSE,
+    context_params,
+    publication_extra,
+    run_stage,
+    task_context,
+)
 
 
 @dag(
@@ -55,35 +35,11 @@ def _as_of(context: Any) -> datetime:
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 0},
+    default_args=DEFAULT_ARGS,
     tags=["cdp"],
     doc_md=__doc__,
     params={
-        "cdp_home": Param(
-            None,
-            type=["null", "string"],
-            title="Data directory",
-            description="Where landing files, warehouse, exports and reports live "
-            "(default: $CDP_HOME, else ./data).",
-        ),
-        "cdp_config": Param(
-            None,
-            type=["null", "string"],
-            title="Configuration folder",
-            description="Folder with sources.yml and the other YAML configuration "
-            "(default: $CDP_CONFIG, else the repository's config/).",
-        ),
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
-            r"(Z|[+-]\d{2}:?\d{2})?)?$",
-            title="As-of time",
-            description="The run's clock, ISO 8601 (2026-11-01T00:00; UTC unless an offset "
-            "is given): traits are computed as of it, suppression windows end at it, records "
-            "dated later (plus quality.yml future_dated_tolerance_hours) are quarantined. "
-            "Default: the run's data interval end.",
-        ),
+        **context_params(),
         "withdraw": Param(
             [],
             type="array",
@@ -93,52 +49,65 @@ def _as_of(context: Any) -> datetime:
             "<source>/<file name or sha256>: their rows leave raw and quarantine and the same "
             "bytes are not loaded again (cdp ingest reinstate undoes it).",
         ),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            title="Full refresh",
+            description="Rebuild incremental dbt models from raw (dbt --full-refresh). The "
+            "suppression log and the profile-id history are never rebuilt: they keep what no "
+            "source holds any more.",
+        ),
     },
 )
 def cdp_pipeline() -> None:
-    @task
+    @task(retries=0)
     def registered_sources() -> list[str]:
-        return list(_stage("registered_sources"))
+        """Every configuration file checked (a typo fails here, naming file and key)."""
+        return list(run_stage("registered_sources"))
 
     @task
     def prepare(sources: list[str]) -> list[str]:
         """Clear leftovers of killed publications, withdraw the deliveries the run names, then
         hand the sources on to ingest."""
-        _stage("remove_publish_leftovers")
+        run_stage("remove_publish_leftovers")
         targets = list(get_current_context()["params"].get("withdraw") or [])
         if targets:
-            _stage("withdraw_deliveries", targets)
+            run_stage("withdraw_deliveries", targets)
         return sources
 
     # One writer at a time: mapped ingest instances never run concurrently.
     @task(max_active_tis_per_dag=1, map_index_template="{{ task.op_kwargs['source'] }}")
     def ingest(source: str) -> dict[str, Any]:
-        return _stage("ingest_source", source)
+        return run_stage("ingest_source", source)
 
     @task
     def train_identity(ingested: list[dict[str, Any]]) -> dict[str, Any]:
         """Build up to the normalised identity records; train the Splink model if needed."""
-        return _stage("train_identity")
+        return run_stage("train_identity", _full_refresh())
 
     @task
     def build(trained: dict[str, Any]) -> dict[str, Any]:
-        return _stage("build")
+        return run_stage("build", _full_refresh())
 
-    @task
+    @task(retries=0)
     def quality_gate(built: dict[str, Any]) -> dict[str, Any]:
-        return _stage("quality_gate")
+        return run_stage("quality_gate")
 
     @task(outlets=[PUBLISHED_WAREHOUSE])
     def publish(gated: dict[str, Any]) -> dict[str, Any]:
-        return _stage("publish")
-
-    @task
-    def export(published: dict[str, Any]) -> dict[str, Any]:
-        return _stage("export")
+        """Swap the audited build in; the asset event tells the export DAG where and when."""
+        report = run_stage("publish")
+        events = get_current_context()["outlet_events"]
+        events[PUBLISHED_WAREHOUSE].extra = publication_extra(task_context())
+        return report
 
     # Each stage takes the previous one's report: the data dependency orders the tasks.
     ingested = ingest.expand(source=prepare(registered_sources()))
-    export(publish(quality_gate(build(train_identity(ingested)))))
+    publish(quality_gate(build(train_identity(ingested))))
+
+
+def _full_refresh() -> bool:
+    return bool(get_current_context()["params"].get("full_refresh"))
 
 
 cdp_pipeline_dag = cdp_pipeline()

@@ -3,11 +3,15 @@
 The machines running the gate have no network, so GX must never try to phone home; it reads
 ``GX_ANALYTICS_ENABLED`` when it is imported. Every gate module takes GX from here, and only
 when it runs checks, so importing :mod:`quality` stays cheap for the CLI and DAG parsing.
+GX announces every class it registers (some 200 INFO lines per import): its own logger is
+kept at WARNING, so a task log shows the gate's result, not GX's bookkeeping.
 """
 
+import logging
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 import great_expectations as gx  # noqa: E402
 from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402

@@ -4,6 +4,7 @@ a path or a configured name for markup and silently drop it."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,26 @@ def test_segment_list_shows_configured_text_as_written(tmp_path: Path) -> None:
         app, ["segment", "list", "--config", str(config), "--home", str(home)])
     assert result.exit_code == 0, result.output
     assert "[VIP] customers, [bold]high[/] value" in result.stdout
+
+
+def test_cdp_run_reports_a_registry_typo_before_anything_runs(tmp_path: Path) -> None:
+    """A typo in sources.yml ends `cdp run` with one message naming file, source and key, before
+    demo data, Airflow or any stage starts."""
+    from cdp.settings import REPO_ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", config)
+    registry = config / "sources.yml"
+    text = registry.read_text(encoding="utf-8")
+    assert "    record_key: crm_row_id" in text
+    registry.write_text(text.replace("    record_key: crm_row_id", "    record_kee: crm_row_id"),
+                        encoding="utf-8")
+    home = tmp_path / "home"
+    (home / "landing" / "crm_customers").mkdir(parents=True)
+    (home / "landing" / "crm_customers" / "export.csv").write_text("crm_row_id\n1\n")
+    code, stderr = _run("run", "--home", str(home), env={"CDP_CONFIG": str(config)})
+    assert code == 2
+    assert stderr.startswith("error: invalid configuration: ")
+    assert f"{registry}: sources.crm_customers.record_kee: Extra inputs are not permitted" in stderr
+    assert "Traceback" not in stderr
+    assert not (home / "airflow").exists() and not any((home / "reports").rglob("*.json"))

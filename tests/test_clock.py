@@ -19,7 +19,7 @@ from cdp.cli import app
 from cdp.context import RunContext, parse_as_of
 from cdp.dbt import config_vars
 from cdp.demo.model import REFERENCE_DATE
-from cdp.run import RunSummary, demo_as_of, load_dag, load_dag_module, run_pipeline
+from cdp.run import RunSummary, demo_as_of, load_dag, run_pipeline
 from core.paths import DataPaths
 from core.vocabulary import safe_run_id
 
@@ -69,7 +69,8 @@ def _task_context(params: dict[str, object], **dates: object) -> dict[str, objec
 
 
 def test_the_dag_clock_is_the_param_else_the_data_interval_end_else_the_run() -> None:
-    clock = load_dag_module()._as_of
+    from cdp.orchestration import run_clock as clock
+
     interval_end = datetime(2026, 11, 2, tzinfo=UTC)
     logical = datetime(2026, 11, 1, 12, tzinfo=UTC)
     assert clock(_task_context({"as_of": "2026-10-01T00:00"}, data_interval_end=interval_end)

@@ -153,7 +153,7 @@ def _stub_ingest_and_build(monkeypatch: pytest.MonkeyPatch) -> None:
         report = {"source": source, "seconds": 0.0, "rows_loaded": 0, "rows_rejected": 0}
         return pipeline.write_stage_report(ctx, f"ingest__{source}", report)
 
-    def build(ctx: RunContext) -> dict[str, Any]:
+    def build(ctx: RunContext, full_refresh: bool = False) -> dict[str, Any]:
         return pipeline.write_stage_report(ctx, "build", {"seconds": 0.0})
 
     monkeypatch.setattr(pipeline, "ingest_source", ingest_source)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cdp.commands.demo import demo_generate
 from cdp.commands.options import HomeOption, NoiseOption, console, fail, paths_for
+from cdp.commands.progress import run_progress
 from core.paths import DataPaths
 
 
@@ -29,6 +30,8 @@ def run(
         "given): traits, suppression windows and future-dated records are judged against it. "
         "Default: the time the run starts; on generated demo data the generator's reference "
         "date.")] = None,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show Airflow's own log and tracebacks of failed tasks.")] = False,
 ) -> None:
     """Run cdp_pipeline once in-process (dag.test); generate demo data if landing/ is empty."""
     from cdp.context import parse_as_of
@@ -45,12 +48,25 @@ def run(
     if clock is None and (clock := demo_as_of(paths)) is not None:
         console.print(f"generated demo data: as of its reference date {clock:%Y-%m-%d %H:%M} "
                       "UTC (--as-of to change)")
-    # The terminal is for the run's own progress lines; Airflow's INFO chatter stays out of it.
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    summary = run_pipeline(paths, as_of=clock)
+    _check_configuration(paths)
+    # The terminal is for the run's own progress; Airflow's logging (task tracebacks, its
+    # scheduling chatter) stays out of it unless --debug: the summary names what failed.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "DEBUG" if debug else "CRITICAL")
+    with run_progress(console):
+        summary = run_pipeline(paths, as_of=clock)
     print_summary(summary)
     if not summary.succeeded:
         raise typer.Exit(1)
+
+
+def _check_configuration(paths: DataPaths) -> None:
+    """Every configuration problem up front, as one message (file, key, problem), before
+    Airflow is even imported: a typo costs seconds, not a failed run."""
+    from cdp.context import RunContext, check_settings
+
+    problems = check_settings(RunContext.at_edge(paths.home))
+    if problems:
+        fail("invalid configuration:\n" + "\n".join(problems))
 
 
 def stage_order(stage: str) -> int:

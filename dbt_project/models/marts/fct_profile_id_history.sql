@@ -1,7 +1,7 @@
 -- Append-only history of profile id changes, one batch per build: merges (an old id folded
 -- into another profile), splits (records of an old id moved to a new profile) and new ids.
 -- Derived from int_identity__clusters.previous_profile_id; an unchanged build adds nothing.
-{{ config(materialized='incremental', on_schema_change='fail') }}
+{{ config(materialized='incremental', on_schema_change='fail', full_refresh=false) }}
 
 with pairs as (
     select distinct previous_profile_id as old_id, profile_id as new_id
