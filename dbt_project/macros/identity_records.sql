@@ -34,7 +34,7 @@
         {%- if column is none %}
         cast(null as {{ 'date' if field == 'birth_date' else 'varchar' }}) as {{ field }},
         {%- elif field == 'birth_date' and src.birth_date_format %}
-        cast(try_strptime(cast({{ adapter.quote(column) }} as varchar), '{{ src.birth_date_format }}') as date) as birth_date,
+        cast(try_strptime(cast({{ adapter.quote(column) }} as varchar), '{{ src.birth_date_format | replace("'", "''") }}') as date) as birth_date,
         {%- elif field == 'birth_date' %}
         try_cast({{ adapter.quote(column) }} as date) as birth_date,
         {%- else %}
