@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MYPY_VENV := .venv-mypy
 MYPY_STAMP := $(MYPY_VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench airflow clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: lint  ## set up, lint and run the test suite
 lint: $(STAMP) $(MYPY_STAMP)  ## ruff and mypy (packages and settings: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check .
 	$(MYPY_VENV)/bin/mypy --python-executable $(BIN)/python
+
+AIRFLOW_PORT ?= 8080
+airflow: $(STAMP)  ## Airflow (scheduler, DAG processor, triggerer, UI) on 127.0.0.1:$(AIRFLOW_PORT)
+	$(BIN)/cdp airflow standalone --port $(AIRFLOW_PORT)
 
 bench: $(STAMP)  ## benchmarks (not tests): ingest throughput, identity stage, exports
 	$(BIN)/python benchmarks/ingest_throughput.py

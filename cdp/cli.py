@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cdp.commands.airflow import airflow_app
 from cdp.commands.check import check
 from cdp.commands.demo import demo_app
 from cdp.commands.identity import explain, identity_app
@@ -15,6 +16,7 @@ from cdp.commands.serve import serve
 
 app = typer.Typer(help="Customer data platform: ingest, resolve identities, gate, publish, export.",
                   no_args_is_help=True, add_completion=False)
+app.add_typer(airflow_app, name="airflow")
 app.add_typer(demo_app, name="demo")
 app.add_typer(identity_app, name="identity")
 app.add_typer(ingest_app, name="ingest")
