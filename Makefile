@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # mypy needs a venv of its own (see [dependency-groups] in pyproject.toml).
 MYPY_VENV := .venv-mypy
 MYPY_STAMP := $(MYPY_VENV)/.installed
+# Debian packages the tests need: Chromium for everything a person looks at (the Airflow UI).
+CHROMIUM := /usr/bin/chromium
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: run test lint bench airflow clean
 
@@ -21,10 +24,14 @@ $(MYPY_STAMP): pyproject.toml
 	$(MYPY_VENV)/bin/python -m pip install --quiet --group mypy
 	touch $(MYPY_STAMP)
 
+$(CHROMIUM):
+	$(APT_GET) install -y -q --no-install-recommends chromium \
+	  || ($(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends chromium)
+
 run: $(STAMP)  ## set up and run the pipeline on generated demo data
 	$(BIN)/cdp run
 
-test: lint  ## set up, lint and run the test suite
+test: lint $(CHROMIUM)  ## set up, lint and run the test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) $(MYPY_STAMP)  ## ruff and mypy (packages and settings: [tool.mypy] in pyproject.toml)

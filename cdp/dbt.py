@@ -62,7 +62,10 @@ def run_dbt(ctx: RunContext, args: list[str]) -> DbtOutcome:
                 "--profiles-dir", str(REPO_ROOT / "dbt_project"),
                 "--target-path", str(target),
                 "--log-path", str(paths.home / "logs" / "dbt"),
-                "--quiet",
+                # Nothing of dbt's own on stdout: its error summary quotes values (a cast
+                # error names the value, which may be an e-mail address). The task log gets
+                # a line per node from _log_node_progress; the details stay in logs/dbt.
+                "--log-level", "none",
             ]
         )
     finally:

@@ -7,9 +7,11 @@ pipeline, dbt and the warehouse are imported inside the task that runs them.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
+import pendulum
 from airflow.sdk import Asset, Param, get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -24,8 +26,38 @@ PUBLISHED_WAREHOUSE = Asset(name="cdp_published_warehouse", uri="cdp://warehouse
 DEFAULT_ARGS: dict[str, Any] = {"retries": 2, "retry_delay": timedelta(seconds=30),
                                 "retry_exponential_backoff": True}
 
+#: cdp_pipeline's schedule: a cron expression, an Airflow preset or ``none`` (runs only when
+#: triggered: by hand, the API or cdp_landing_watch). Read when the DAG file is parsed.
+SCHEDULE_VARIABLE = "CDP_PIPELINE_SCHEDULE"
+
 AS_OF_PATTERN = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
                  r"(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def dag_defaults(doc: str | None, *, tags: tuple[str, ...] = (),
+                 params: dict[str, Param] | None = None) -> dict[str, Any]:
+    """The ``@dag`` arguments every DAG of the product shares: one run at a time (one writer
+    per DuckDB file), no catch-up of missed days (a run recomputes from everything landed),
+    the retry policy, the ``cdp`` tag, the module docstring as its documentation and the
+    run-context params (plus the DAG's own)."""
+    return {
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": DEFAULT_ARGS,
+        "tags": ["cdp", *tags],
+        "doc_md": doc,
+        "params": {**context_params(), **(params or {})},
+    }
+
+
+def pipeline_schedule(environ: dict[str, str] | None = None) -> str | None:
+    """cdp_pipeline's schedule from ``$CDP_PIPELINE_SCHEDULE`` (default ``@daily``; ``none``:
+    no schedule)."""
+    value = (os.environ if environ is None else environ).get(SCHEDULE_VARIABLE, "").strip()
+    if not value:
+        return "@daily"
+    return None if value.lower() == "none" else value
 
 
 def context_params() -> dict[str, Param]:

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import dag, task
 
-from cdp.orchestration import DEFAULT_ARGS, context_params, run_stage
+from cdp.orchestration import dag_defaults, run_stage
 
 
 @dag(
     dag_id="cdp_identity_training",
     schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["cdp", "identity"],
-    doc_md=__doc__,
-    params=context_params(),
+    **dag_defaults(__doc__, tags=("identity",)),
 )
 def cdp_identity_training() -> None:
     @task

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import PokeReturnValue, dag, task
 
-from cdp.orchestration import DEFAULT_ARGS, context_params, task_context
+from cdp.orchestration import dag_defaults, task_context
 
 SEEN_FILE = "landing_seen.json"
 
@@ -21,14 +20,8 @@ SEEN_FILE = "landing_seen.json"
 @dag(
     dag_id="cdp_landing_watch",
     schedule="*/10 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
     is_paused_upon_creation=True,
-    default_args=DEFAULT_ARGS,
-    tags=["cdp"],
-    doc_md=__doc__,
-    params=context_params(),
+    **dag_defaults(__doc__),
 )
 def cdp_landing_watch() -> None:
     @task.sensor(poke_interval=60, timeout=540, mode="reschedule", soft_fail=True)

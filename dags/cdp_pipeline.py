@@ -1,6 +1,7 @@
 """cdp_pipeline: ingest every registered source → train identity (dbt up to the normalised
 identity records, then the Splink model if needed) → dbt build (linkage inside) → quality gate →
-publish (write-audit-publish). A publication is the asset ``cdp_published_warehouse``; the
+publish (write-audit-publish), daily unless ``$CDP_PIPELINE_SCHEDULE`` says otherwise (a cron
+expression, a preset, or ``none``). A publication is the asset ``cdp_published_warehouse``; the
 export DAG (dags/cdp_export.py) runs on it.
 
 Thin TaskFlow wrappers around ``cdp.pipeline`` (shared wiring: ``cdp/orchestration.py``);
@@ -16,13 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from cdp.orchestration import (
-    DEFAULT_ARGS,
     PUBLISHED_WAREHOUSE,
-    context_params,
+    dag_defaults,
+    pipeline_schedule,
     publication_extra,
     run_stage,
     task_context,
@@ -31,15 +31,8 @@ from cdp.orchestration import (
 
 @dag(
     dag_id="cdp_pipeline",
-    schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=["cdp"],
-    doc_md=__doc__,
-    params={
-        **context_params(),
+    schedule=pipeline_schedule(),
+    **dag_defaults(__doc__, params={
         "withdraw": Param(
             [],
             type="array",
@@ -57,7 +50,7 @@ from cdp.orchestration import (
             "suppression log and the profile-id history are never rebuilt: they keep what no "
             "source holds any more.",
         ),
-    },
+    }),
 )
 def cdp_pipeline() -> None:
     @task(retries=0)

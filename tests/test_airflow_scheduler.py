@@ -4,9 +4,13 @@ demo data; ``cdp_pipeline`` triggered through Airflow's REST API (v2) with param
 engineer would, and polled until it ends.
 
 * A run publishes the warehouse (every task was run by the scheduler's LocalExecutor
-  and reached the API server with the shared JWT secret).
+  and reached the API server with the shared JWT secret), and the publication (an asset
+  event) starts cdp_export, which writes that run's exports.
 * A bad delivery fails the quality gate: the run FAILED, nothing was published (the
   published file byte-identical).
+* A misdeclared source column fails a dbt model: the build task is red in the UI, and its
+  log in the UI names the model (headless Chromium, logged in through the login form; the
+  screenshot goes to ``$CDP_TEST_ARTIFACTS``, else the test's data directory).
 
 Bounded in time: one budget for the whole module; the components are stopped by their
 process group in a finally. On a failure the components' output and the failed tasks' logs
@@ -19,6 +23,8 @@ import csv
 import hashlib
 import io
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +38,7 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+import yaml
 
 from cdp.airflow_env import (
     admin_password,
@@ -42,15 +49,22 @@ from cdp.airflow_env import (
 )
 from cdp.settings import REPO_ROOT, data_paths
 from core.paths import DataPaths
+from core.vocabulary import safe_run_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAG_ID = "cdp_pipeline"
 DEMO_AS_OF = "2026-11-01T00:00"
-#: The whole module: start, two runs, stop (measured: about 3 minutes on 2 shared cores).
-BUDGET_SECONDS = 540.0
+#: The whole module: start, three runs and an export, stop (measured: about 4 minutes on 2
+#: shared cores).
+BUDGET_SECONDS = 720.0
 STARTUP_SECONDS = 150.0
 RUN_SECONDS = 240.0
+#: Debian's Chromium (the Makefile installs it), headless and without background traffic.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
 
 
 def _free_port() -> int:
@@ -119,11 +133,11 @@ class Airflow:
         assert response.status_code == 200, response.text
         return str(response.json()["dag_run_id"])
 
-    def wait_for(self, run_id: str) -> str:
+    def wait_for(self, run_id: str, dag_id: str = DAG_ID) -> str:
         end = time.monotonic() + self.remaining(RUN_SECONDS)
         state = "unknown"
         while time.monotonic() < end:
-            response = self.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+            response = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
             assert response.status_code == 200, response.text
             state = str(response.json()["state"])
             if state in ("success", "failed"):
@@ -134,11 +148,17 @@ class Airflow:
         raise AssertionError(f"run {run_id} still {state} after {RUN_SECONDS:.0f} s"
                              + self.report(run_id))
 
-    def queued_asset_events(self, dag_id: str) -> list[dict[str, Any]]:
-        """Asset events waiting to start a run of ``dag_id``."""
-        response = self.request("GET", f"/api/v2/dags/{dag_id}/assets/queuedEvents")
-        assert response.status_code == 200, response.text
-        return list(response.json()["queued_events"])
+    def first_run_of(self, dag_id: str) -> dict[str, Any]:
+        """The first run of ``dag_id``, once the scheduler has created it."""
+        end = time.monotonic() + self.remaining(60.0)
+        while time.monotonic() < end:
+            response = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns")
+            assert response.status_code == 200, response.text
+            runs = response.json()["dag_runs"]
+            if runs:
+                return dict(runs[0])
+            time.sleep(2)
+        raise AssertionError(f"no run of {dag_id} within 60 s" + self.report())
 
     def task_states(self, run_id: str) -> dict[str, str]:
         response = self.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
@@ -215,9 +235,10 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
         **os.environ,
         "CDP_HOME": str(paths.home),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        # Test only: no scheduled @daily run on unpausing, only the runs the test triggers;
-        # log servers on free ports, so a second Airflow on this machine does not collide.
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        # Test only: no scheduled @daily run on unpausing, only the runs the test triggers
+        # (and the export runs their publications start); log servers on free ports, so a
+        # second Airflow on this machine does not collide.
+        "CDP_PIPELINE_SCHEDULE": "none",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         "NO_COLOR": "1",
@@ -272,10 +293,14 @@ def test_the_scheduler_runs_the_dag_and_publishes(
     with duckdb.connect(str(airflow.paths.published_db), read_only=True) as con:
         row = con.execute("SELECT count(*) FROM main.dim_profiles").fetchone()
     assert row is not None and row[0] > 0
-    # The publication is an asset event queued for cdp_export (this test switches the
-    # scheduler's own run creation off - use_job_schedule - so it stays queued).
-    queued = airflow.queued_asset_events("cdp_export")
-    assert [event["asset_id"] for event in queued] and len(queued) == 1, queued
+    # The publication is an asset event: the scheduler starts cdp_export on it, which
+    # exports as of the publishing run, under that run's id.
+    export = airflow.first_run_of("cdp_export")
+    assert export["run_type"] == "asset_triggered", export
+    assert airflow.wait_for(export["dag_run_id"], "cdp_export") == "success", \
+        airflow.report(export["dag_run_id"])
+    exported = sorted(p.parent.name for p in airflow.paths.exports.glob(f"*/{safe_run_id(run_id)}"))
+    assert exported == ["churn_winback_email", "email_newsletter", "movers_post"], exported
     # Everything Airflow generated is in the data directory; the secrets are private.
     for private in (secrets_file(airflow.paths), password_file(airflow.paths)):
         assert private.stat().st_mode & 0o077 == 0, private
@@ -324,3 +349,75 @@ def test_a_failing_gate_fails_the_run_and_publishes_nothing(
     assert states["publish"] == "upstream_failed", states
     assert _sha256(airflow.paths.published_db) == before
     assert _published_run_id(airflow.paths) == first_run
+
+
+def _misdeclared_config(paths: DataPaths) -> Path:
+    """The repository's configuration with the tills' order amount declared on the store
+    column (``S033``): the first model that reads the orders (a view casts it) fails."""
+    folder = paths.home / "config-misdeclared"
+    shutil.copytree(REPO_ROOT / "config", folder)
+    registry = yaml.safe_load((folder / "sources.yml").read_text(encoding="utf-8"))
+    registry["sources"]["pos_orders"]["orders"]["amount"] = "store_id"
+    (folder / "sources.yml").write_text(yaml.safe_dump(registry, sort_keys=False),
+                                        encoding="utf-8")
+    return folder
+
+
+def _artifacts(paths: DataPaths) -> Path:
+    folder = Path(os.environ.get("CDP_TEST_ARTIFACTS") or paths.home / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_a_failing_dbt_model_is_a_red_build_task_whose_ui_log_names_it(
+    airflow: Airflow, published_run: tuple[str, str]
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    first_run, first_state = published_run
+    if first_state != "success":
+        pytest.skip("the first run did not publish (see the first test)")
+    for bad in airflow.paths.landing.glob("*/*_bad.csv"):  # the gate test's delivery
+        bad.unlink()
+    before = _sha256(airflow.paths.published_db)
+    config = _misdeclared_config(airflow.paths)
+
+    run_id = airflow.trigger(cdp_home=str(airflow.paths.home), cdp_config=str(config),
+                             as_of=DEMO_AS_OF)
+    state = airflow.wait_for(run_id)
+    states = airflow.task_states(run_id)
+    assert state == "failed", airflow.report(run_id)
+    assert states["build"] == "failed", airflow.report(run_id)
+    assert states["quality_gate"] == "upstream_failed", states
+    assert _sha256(airflow.paths.published_db) == before
+
+    screenshot = _artifacts(airflow.paths) / "airflow-failed-dbt-model.png"
+    page_errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            base = f"http://127.0.0.1:{airflow.port}"
+            page.goto(f"{base}/dags/{DAG_ID}/runs/{run_id}/tasks/build")
+            # Not logged in: the UI sends the browser to the login form, then back.
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", admin_password(airflow.paths))
+            page.click("button[type=submit]")
+            page.wait_for_url(f"**/runs/{run_id}/tasks/build**")
+            # The build task's log, as the UI shows it: a line per dbt node, the failing
+            # model's with its status.
+            page.get_by_text(": error (", exact=False).first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            page.screenshot(path=str(screenshot), full_page=False)
+        finally:
+            browser.close()
+    failed_lines = [line for line in body.splitlines() if ": error (" in line]
+    assert failed_lines and all("dbt model " in line for line in failed_lines), failed_lines
+    assert re.search(r"dbt build .*failed: ", body), body[-3000:]  # the task's one message
+    # The value dbt could not cast stays in dbt's own log file: in another column it could
+    # be an e-mail address.
+    assert not re.search(r"'S\d{3}'", body), [line for line in body.splitlines() if "'S" in line]
+    assert page_errors == [], page_errors
+    assert screenshot.stat().st_size > 10_000
+    print(f"screenshot: {screenshot}")

@@ -51,3 +51,29 @@
     {%- endfor %}
     where false
 {%- endmacro %}
+
+{#- A role model: one select per source declaring `role` (var roles), unioned; each select
+    opens with the source's name, its record id and `time_as` (the record's time), then what
+    the caller block writes for that source (`{% call(src) role_union(...) %}`), reading the
+    source's current rows as `s`. `keep` filters the union. With no source: no rows, typed as
+    `columns` ({column: type}, in order). -#}
+{% macro role_union(role, time_as, columns, keep=none) -%}
+    {%- set sources = var('roles')[role] -%}
+    {%- if not sources -%}
+{{ no_rows(columns) }}
+    {%- else -%}
+    {%- if keep %}select * from ({% endif %}
+    {%- for src in sources %}
+    select
+        '{{ src.source }}' as source,
+        cast(s.{{ adapter.quote(src.record_key) }} as varchar) as record_id,
+        {{ source_record_time(src.timestamp, 's') }} as {{ time_as }},
+        {{ caller(src) }}
+    from ({{ current_source_rows(src.source, src.record_key, src.timestamp) }}) as s
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+    {%- if keep %}
+) where {{ keep }}
+    {%- endif %}
+    {%- endif %}
+{%- endmacro %}
