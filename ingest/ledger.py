@@ -28,6 +28,14 @@ FILE_QUARANTINE = "_file_quarantine"
 #: Rows skipped because an identical version of the record was already loaded: kept so a
 #: withdrawal of the earlier delivery hands the row over instead of losing it.
 REDELIVERED = "_redelivered"
+#: What stays of an erased person (privacy/): the SHA-256 of each normalised identifier
+#: (``privacy.identifiers.identifier_hash``), so the suppression list keeps them uncontactable
+#: and a replayed delivery holding them is quarantined with reason ``erased``.
+ERASED_IDENTIFIERS = "_erased_identifiers"
+#: One row per erasure request: hashed identifiers, times, and counts of what was removed where.
+ERASURE_REQUESTS = "_erasure_requests"
+#: The quarantine reason of a row that carries an erased identifier (its line is not kept).
+ERASED_REASON = "erased"
 LATEST_SUFFIX = "__latest"
 CONTENT_HASH = "_content_hash"
 
@@ -120,6 +128,24 @@ CREATE OR REPLACE TABLE {qualified(RAW, SOURCE_REGISTRY)} (
     delivery VARCHAR
 )"""
 
+ERASED_IDENTIFIERS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {qualified(RAW, ERASED_IDENTIFIERS)} (
+    identifier_hash VARCHAR NOT NULL,
+    identifier_type VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL,
+    erased_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (identifier_hash)
+)"""
+ERASURE_REQUESTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {qualified(RAW, ERASURE_REQUESTS)} (
+    request_id VARCHAR NOT NULL PRIMARY KEY,
+    identifier_hashes VARCHAR[] NOT NULL,
+    requested_at TIMESTAMP NOT NULL,
+    completed_at TIMESTAMP,
+    status VARCHAR NOT NULL,
+    removed VARCHAR
+)"""
+
 T = TypeVar("T")
 
 
@@ -147,6 +173,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             )
         con.execute(FILE_QUARANTINE_DDL)
         con.execute(REDELIVERED_DDL)
+        con.execute(ERASED_IDENTIFIERS_DDL)
+        con.execute(ERASURE_REQUESTS_DDL)
 
     retry_conflicts(create)
 

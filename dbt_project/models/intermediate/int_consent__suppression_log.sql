@@ -1,7 +1,8 @@
 -- The suppression log: every explicit opt-out of a direct channel (email, sms, phone) keyed by
 -- hashed identifier (SHA-256 of the normalised email / E.164 phone). Only ever appended to
 -- (incremental, full refresh disabled): once seen, an opt-out stays, whatever later happens to
--- the records that stated it (merges, splits, erasure, re-imports of old exports).
+-- the records that stated it (merges, splits, erasure, re-imports of old exports). An erasure
+-- adds the erased person's hashed e-mails and phones on every direct channel.
 -- dim_suppression_list derives the active list from it. Which statements suppress is the
 -- source's declaration (`suppresses`, false for snapshot flags such as a CRM's 'nein'); which
 -- channels suppress is the var suppression_channels (online-ads and postal opt-outs are
@@ -44,6 +45,21 @@ suppressions as (
         record_id,
         cast(current_timestamp as timestamp) as recorded_at
     from identifiers
+    union all
+    -- An erased person (`cdp privacy forget`) is suppressed on every direct channel for good:
+    -- their hashed e-mail and phone are all that is left of them.
+    select
+        x.identifier_hash,
+        x.identifier_type,
+        c.channel,
+        'erased' as reason,
+        x.erased_at as suppressed_at,
+        'privacy' as source,
+        x.request_id as record_id,
+        cast(current_timestamp as timestamp) as recorded_at
+    from {{ source('privacy', '_erased_identifiers') }} as x
+    cross join (select unnest([{{ sql_strings(var('suppression_channels')) }}]) as channel) as c
+    where x.identifier_type in ('email', 'phone')
 )
 
 select * from suppressions as s

@@ -1,0 +1,204 @@
+"""Landing files rewritten without a person's records.
+
+A landing file is what a delivery was; after an erasure it must hold nothing of the person,
+and still count as loaded (its other rows are in raw), so the rewritten bytes take over the
+delivery's ledger entry: a new ledger row under the new SHA-256, the old one marked
+``erased`` (still "seen", so the old bytes, should they come back, are not loaded as new),
+and the raw rows pointing at the new SHA-256. The database changes commit before the file is
+replaced, and the rewrite is deterministic, so a kill in between is completed by a rerun.
+
+A record of the person is a row whose record key is one of theirs, or any of whose values is
+one of their identifiers as the source wrote it (a quarantined line has no usable key).
+CSV is re-written through the csv module (content kept, quoting may change), JSON lines line
+by line (other lines byte for byte), Parquet through pyarrow.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from ingest.files import discover, fingerprint, is_gzip, read_csv_header
+from ingest.ledger import FILE_QUARANTINE, LEDGER, RAW, REDELIVERED
+from ingest.registry import SourceSpec
+from ingest.sql import qualified
+
+
+@dataclass(frozen=True)
+class RewrittenFile:
+    source: str
+    name: str
+    old_sha256: str
+    new_sha256: str
+    rows_removed: int
+
+
+def rewrite_landing(con: duckdb.DuckDBPyConnection, specs: Iterable[SourceSpec],
+                    landing: Path, records: dict[str, set[str]],
+                    needles: set[str]) -> list[RewrittenFile]:
+    """Rewrite every landing file of ``specs`` that holds a record of the person."""
+    done = []
+    for spec in specs:
+        folder = landing / spec.name
+        for path in discover(folder, spec.path):
+            rewritten = _rewrite(con, spec, folder, path, records.get(spec.name, set()),
+                                 needles)
+            if rewritten is not None:
+                done.append(rewritten)
+    return done
+
+
+def _rewrite(con: duckdb.DuckDBPyConnection, spec: SourceSpec, folder: Path, path: Path,
+             keys: set[str], needles: set[str]) -> RewrittenFile | None:
+    old = fingerprint(path, folder, text=spec.format != "parquet")
+    content, removed = _without(spec, path, old.name, keys, needles)
+    if not removed:
+        return None
+    tmp = path.with_name(f".{path.name}.erasure.tmp")  # hidden: discover() skips it
+    tmp.write_bytes(content)
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    new_sha = fingerprint(tmp, folder, text=False).sha256
+    _take_over_ledger(con, spec.name, old.sha256, new_sha, removed)
+    os.replace(tmp, path)
+    return RewrittenFile(spec.name, old.name, old.sha256, new_sha, removed)
+
+
+def _without(spec: SourceSpec, path: Path, name: str, keys: set[str],
+             needles: set[str]) -> tuple[bytes, int]:
+    """The file's bytes without the person's rows, and how many rows went."""
+    if spec.format == "parquet":
+        return _parquet_without(spec, path, keys, needles)
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if spec.format == "jsonl":
+        kept, removed = _jsonl_without(spec, raw, keys, needles)
+    else:
+        kept, removed = _csv_without(spec, path, name, raw, keys, needles)
+    if removed and is_gzip(path):
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
+            zipped.write(kept)
+        kept = buffer.getvalue()
+    return kept, removed
+
+
+def _is_theirs(values: Iterable[object], key: object, keys: set[str],
+               needles: set[str]) -> bool:
+    if key is not None and str(key).strip() in keys:
+        return True
+    return any(isinstance(v, str | int) and str(v).strip() in needles for v in values)
+
+
+def _csv_without(spec: SourceSpec, path: Path, name: str, raw: bytes, keys: set[str],
+                 needles: set[str]) -> tuple[bytes, int]:
+    options = spec.csv
+    encoding = "utf-8-sig" if options.encoding == "utf-8" else options.encoding
+    text = raw.decode(encoding)
+    header = read_csv_header(path, spec, name)
+    key_at = header.index(spec.record_key) if spec.record_key in header else None
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter))
+    body_start = 1 if options.header else 0
+    kept = rows[:body_start]
+    removed = 0
+    for row in rows[body_start:]:
+        key = row[key_at] if key_at is not None and key_at < len(row) else None
+        if _is_theirs(row, key, keys, needles):
+            removed += 1
+        else:
+            kept.append(row)
+    if not removed:
+        return raw, 0
+    out = io.StringIO(newline="")
+    line_end = "\r\n" if "\r\n" in text[:65536] else "\n"
+    csv.writer(out, delimiter=options.delimiter, lineterminator=line_end).writerows(kept)
+    prefix = "\ufeff" if text.startswith("\ufeff") else ""
+    return (prefix + out.getvalue()).encode(options.encoding), removed
+
+
+def _jsonl_without(spec: SourceSpec, raw: bytes, keys: set[str],
+                   needles: set[str]) -> tuple[bytes, int]:
+    kept, removed = [], 0
+    for line in raw.splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line ingest quarantined: judge it by its text
+            record = None
+        if isinstance(record, dict):
+            theirs = _is_theirs(record.values(), record.get(spec.record_key), keys, needles)
+        else:
+            decoded = line.decode("utf-8", "replace")
+            theirs = any(needle in decoded for needle in needles)
+        if theirs:
+            removed += 1
+        else:
+            kept.append(line)
+    return b"".join(kept), removed
+
+
+def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
+                     needles: set[str]) -> tuple[bytes, int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    theirs = pa.array([False] * table.num_rows)
+    for column in table.column_names:
+        values = pc.utf8_trim_whitespace(pc.cast(table[column], pa.string()))
+        wanted = needles | keys if column == spec.record_key else needles
+        theirs = pc.or_(theirs, pc.fill_null(pc.is_in(values, pa.array(sorted(wanted))), False))
+    removed = int(pc.sum(pc.cast(theirs, pa.int64())).as_py() or 0)
+    if not removed:
+        return path.read_bytes(), 0
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table.filter(pc.invert(theirs)), buffer, compression="zstd")
+    return bytes(buffer.getvalue().to_pybytes()), removed
+
+
+def _take_over_ledger(con: duckdb.DuckDBPyConnection, source: str, old: str, new: str,
+                      removed: int) -> None:
+    """The rewritten bytes become the delivery: ledger, file quarantine and raw rows."""
+    params = {"source": source, "old": old, "new": new, "removed": removed}
+    ledger = qualified(RAW, LEDGER)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # Counts of what stays: raw and quarantine no longer hold the person's rows.
+        con.execute(
+            f"""INSERT INTO {ledger} BY NAME
+                SELECT * REPLACE (
+                    $new AS file_sha256,
+                    greatest(rows_in_file - $removed, 0) AS rows_in_file,
+                    (SELECT count(*) FROM {qualified(RAW, source)}
+                     WHERE _file_sha256 = $old) AS rows_loaded,
+                    (SELECT count(*) FROM {qualified(RAW, source + "__rejected")}
+                     WHERE _file_sha256 = $old) AS rows_rejected)
+                FROM {ledger}
+                WHERE source = $source AND file_sha256 = $old
+                  AND NOT EXISTS (SELECT 1 FROM {ledger}
+                                  WHERE source = $source AND file_sha256 = $new)""", params)
+        con.execute(f"UPDATE {ledger} SET status = 'erased' "
+                    "WHERE source = $source AND file_sha256 = $old",
+                    {"source": source, "old": old})
+        moved = {"source": source, "old": old, "new": new}
+        con.execute(f"UPDATE {qualified(RAW, FILE_QUARANTINE)} SET file_sha256 = $new "
+                    "WHERE source = $source AND file_sha256 = $old", moved)
+        con.execute(f"UPDATE {qualified(RAW, REDELIVERED)} SET _file_sha256 = $new "
+                    "WHERE source = $source AND _file_sha256 = $old", moved)
+        con.execute(f'UPDATE {qualified(RAW, source)} SET _file_sha256 = $new '
+                    "WHERE _file_sha256 = $old", {"old": old, "new": new})
+        con.execute(f'UPDATE {qualified(RAW, source + "__rejected")} SET _file_sha256 = $new '
+                    "WHERE _file_sha256 = $old", {"old": old, "new": new})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
