@@ -97,15 +97,19 @@ def run_stage(name: str, *args: Any) -> Any:
 def verdict_of(error: BaseException) -> AirflowFailException | None:
     """The final failure ``error`` is, or None when another try may help. Invalid
     configuration, a failed quality gate and a failing dbt model or test are verdicts on the
-    data or the configuration: trying again gives the same answer. The message is the
-    error's own (file, key or expectation; never personal data)."""
+    data or the configuration: trying again gives the same answer, as does a privacy request
+    that names nobody or is malformed. The message is the error's own (file, key or
+    expectation; never personal data)."""
     from cdp.context import InvalidConfiguration
     from cdp.dbt import DbtBuildFailed, DbtCrashed
+    from privacy.forget import UnknownPerson
+    from privacy.identifiers import InvalidRequest
     from quality.gate import QualityGateFailed
 
     if isinstance(error, DbtCrashed):
         return None
-    if isinstance(error, InvalidConfiguration | QualityGateFailed | DbtBuildFailed):
+    if isinstance(error, InvalidConfiguration | QualityGateFailed | DbtBuildFailed
+                  | InvalidRequest | UnknownPerson):
         return AirflowFailException(str(error))
     return None
 

@@ -39,9 +39,12 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
     detail = ""
     if "rows_loaded" in report:
         rejected, future = report.get("rows_rejected", 0), report.get("rows_future_dated", 0)
+        erased = report.get("rows_erased", 0)
         detail = f"{report['rows_loaded']:,} rows loaded, {rejected:,} quarantined"
-        if future:
-            detail += f" ({future:,} dated after {report['future_dated_after']})"
+        why = [f"{future:,} dated after {report['future_dated_after']}"] if future else []
+        why += [f"{erased:,} erased"] if erased else []
+        if why:
+            detail += f" ({', '.join(why)})"
     elif "tables" in report:
         detail = f"{len(report['tables'])} tables"
     elif "exports" in report:
@@ -323,6 +326,26 @@ def export(ctx: RunContext) -> dict[str, Any]:
                        for f in e.manifest.files}}
             for e in exports
         ]
+    return report
+
+
+def forget_requested(ctx: RunContext, requests_file: str) -> dict[str, Any]:
+    """Forget the person a request file names (CSV ``kind,value``: ``privacy.identifiers``)
+    on the clock of the current publication, then delete the file: it is the one copy of the
+    identifiers the erasure has not taken out (what stays is hashed)."""
+    from dataclasses import asdict, replace
+    from pathlib import Path
+
+    from privacy.forget import forget, publication_clock
+    from privacy.identifiers import read_csv
+
+    path = Path(requests_file)
+    identifiers = read_csv(path)
+    clock = publication_clock(ctx.paths)
+    with stage_report(ctx, "privacy_forget") as report:
+        done = forget(replace(ctx, as_of=clock) if clock is not None else ctx, identifiers)
+        path.unlink(missing_ok=True)
+        report.update(asdict(done))
     return report
 
 

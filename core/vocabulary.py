@@ -6,6 +6,7 @@ A new channel or canonical field is one edit here; dbt receives the same lists a
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 #: Canonical identity fields a source may map its columns onto (``identity:`` in sources.yml).
@@ -80,3 +81,11 @@ def dbt_vars() -> dict[str, object]:
             "suppression_channels": list(SUPPRESSION_CHANNELS),
             "channel_contact_points": {channel: list(points)
                                        for channel, points in CHANNEL_CONTACT_POINTS.items()}}
+
+
+def identifier_hash(kind: str, value: str) -> str:
+    """SHA-256 hex of a normalised identifier, as an erasure keeps it: the bare value for
+    e-mail and phone (the suppression list's hash), ``kind:value`` for the others (a customer
+    number may look like a loyalty card)."""
+    text = value if kind in ("email", "phone") else f"{kind}:{value}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -7,7 +7,9 @@ transaction add drifted columns, append good rows to ``raw.<source>``, quarantin
 ``raw.<source>__rejected`` and write the ledger row. A crash at any point leaves either the
 whole file or nothing; a rerun picks up where the ledger says. Rows whose registered timestamp
 is after the run's ``not_after`` time are quarantined too (reason ``future_dated``), so a
-record dated ahead never reaches the warehouse's traits.
+record dated ahead never reaches the warehouse's traits. Rows carrying an identifier of an
+erased person (``raw._erased_identifiers``, written by ``privacy``) are quarantined too (reason
+``erased``), without their values: a replayed old export cannot bring a forgotten person back.
 
 Which rows are good and how they are typed is planned in ``ingest.plan``; what a run did is
 reported in ``ingest.reports``. Logs carry counts, file names, hashes and reasons, never row
@@ -28,12 +30,15 @@ from pathlib import Path
 
 import duckdb
 
+from core.vocabulary import identifier_hash
 from core.vocabulary import quote_identifier as q
 from ingest.errors import IngestError, IngestRunError, safe_reason
 from ingest.files import Fingerprint, discover, fingerprint
 from ingest.ledger import (
     CONTENT_HASH,
     DUCK_TYPES,
+    ERASED_IDENTIFIERS,
+    ERASED_REASON,
     LEDGER,
     RAW,
     REDELIVERED,
@@ -146,6 +151,8 @@ def _commit_file(
     ``history``: earlier deliveries of the source exist, so new columns are reported and rows
     identical to an already loaded version are set aside (``_settle_versions``).
     ``not_after``: rows with a later registered timestamp are quarantined (naive UTC).
+    Rows carrying an erased person's identifier move from loaded to rejected
+    (``_quarantine_erased``) before the version check, so they never reach ``raw._redelivered``.
     """
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     base = {
@@ -160,7 +167,7 @@ def _commit_file(
         if already_loaded(con, spec.name, fp.sha256):
             con.execute("ROLLBACK")
             return FileLoadReport(fp.name, fp.sha256, "skipped_duplicate")
-        loaded = rejected = future = 0
+        loaded = rejected = future = erased = 0
         added: list[str] = []
         versions = _Versions()
         if staged is not None:
@@ -174,6 +181,10 @@ def _commit_file(
                     source=spec.name,
                     file=fp.name,
                 )
+            # before the version check: an erased row must not reach raw._redelivered
+            erased = _quarantine_erased(con, spec, base)
+            loaded -= erased
+            rejected += erased
             versions = _settle_versions(con, spec, fp.sha256, history)
             loaded -= versions.duplicate
         if not fp.unchanged():
@@ -233,9 +244,131 @@ def _commit_file(
         rows_loaded=loaded,
         rows_rejected=rejected,
         rows_future_dated=future,
+        rows_erased=erased,
         rows_duplicate=versions.duplicate,
         new_columns=new_columns,
     )
+
+
+#: Canonical identity fields an erasure keeps the hash of (``privacy.identifiers``).
+ERASABLE_FIELDS: tuple[str, ...] = ("email", "phone", "customer_number", "loyalty_card")
+#: Region phones without a country code are read in, as the identity resolver's default
+#: (``identity.yml`` ``default_region``); a source mapping ``country`` reads each row's own.
+DEFAULT_PHONE_REGION = "DE"
+_UNIT = chr(31)  # joins a phone and its country into one match key
+
+
+def _quarantine_erased(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, base: Mapping[str, object]
+) -> int:
+    """Move this file's rows that carry an erased identifier to quarantine; returns how many.
+
+    Runs inside the file's transaction, after its rows were appended. The identity columns
+    (e-mail, phone, customer number, loyalty card) are normalised as the identity resolver
+    normalises them and hashed as ``privacy.identifiers.identifier_hash`` hashes them; a row
+    whose hash is in ``raw._erased_identifiers`` leaves ``raw.<source>`` and is kept in
+    ``raw.<source>__rejected`` with reason ``erased`` and nothing of its values (no raw line,
+    no record key): only where it came from. Cheap when nothing applies: one query when
+    nothing of the source's identifier kinds was ever erased; otherwise only the distinct
+    values of the columns of an erased kind are read (parsing phones is the costly part, about
+    30 s per million distinct numbers, so phones are parsed only once a phone was erased).
+    """
+    fields = {f: c for f, c in spec.identity.items() if f in ERASABLE_FIELDS}
+    if not fields:
+        return 0
+    erased: dict[str, set[str]] = {}
+    for kind, digest in con.execute(
+        f"SELECT identifier_type, identifier_hash FROM {qualified(RAW, ERASED_IDENTIFIERS)} "
+        "WHERE list_contains($kinds, identifier_type)", {"kinds": list(fields)}
+    ).fetchall():
+        erased.setdefault(str(kind), set()).add(str(digest))
+    if not erased:
+        return 0
+    table = qualified(RAW, spec.table)
+    conditions: list[str] = []
+    params: dict[str, object] = {"sha": base["sha"]}
+    for field, column in fields.items():
+        if field not in erased:  # e.g. no phone was ever erased: phones are not parsed
+            continue
+        expression, keys = _erased_keys(con, spec, field, column, erased[field], base["sha"])
+        if keys:
+            name = f"keys_{len(conditions)}"
+            conditions.append(f"({expression}) IN (SELECT unnest(${name}))")
+            params[name] = keys
+    if not conditions:
+        return 0
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cdp_erased AS
+            SELECT rowid AS id FROM {table}
+            WHERE _file_sha256 = $sha AND ({" OR ".join(conditions)})""",
+        params,
+    )
+    moved = execute_count(
+        con,
+        f"""INSERT INTO {qualified(RAW, spec.rejected_table)} BY NAME
+            SELECT _source_file, _file_sha256, _row_number AS _line_number, $reason AS _reason,
+                   _run_id, _loaded_at
+            FROM {table} WHERE rowid IN (SELECT id FROM temp.main._cdp_erased)""",
+        {"reason": ERASED_REASON},
+    )
+    if moved:
+        con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT id FROM temp.main._cdp_erased)")
+        log.warning(
+            "source=%s file=%s: %d row(s) carry an identifier of an erased person: quarantined "
+            "in raw.%s without their values (reason %s)",
+            spec.name, base["file"], moved, spec.rejected_table, ERASED_REASON,
+        )
+    con.execute("DROP TABLE temp.main._cdp_erased")
+    return moved
+
+
+def _erased_keys(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    field: str,
+    column: str,
+    erased_hashes: set[str],
+    sha256: object,
+) -> tuple[str, list[str]]:
+    """(SQL match key of a row, the keys of this file that are erased) for one identity field.
+
+    The key is the column's text; a phone's key adds the row's country when the source maps
+    one, since the resolver reads a national number in the record's own country.
+    """
+    # the normalisers pull in pandas and libphonenumber: imported only when something is erased
+    from identity.normalise.country import normalise_country_value
+    from identity.normalise.email import normalise_email
+    from identity.normalise.identifiers import normalise_code_value
+    from identity.normalise.phone import normalise_phone
+    from identity.normalise.text import map_distinct
+
+    value = f"CAST({q(column)} AS VARCHAR)"
+    country_column = spec.identity.get("country") if field == "phone" else None
+    country = f"CAST({q(country_column)} AS VARCHAR)" if country_column else "NULL"
+    frame = con.execute(
+        f"""SELECT DISTINCT {value} AS value, {country} AS country
+            FROM {qualified(RAW, spec.table)}
+            WHERE _file_sha256 = $sha AND {q(column)} IS NOT NULL""",
+        {"sha": sha256},
+    ).df()
+    if frame.empty:
+        return value, []
+    if field == "email":
+        normalised = normalise_email(frame["value"])
+    elif field == "phone":
+        regions = (map_distinct(frame["country"], normalise_country_value) if country_column
+                   else None)
+        normalised = normalise_phone(frame["value"], DEFAULT_PHONE_REGION, regions=regions)
+    else:
+        normalised = map_distinct(frame["value"], normalise_code_value)
+    hit = [isinstance(v, str) and identifier_hash(field, v) in erased_hashes
+           for v in normalised.tolist()]  # missing values are pd.NA
+    matched = frame[hit]
+    if not country_column:
+        return value, [str(v) for v in matched["value"]]
+    expression = f"{value} || chr({ord(_UNIT)}) || coalesce({country}, '')"
+    return expression, [f"{v}{_UNIT}{c if isinstance(c, str) else ''}"
+                        for v, c in zip(matched["value"], matched["country"], strict=True)]
 
 
 @dataclass
@@ -489,10 +622,10 @@ def load_source(
         raise IngestError(report.error, source=spec.name, report=report)
     log.info(
         "source=%s run=%s files_seen=%d loaded=%d skipped=%d rows_loaded=%d rows_rejected=%d "
-        "rows_future_dated=%d rows_duplicate=%d new_columns=%s seconds=%.2f",
+        "rows_future_dated=%d rows_erased=%d rows_duplicate=%d new_columns=%s seconds=%.2f",
         spec.name, run_id, report.files_seen, report.files_loaded, report.files_skipped,
         report.rows_loaded, report.rows_rejected, report.rows_future_dated,
-        report.rows_duplicate, report.new_columns, report.seconds,
+        report.rows_erased, report.rows_duplicate, report.new_columns, report.seconds,
     )
     return report
 
@@ -592,9 +725,10 @@ def _load_file(
         )
         if item.rows_rejected:
             log.warning(
-                "source=%s file=%s: %d row(s) quarantined in raw.%s (%d future-dated)",
+                "source=%s file=%s: %d row(s) quarantined in raw.%s (%d future-dated, "
+                "%d erased)",
                 spec.name, fp.name, item.rows_rejected, spec.rejected_table,
-                item.rows_future_dated,
+                item.rows_future_dated, item.rows_erased,
             )
     return item
 

@@ -19,6 +19,9 @@ class FileLoadReport:
     #: of the rejected rows, those quarantined because their timestamp is after the run's
     #: as-of time plus tolerance (reason ``future_dated``)
     rows_future_dated: int = 0
+    #: of the rejected rows, those carrying an identifier of an erased person (reason
+    #: ``erased``, kept without their values)
+    rows_erased: int = 0
     #: rows identical to a version of the record an earlier delivery already loaded
     rows_duplicate: int = 0
     error: str | None = None
@@ -39,6 +42,7 @@ class SourceLoadReport:
     rows_loaded: int = 0
     rows_rejected: int = 0
     rows_future_dated: int = 0
+    rows_erased: int = 0
     rows_duplicate: int = 0
     new_columns: list[str] = field(default_factory=list)
     error: str | None = None
@@ -56,6 +60,7 @@ class SourceLoadReport:
             self.rows_loaded += item.rows_loaded
             self.rows_rejected += item.rows_rejected
             self.rows_future_dated += item.rows_future_dated
+            self.rows_erased += item.rows_erased
             self.rows_duplicate += item.rows_duplicate
             for column in item.new_columns:
                 if column not in self.new_columns:

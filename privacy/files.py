@@ -108,8 +108,9 @@ def scrub_exports(exports: Path, profile_ids: set[str], needles: set[str],
     rewritten = 0
     try:
         for folder in sorted(p for p in exports.glob("*/*") if p.is_dir()):
-            if _scrub_export(con, folder, profile_ids, needles, audience_hashes):
-                _note_in_manifest(folder, request_id)
+            blanked = _scrub_export(con, folder, profile_ids, needles, audience_hashes)
+            if blanked is not None:
+                _note_in_manifest(folder, request_id, blanked)
                 rewritten += 1
     finally:
         con.close()
@@ -117,10 +118,13 @@ def scrub_exports(exports: Path, profile_ids: set[str], needles: set[str],
 
 
 def _scrub_export(con: duckdb.DuckDBPyConnection, folder: Path, profile_ids: set[str],
-                  needles: set[str], audience_hashes: set[str]) -> bool:
+                  needles: set[str], audience_hashes: set[str]) -> set[str] | None:
+    """Rewrite one export folder; the profile ids whose rows were blanked (None: the folder
+    held nothing of the person)."""
     params = {"ids": sorted(profile_ids), "values": sorted(needles) or [""],
               "hashes": sorted(audience_hashes) or [""]}
     changed = False
+    blanked_ids: set[str] = set()
     for name in (*MEMBER_FILES, "members.parquet"):
         path = folder / name
         if not path.exists():
@@ -133,9 +137,11 @@ def _scrub_export(con: duckdb.DuckDBPyConnection, folder: Path, profile_ids: set
         theirs = ("profile_id IN (SELECT unnest($ids)) OR "
                   + " OR ".join(f'trim(CAST("{c}" AS VARCHAR)) IN (SELECT unnest($values))'
                                 for c in columns))
-        hit = _query(con, f"SELECT count(*) FROM {reader} WHERE {theirs}", params).fetchone()
-        if not hit or not hit[0]:
+        hits = _query(con, f"SELECT DISTINCT profile_id FROM {reader} WHERE {theirs}",
+                      params).fetchall()
+        if not hits:
             continue
+        blanked_ids |= {str(h[0]) for h in hits}
         blanked = ", ".join(
             f'"{c}"' if c == "profile_id" else
             f'CASE WHEN profile_id IN (SELECT unnest($ids)) OR trim(CAST("{c}" AS VARCHAR)) '
@@ -154,7 +160,7 @@ def _scrub_export(con: duckdb.DuckDBPyConnection, folder: Path, profile_ids: set
         if hit and hit[0]:
             _copy(con, f"SELECT * FROM {reader} WHERE NOT ({theirs})", path, params)
             changed = True
-    return changed
+    return blanked_ids if changed else None
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path,
@@ -175,7 +181,7 @@ def _sql(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _note_in_manifest(folder: Path, request_id: str) -> None:
+def _note_in_manifest(folder: Path, request_id: str, profile_ids: set[str]) -> None:
     """New row counts and SHA-256s, and the erasure, in the folder's manifest."""
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
@@ -200,5 +206,5 @@ def _note_in_manifest(folder: Path, request_id: str) -> None:
     if not any(e.get("request_id") == request_id for e in erasures):
         erasures.append({"request_id": request_id,
                          "rewritten_at": datetime.now(UTC).isoformat(),
-                         "note": "rows of an erased person keep only their profile_id"})
+                         "profile_ids": sorted(profile_ids)})
     _replace_file(manifest_path, json.dumps(manifest, indent=2).encode())

@@ -254,7 +254,9 @@ def _landing(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
                                     person.needles)
         finally:
             con.close()
-    return {"files_rewritten": len(files), "rows_removed": sum(f.rows_removed for f in files)}
+    return {"files_rewritten": sum(f.new_sha256 is not None for f in files),
+            "files_deleted": sum(f.new_sha256 is None for f in files),
+            "rows_removed": sum(f.rows_removed for f in files)}
 
 
 def _rebuild(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,11 @@ suppression checks. Nothing here logs or raises with a value in the message.
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from core.vocabulary import identifier_hash
 from identity.normalise.email import normalise_email_value
 from identity.normalise.identifiers import normalise_code_value
 from identity.normalise.phone import normalise_phone_value
@@ -41,14 +41,6 @@ class Identifier:
     @property
     def hash(self) -> str:
         return identifier_hash(self.kind, self.value)
-
-
-def identifier_hash(kind: str, value: str) -> str:
-    """SHA-256 hex of a normalised identifier: the bare value for e-mail and phone (the
-    suppression list's hash), ``kind:value`` for the others (a customer number may look like a
-    loyalty card)."""
-    text = value if kind in ("email", "phone") else f"{kind}:{value}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def normalise(kind: str, raw: str, region: str = "DE") -> str | None:

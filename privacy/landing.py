@@ -5,7 +5,8 @@ and still count as loaded (its other rows are in raw), so the rewritten bytes ta
 delivery's ledger entry: a new ledger row under the new SHA-256, the old one marked
 ``erased`` (still "seen", so the old bytes, should they come back, are not loaded as new),
 and the raw rows pointing at the new SHA-256. The database changes commit before the file is
-replaced, and the rewrite is deterministic, so a kill in between is completed by a rerun.
+replaced, and the rewrite is deterministic, so a kill in between is completed by a rerun. A
+file that held nothing but their rows is deleted.
 
 A record of the person is a row whose record key is one of theirs, or any of whose values is
 one of their identifiers as the source wrote it (a quarantined line has no usable key).
@@ -37,7 +38,7 @@ class RewrittenFile:
     source: str
     name: str
     old_sha256: str
-    new_sha256: str
+    new_sha256: str | None  # None: the file held only their rows and was deleted
     rows_removed: int
 
 
@@ -59,9 +60,13 @@ def rewrite_landing(con: duckdb.DuckDBPyConnection, specs: Iterable[SourceSpec],
 def _rewrite(con: duckdb.DuckDBPyConnection, spec: SourceSpec, folder: Path, path: Path,
              keys: set[str], needles: set[str]) -> RewrittenFile | None:
     old = fingerprint(path, folder, text=spec.format != "parquet")
-    content, removed = _without(spec, path, old.name, keys, needles)
+    content, removed, kept = _without(spec, path, old.name, keys, needles)
     if not removed:
         return None
+    if not kept:  # nothing but theirs: the delivery goes (its old bytes stay "seen")
+        _take_over_ledger(con, spec.name, old.sha256, None, removed)
+        path.unlink()
+        return RewrittenFile(spec.name, old.name, old.sha256, None, removed)
     tmp = path.with_name(f".{path.name}.erasure.tmp")  # hidden: discover() skips it
     tmp.write_bytes(content)
     with tmp.open("rb") as handle:
@@ -73,23 +78,23 @@ def _rewrite(con: duckdb.DuckDBPyConnection, spec: SourceSpec, folder: Path, pat
 
 
 def _without(spec: SourceSpec, path: Path, name: str, keys: set[str],
-             needles: set[str]) -> tuple[bytes, int]:
-    """The file's bytes without the person's rows, and how many rows went."""
+             needles: set[str]) -> tuple[bytes, int, int]:
+    """The file's bytes without the person's rows, how many rows went and how many stay."""
     if spec.format == "parquet":
         return _parquet_without(spec, path, keys, needles)
     opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as handle:
         raw = handle.read()
     if spec.format == "jsonl":
-        kept, removed = _jsonl_without(spec, raw, keys, needles)
+        content, removed, kept = _jsonl_without(spec, raw, keys, needles)
     else:
-        kept, removed = _csv_without(spec, path, name, raw, keys, needles)
+        content, removed, kept = _csv_without(spec, path, name, raw, keys, needles)
     if removed and is_gzip(path):
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped:
-            zipped.write(kept)
-        kept = buffer.getvalue()
-    return kept, removed
+            zipped.write(content)
+        content = buffer.getvalue()
+    return content, removed, kept
 
 
 def _is_theirs(values: Iterable[object], key: object, keys: set[str],
@@ -100,7 +105,7 @@ def _is_theirs(values: Iterable[object], key: object, keys: set[str],
 
 
 def _csv_without(spec: SourceSpec, path: Path, name: str, raw: bytes, keys: set[str],
-                 needles: set[str]) -> tuple[bytes, int]:
+                 needles: set[str]) -> tuple[bytes, int, int]:
     options = spec.csv
     encoding = "utf-8-sig" if options.encoding == "utf-8" else options.encoding
     text = raw.decode(encoding)
@@ -117,16 +122,16 @@ def _csv_without(spec: SourceSpec, path: Path, name: str, raw: bytes, keys: set[
         else:
             kept.append(row)
     if not removed:
-        return raw, 0
+        return raw, 0, len(kept) - body_start
     out = io.StringIO(newline="")
     line_end = "\r\n" if "\r\n" in text[:65536] else "\n"
     csv.writer(out, delimiter=options.delimiter, lineterminator=line_end).writerows(kept)
     prefix = "\ufeff" if text.startswith("\ufeff") else ""
-    return (prefix + out.getvalue()).encode(options.encoding), removed
+    return (prefix + out.getvalue()).encode(options.encoding), removed, len(kept) - body_start
 
 
 def _jsonl_without(spec: SourceSpec, raw: bytes, keys: set[str],
-                   needles: set[str]) -> tuple[bytes, int]:
+                   needles: set[str]) -> tuple[bytes, int, int]:
     kept, removed = [], 0
     for line in raw.splitlines(keepends=True):
         try:
@@ -142,11 +147,11 @@ def _jsonl_without(spec: SourceSpec, raw: bytes, keys: set[str],
             removed += 1
         else:
             kept.append(line)
-    return b"".join(kept), removed
+    return b"".join(kept), removed, sum(1 for line in kept if line.strip())
 
 
 def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
-                     needles: set[str]) -> tuple[bytes, int]:
+                     needles: set[str]) -> tuple[bytes, int, int]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -159,18 +164,33 @@ def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
         theirs = pc.or_(theirs, pc.fill_null(pc.is_in(values, pa.array(sorted(wanted))), False))
     removed = int(pc.sum(pc.cast(theirs, pa.int64())).as_py() or 0)
     if not removed:
-        return path.read_bytes(), 0
+        return path.read_bytes(), 0, table.num_rows
     buffer = pa.BufferOutputStream()
-    pq.write_table(table.filter(pc.invert(theirs)), buffer, compression="zstd")
-    return bytes(buffer.getvalue().to_pybytes()), removed
+    kept = table.filter(pc.invert(theirs))
+    pq.write_table(kept, buffer, compression="zstd")
+    return bytes(buffer.getvalue().to_pybytes()), removed, kept.num_rows
 
 
-def _take_over_ledger(con: duckdb.DuckDBPyConnection, source: str, old: str, new: str,
+def _take_over_ledger(con: duckdb.DuckDBPyConnection, source: str, old: str, new: str | None,
                       removed: int) -> None:
-    """The rewritten bytes become the delivery: ledger, file quarantine and raw rows."""
+    """The rewritten bytes become the delivery: ledger, file quarantine and raw rows (without
+    new bytes, the delivery only ends: its old entry says ``erased``)."""
     params = {"source": source, "old": old, "new": new, "removed": removed}
     ledger = qualified(RAW, LEDGER)
     con.execute("BEGIN TRANSACTION")
+    if new is None:
+        try:
+            con.execute(f"UPDATE {ledger} SET status = 'erased' "
+                        "WHERE source = $source AND file_sha256 = $old",
+                        {"source": source, "old": old})
+            con.execute(f"DELETE FROM {qualified(RAW, FILE_QUARANTINE)} "
+                        "WHERE source = $source AND file_sha256 = $old",
+                        {"source": source, "old": old})
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return
     try:
         # Counts of what stays: raw and quarantine no longer hold the person's rows.
         con.execute(

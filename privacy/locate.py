@@ -6,11 +6,14 @@ the bridge between two):
 
 1. *seeds*: every record whose normalised e-mail, phone, customer number or loyalty card is a
    requested one; a requested profile id: every record of that profile;
-2. then every record that carries no other person's name (no name, or the first or the last
-   name of a record found) and shares an identifier (e-mail, phone, customer number, loyalty
-   card, user id, cookie id) with a record found, in any profile (a merge the resolver
-   missed is still this person), and within the profiles found every record carrying a found
-   record's full name or no name at all; repeated until nothing is added.
+2. then every record that carries no other person's name (no name; or a found last name with
+   a found first name, its initial, or none; or a found first name and no last name) and
+   shares an identifier (e-mail, phone, customer number, loyalty card, user id, cookie id)
+   with a record found, in any profile (a merge the resolver missed is still this person) -
+   unless a record with another person's name carries that identifier too (a relative's
+   customer number quoted on the phone: it is not theirs to give away); and within the
+   profiles found every record carrying a found record's full name, and every nameless record
+   of a profile whose named records all are the person's; repeated until nothing is added.
 
 Read from the build file's identity tables, so it sees what the last build resolved.
 """
@@ -23,7 +26,7 @@ from typing import Any
 import duckdb
 
 from ingest.registry import Registry
-from privacy.identifiers import GRAPH_COLUMNS, Identifier, identifier_hash
+from privacy.identifiers import GRAPH_COLUMNS, Identifier
 
 #: Identity-graph columns that tie records of one person together.
 LINKING_COLUMNS = ("email", "phone", "customer_number", "loyalty_card", "user_id",
@@ -131,22 +134,40 @@ def _rows(con: duckdb.DuckDBPyConnection, values: dict[str, list[str]]) -> list[
 def _tied(rows: list[Row], found: dict[tuple[str, str], Row], profiles: set[str],
           values: set[tuple[str, str]]) -> list[Row]:
     """Rows not found yet that carry no other person's name and either share an identifier
-    with a found record (in any profile: a missed merge is still this person) or, within the
-    found profiles, carry a found record's full name or no name at all."""
+    of the person's with a found record (in any profile: a missed merge is still this person)
+    or, within the found profiles, carry a found record's full name, or no name at all in a
+    profile whose named records are all the person's. An identifier that a record with
+    another person's name also carries is not the person's alone (a relative's customer
+    number quoted on the phone, a shared household login): it ties nothing."""
     firsts = {r["first_name"] for r in found.values() if r["first_name"]}
     lasts = {r["last_name"] for r in found.values() if r["last_name"]}
     names = {(r["first_name"], r["last_name"]) for r in found.values()
              if r["first_name"] and r["last_name"]}
+
+    def compatible(row: Row) -> bool:
+        first, last = row["first_name"], row["last_name"]
+        if not first and not last:
+            return True
+        if last:
+            return last in lasts and (not first or first in firsts
+                                      or any(first[0] == f[0] for f in firsts))
+        return first in firsts
+
+    others = [r for r in rows if _key(r) not in found and not compatible(r)]
+    shared = {(c, r[c]) for r in others for c in LINKING_COLUMNS if r[c]}
+    theirs = values - shared
+    # A profile whose every named record is the person's: its nameless records are too.
+    mixed = {r["profile_id"] for r in others if r["first_name"] or r["last_name"]}
     added = []
     for row in rows:
-        if _key(row) in found:
+        if _key(row) in found or not compatible(row):
             continue
         first, last = row["first_name"], row["last_name"]
-        compatible = (not first and not last) or first in firsts or last in lasts
-        shares = any((c, row[c]) in values for c in LINKING_COLUMNS if row[c])
+        shares = any((c, row[c]) in theirs for c in LINKING_COLUMNS if row[c])
         in_profile = row["profile_id"] in profiles and (
-            (first, last) in names or (not first and not last))
-        if compatible and (shares or in_profile):
+            (first, last) in names
+            or (not first and not last and row["profile_id"] not in mixed))
+        if shares or in_profile:
             added.append(row)
     return added
 
@@ -176,6 +197,3 @@ def _add_needles(con: duckdb.DuckDBPyConnection, registry: Registry, person: Per
             if first and last and str(first).strip() and str(last).strip():
                 person.names.add(f"{str(first).strip()} {str(last).strip()}")
     person.needles |= {i.value for i in person.identifiers}
-
-
-__all__ = ["Person", "identifier_hash", "locate"]

@@ -4,27 +4,16 @@ changes nothing a user sees. Verdicts (a failed gate, invalid configuration) are
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import duckdb
 import pytest
+from digests import output_digests
 
 import cdp.pipeline as pipeline
 from cdp.context import RunContext
 from cdp.run import load_dag
-from cdp.settings import REPO_ROOT
 from core.paths import DataPaths
-
-
-def _digest_tool() -> Any:
-    """benchmarks/output_digest.py: the digest a refactoring is proven with."""
-    spec = importlib.util.spec_from_file_location(
-        "output_digest", REPO_ROOT / "benchmarks" / "output_digest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _raw_counts(paths: DataPaths) -> dict[str, int]:
@@ -35,16 +24,11 @@ def _raw_counts(paths: DataPaths) -> dict[str, int]:
                 for (name,) in tables}
 
 
-def _outputs(paths: DataPaths) -> dict[str, str]:
-    tool = _digest_tool()
-    return {**tool.table_digests(paths.published_db), **tool.export_digests(paths.exports)}
-
-
 def test_running_every_task_of_a_finished_run_again_changes_nothing(
         demo_run, demo_home_copy: DataPaths) -> None:
     _, summary = demo_run
     paths = demo_home_copy
-    before_raw, before = _raw_counts(paths), _outputs(paths)
+    before_raw, before = _raw_counts(paths), output_digests(paths)
     assert before_raw and sum(before_raw.values()) > 0
     assert any(key.startswith("export ") for key in before), "the run exported nothing"
 
@@ -60,7 +44,7 @@ def test_running_every_task_of_a_finished_run_again_changes_nothing(
     pipeline.export(ctx)
 
     assert _raw_counts(paths) == before_raw
-    after = _outputs(paths)
+    after = output_digests(paths)
     changed = sorted(key for key in before.keys() | after.keys()
                      if before.get(key) != after.get(key))
     assert not changed, f"a retried run changed: {changed}"

@@ -10,7 +10,8 @@
   (rules in ``profiles.activation.hashing``), of the members with ``online_ads`` consent, and
   only for a segment that declares ``ad_audiences`` (``profiles.activation.purposes``);
 * ``joined.csv`` / ``left.csv`` - the delta against the segment's previous export, so a tool
-  can remove someone who unsubscribed; ``suppressed.csv`` - profile ids dropped and why;
+  can remove someone who unsubscribed (a profile an erasure blanked in that export leaves,
+  and joins again if its id is still a member); ``suppressed.csv`` - profile ids dropped and why;
 * ``manifest.json`` - per file the consent purpose, rows written, rows dropped by reason and
   SHA-256, plus run id, publication run and the segment definition hash.
 
@@ -90,6 +91,11 @@ class ExportManifest:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     """Per phase (select_and_suppress, files, quality_gate): where an export spends its time."""
+    erasures: list[dict[str, Any]] = field(default_factory=list)
+    """Erasures that rewrote this export afterwards (``cdp privacy forget``): request id, when,
+    and the profile ids whose rows keep nothing but the id; the next export lists those rows in
+    ``left.csv`` (and in ``joined.csv`` if the id is still a member, now someone else's
+    values), so a marketing tool deletes the erased contact (GDPR Art. 19)."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +266,10 @@ def _write_files(
                 f"{member_rows_sql(result.members, contact_values(con))} ORDER BY profile_id")
     prior = (f"read_parquet({sql_path(previous.directory / 'members.parquet')})"
              if previous else f"(SELECT * FROM {ROWS} LIMIT 0)")
+    erased = sorted({str(profile_id) for erasure in (previous.manifest.erasures if previous
+                                                     else []) for profile_id in
+                     erasure.get("profile_ids", [])})
+    erased_ids = "[" + ", ".join("'" + i.replace("'", "''") + "'" for i in erased) + "]::VARCHAR[]"
     step_order = ", ".join(f"'{s}'" for s in STEPS)
     chain = dropped_by_reason(con, result.drops)
     # name: (query, COPY options, purpose, dropped by reason)
@@ -267,9 +277,11 @@ def _write_files(
         "members.csv": (f"SELECT * FROM {ROWS}", "HEADER", segment.channel, chain),
         "members.parquet": (f"SELECT * FROM {ROWS}", "FORMAT parquet, COMPRESSION zstd",
                             segment.channel, chain),
-        "joined.csv": (f"SELECT * FROM {ROWS} ANTI JOIN {prior} AS p USING (profile_id) "
+        "joined.csv": (f"SELECT * FROM {ROWS} WHERE profile_id NOT IN (SELECT profile_id "
+                       f"FROM {prior}) OR list_contains({erased_ids}, profile_id) "
                        "ORDER BY profile_id", "HEADER", segment.channel, {}),
-        "left.csv": (f"SELECT * FROM {prior} AS p ANTI JOIN {ROWS} USING (profile_id) "
+        "left.csv": (f"SELECT * FROM {prior} AS p WHERE p.profile_id NOT IN (SELECT profile_id "
+                     f"FROM {ROWS}) OR list_contains({erased_ids}, p.profile_id) "
                      "ORDER BY profile_id", "HEADER", segment.channel, {}),
         "suppressed.csv": (f"SELECT * FROM {result.drops} ORDER BY "
                            f"list_position([{step_order}], step), profile_id", "HEADER", None, {}),

@@ -17,6 +17,7 @@ import pandas as pd
 
 from core.vocabulary import LOAD_COLUMNS
 from core.vocabulary import quote_identifier as q
+from ingest.ledger import ERASED_REASON
 from ingest.registry import RegistryError, load_registry
 from quality.gx import Expectation, gx
 from quality.suites.catalog import (
@@ -200,7 +201,9 @@ def _load_check(
 
     Raw tables are append-only, so the cumulative share would dilute a bad file in a long
     history: where raw and quarantine rows carry ingest's ``_run_id`` / ``_loaded_at`` the
-    latest load (by time) is judged. Without those columns the share is over all rows.
+    latest load (by time) is judged. Without those columns the share is over all rows. Rows
+    quarantined because they carry an erased person's identifier (reason ``erased``: a replay
+    of an old export) say nothing about the file's quality and count on neither side.
     """
     table = f"raw.{source}"
     rejected = f"{source}__rejected"
@@ -212,8 +215,11 @@ def _load_check(
     per_load = load_cols <= raw_cols and (rejected_cols is None or load_cols <= set(rejected_cols))
 
     parts = [f"SELECT _run_id, _loaded_at, 0 AS q FROM raw.{q(source)}"]
+    erased = (f"_reason = {sql_literal(ERASED_REASON)}"
+              if rejected_cols is not None and "_reason" in rejected_cols else "false")
     if rejected_cols is not None:
-        parts.append(f"SELECT _run_id, _loaded_at, 1 AS q FROM raw.{q(rejected)}")
+        parts.append(f"SELECT _run_id, _loaded_at, CASE WHEN {erased} THEN 2 ELSE 1 END AS q "
+                     f"FROM raw.{q(rejected)}")
     if per_load:
         loads = con.execute(
             f"""
@@ -226,7 +232,8 @@ def _load_check(
         ).fetchall()
     else:
         loaded = count_rows(con, f"raw.{q(source)}")
-        quarantined = 0 if rejected_cols is None else count_rows(con, f"raw.{q(rejected)}")
+        quarantined = 0 if rejected_cols is None else count_rows(
+            con, f"raw.{q(rejected)} WHERE ({erased}) IS NOT TRUE")
         loads = [(None, loaded, quarantined)]
         notes.append(f"{table}: no _run_id/_loaded_at columns; quarantine share over all rows")
 
