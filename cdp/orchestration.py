@@ -102,8 +102,8 @@ def verdict_of(error: BaseException) -> AirflowFailException | None:
     expectation; never personal data)."""
     from cdp.context import InvalidConfiguration
     from cdp.dbt import DbtBuildFailed, DbtCrashed
-    from privacy.forget import UnknownPerson
     from privacy.identifiers import InvalidRequest
+    from privacy.locate import UnknownPerson
     from quality.gate import QualityGateFailed
 
     if isinstance(error, DbtCrashed):

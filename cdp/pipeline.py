@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from cdp.context import InvalidConfiguration, RunContext, check_settings
 from core.paths import DataPaths
+
+if TYPE_CHECKING:
+    from privacy.forget import ForgetReport
+    from privacy.identifiers import Identifier
 
 log = logging.getLogger(__name__)
 
@@ -329,21 +334,72 @@ def export(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
+def publication_clock(paths: DataPaths) -> datetime | None:
+    """The as-of time of the current publication's run (the rebuild keeps it, so traits and
+    segments do not move because someone was forgotten); None without one."""
+    import duckdb
+
+    from cdp.context import parse_as_of
+
+    if not paths.published_db.exists():
+        return None
+    con = duckdb.connect(str(paths.published_db), read_only=True)
+    try:
+        row = con.execute("SELECT run_id FROM main._publication").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    finally:
+        con.close()
+    run_id = str(row[0]) if row else None
+    check = paths.run_reports(run_id) / "check.json" if run_id else None
+    if check is None or not check.exists():
+        return None
+    as_of = json.loads(check.read_text()).get("as_of")
+    return parse_as_of(as_of) if as_of else None
+
+
+def forget_person(ctx: RunContext, identifiers: list[Identifier],
+                  on_step: Callable[[str], None] | None = None) -> ForgetReport:
+    """Forget the person ``identifiers`` name (``privacy.forget``); the rebuild runs this
+    module's train_identity, build, quality_gate and publish on the current publication's
+    clock, under the build file's writer lock."""
+    from dataclasses import replace
+
+    from cdp.locking import writer_lock
+    from privacy.forget import Erasure, forget
+    from quality.gate import QualityGateFailed
+
+    clock = publication_clock(ctx.paths)
+    on_clock = replace(ctx, as_of=clock) if clock is not None else ctx
+
+    def rebuild(run_id: str) -> bool:
+        run = replace(on_clock, run_id=run_id)
+        train_identity(run)
+        build(run)
+        try:
+            quality_gate(run)
+        except QualityGateFailed:
+            return False
+        publish(run)
+        return True
+
+    job = Erasure(ctx.paths, ctx.registry, lambda: writer_lock(ctx.paths), rebuild)
+    return forget(job, identifiers, on_step)
+
+
 def forget_requested(ctx: RunContext, requests_file: str) -> dict[str, Any]:
-    """Forget the person a request file names (CSV ``kind,value``: ``privacy.identifiers``)
-    on the clock of the current publication, then delete the file: it is the one copy of the
-    identifiers the erasure has not taken out (what stays is hashed)."""
-    from dataclasses import asdict, replace
+    """Forget the person a request file names (CSV ``kind,value``: ``privacy.identifiers``),
+    then delete the file: it is the one copy of the identifiers the erasure has not taken out
+    (what stays is hashed). What the DAG cdp_privacy runs."""
+    from dataclasses import asdict
     from pathlib import Path
 
-    from privacy.forget import forget, publication_clock
     from privacy.identifiers import read_csv
 
     path = Path(requests_file)
     identifiers = read_csv(path)
-    clock = publication_clock(ctx.paths)
     with stage_report(ctx, "privacy_forget") as report:
-        done = forget(replace(ctx, as_of=clock) if clock is not None else ctx, identifiers)
+        done = forget_person(ctx, identifiers)
         path.unlink(missing_ok=True)
         report.update(asdict(done))
     return report

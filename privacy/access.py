@@ -65,19 +65,17 @@ from typing import Any
 
 import duckdb
 
-from cdp.settings import REPO_ROOT
 from core.config import read_yaml
 from core.paths import DataPaths
 from core.vocabulary import quote_identifier as q
 from ingest.ledger import current_version_order, table_columns
 from ingest.registry import Registry
 from privacy.identifiers import Identifier, identifier_hash
-from privacy.locate import Person
+from privacy.locate import Person, UnknownPerson
 
 #: What stands in for a value that came from a record which is not the person's.
 WITHHELD = "(held for another record of this profile)"
 #: Column documentation of the marts (trait definitions).
-MARTS_YML = REPO_ROOT / "dbt_project" / "models" / "marts" / "_marts.yml"
 #: Golden-record attributes: their columns and the column that identifies the value (mirrors
 #: ``golden_attributes()`` in dbt_project/macros/survivorship.sql).
 GOLDEN_ATTRIBUTES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -98,43 +96,39 @@ _KEYS = "_access_records"  # temp table: the person's (source, record_id)
 Row = dict[str, Any]
 
 
-class UnknownPerson(LookupError):
-    """No record carries any of the request's identifiers (the message names none)."""
-
-    def __init__(self) -> None:
-        super().__init__("no record in the build file carries any of the requested "
-                         "identifiers: nothing is held about this person")
-
-
 # --------------------------------------------------------------------------------------------
 # building
 
 
 def build_access_report(paths: DataPaths, registry: Registry, person: Person, *,
+                        marts_yml: Path,
                         requested: Sequence[Identifier] | None = None,
                         generated_at: datetime | None = None) -> dict[str, Any]:
     """Everything held about ``person`` (see the module docstring), JSON-ready.
 
-    ``requested``: the identifiers the request named (hashed into ``request``); without it the
-    identifiers ``locate`` knows for the person are reported, hashed. Raises
-    :class:`UnknownPerson` when the person has no records, ``FileNotFoundError`` without a
-    build file.
+    ``marts_yml``: the dbt marts' documentation (``dbt_project/models/marts/_marts.yml``),
+    where each trait's definition is read from. ``requested``: the identifiers the request
+    named (hashed into ``request``); without it the identifiers ``locate`` knows for the
+    person are reported, hashed. Raises :class:`UnknownPerson` when the person has no
+    records, ``FileNotFoundError`` without a build file.
     """
     if not person.records:
-        raise UnknownPerson()
+        raise UnknownPerson("no record in the build file carries any of the requested "
+                            "identifiers: nothing is held about this person")
     if not paths.build_db.is_file():
         raise FileNotFoundError(f"{paths.build_db}: no build file (run the pipeline first)")
     con = duckdb.connect(str(paths.build_db), read_only=True)
     try:
-        return _Builder(con, paths, registry, person).build(requested, generated_at)
+        return _Builder(con, paths, registry, person, marts_yml).build(requested, generated_at)
     finally:
         con.close()
 
 
 class _Builder:
     def __init__(self, con: duckdb.DuckDBPyConnection, paths: DataPaths, registry: Registry,
-                 person: Person) -> None:
+                 person: Person, marts_yml: Path) -> None:
         self.con, self.paths, self.registry, self.person = con, paths, registry, person
+        self.marts_yml = marts_yml
         self.keys = sorted((s, r) for s, ids in person.records.items() for r in ids)
         self.own = set(self.keys)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_KEYS} (source VARCHAR, record_id VARCHAR)")
@@ -447,7 +441,7 @@ class _Builder:
                           {"pid": pid})
         if not found:
             return None
-        model, columns = trait_definitions()
+        model, columns = trait_definitions(self.marts_yml)
         row = found[0]
         row.pop("profile_id", None)
         as_of = row.pop("as_of", None)
@@ -591,7 +585,7 @@ def _manifest(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def trait_definitions(path: Path = MARTS_YML) -> tuple[str | None, dict[str, str]]:
+def trait_definitions(path: Path) -> tuple[str | None, dict[str, str]]:
     """``dim_profile_traits``' description and each of its columns' description."""
     document = read_yaml(path, required=False) or {}
     for model in document.get("models") or []:
@@ -851,5 +845,5 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-__all__ = ["WITHHELD", "UnknownPerson", "build_access_report", "render_html",
-           "trait_definitions", "write_access_report"]
+__all__ = ["WITHHELD", "build_access_report", "render_html", "trait_definitions",
+           "write_access_report"]

@@ -33,6 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,19 +43,21 @@ import duckdb
 
 from core.paths import DataPaths
 from ingest.ledger import ERASED_IDENTIFIERS, ERASURE_REQUESTS, RAW, ensure_raw_schema
+from ingest.loader import connect
+from ingest.registry import Registry
 from ingest.sql import qualified
+from privacy.files import export_runs_with, scrub_exports, scrub_text
 from privacy.identifiers import Identifier, InvalidRequest
-from privacy.locate import Person, locate
+from privacy.landing import rewrite_landing
+from privacy.locate import Person, UnknownPerson, locate
+from privacy.warehouse import compact, delete_raw, holds_person, scrub_database
+from profiles.publishing.publish import archive_dir
 
 log = logging.getLogger(__name__)
 
 STEPS = ("register", "raw", "landing", "rebuild", "archives", "exports", "files", "finish")
 #: Identifier kinds whose hashes stay (suppression: e-mail and phone; replay guard: all).
 KEPT_KINDS = ("email", "phone", "customer_number", "loyalty_card")
-
-
-class UnknownPerson(LookupError):
-    """No record carries any of the request's identifiers: nothing was changed."""
 
 
 @dataclass
@@ -82,44 +85,34 @@ def request_id(identifiers: list[Identifier]) -> str:
     return "erasure-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def publication_clock(paths: DataPaths) -> datetime | None:
-    """The as-of time of the current publication's run (the rebuild keeps it, so traits and
-    segments do not move because someone was forgotten); None without one."""
-    from cdp.context import parse_as_of
-
-    if not paths.published_db.exists():
-        return None
-    con = duckdb.connect(str(paths.published_db), read_only=True)
-    try:
-        row = con.execute("SELECT run_id FROM main._publication").fetchone()
-    except duckdb.CatalogException:
-        row = None
-    finally:
-        con.close()
-    run_id = str(row[0]) if row else None
-    check = paths.run_reports(run_id) / "check.json" if run_id else None
-    if check is None or not check.exists():
-        return None
-    as_of = json.loads(check.read_text()).get("as_of")
-    return parse_as_of(as_of) if as_of else None
-
-
 def plan_path(paths: DataPaths, rid: str) -> Path:
     return paths.home / "privacy" / "pending" / f"{rid}.json"
 
 
-def forget(ctx: Any, identifiers: list[Identifier],
+@dataclass(frozen=True)
+class Erasure:
+    """Where an erasure runs and what it may call, resolved at the edge (``cdp``): the data
+    directory, the source registry, the one writer lock of the build file, and ``rebuild``,
+    which runs the pipeline's identity, build, gate and publish stages under the run id it is
+    given and says whether the gate let the rebuild publish."""
+
+    paths: DataPaths
+    registry: Registry
+    writer_lock: Callable[[], AbstractContextManager[None]]
+    rebuild: Callable[[str], bool]
+
+
+def forget(job: Erasure, identifiers: list[Identifier],
            on_step: Callable[[str], None] | None = None) -> ForgetReport:
-    """Forget the person ``identifiers`` name, in the data directory of ``ctx`` (a
-    :class:`cdp.context.RunContext`); raises :class:`UnknownPerson` (nothing changed) when no
-    record carries any of them."""
+    """Forget the person ``identifiers`` name; raises :class:`UnknownPerson` (nothing
+    changed) when no record carries any of them."""
     if not identifiers:
         raise InvalidRequest("name at least one identifier")
     started = time.perf_counter()
-    paths: DataPaths = ctx.paths
+    paths = job.paths
     rid = request_id(identifiers)
     plan_file = plan_path(paths, rid)
-    plan = _load_plan(plan_file) if plan_file.exists() else _new_plan(ctx, identifiers, rid)
+    plan = _load_plan(plan_file) if plan_file.exists() else _new_plan(job, identifiers, rid)
     if not plan_file.exists():
         _save_plan(plan_file, plan)
     else:
@@ -130,9 +123,10 @@ def forget(ctx: Any, identifiers: list[Identifier],
             continue
         if on_step is not None:
             on_step(step)
-        plan["done"][step] = _STEPS[step](ctx, person, plan)
+        plan["done"][step] = _STEPS[step](job, person, plan)
         _save_plan(plan_file, plan)
-    _compact_build(ctx)
+    with job.writer_lock():
+        compact(paths.build_db)
     report = ForgetReport(**{**plan["report"], "status": "completed",
                              "removed": plan["done"]})
     report.seconds = round(time.perf_counter() - started, 2)
@@ -140,17 +134,14 @@ def forget(ctx: Any, identifiers: list[Identifier],
     return report
 
 
-def _new_plan(ctx: Any, identifiers: list[Identifier], rid: str) -> dict[str, Any]:
-    from cdp.locking import writer_lock
-    from privacy.files import export_runs_with
-
-    paths: DataPaths = ctx.paths
+def _new_plan(job: Erasure, identifiers: list[Identifier], rid: str) -> dict[str, Any]:
+    paths = job.paths
     if not paths.build_db.exists():
         raise UnknownPerson("no warehouse yet: nothing is held about anyone")
-    with writer_lock(paths):
+    with job.writer_lock():
         con = duckdb.connect(str(paths.build_db), read_only=True)
         try:
-            person = locate(con, ctx.registry, identifiers)
+            person = locate(con, job.registry, identifiers)
             segments = _segments_with(con, person.profile_ids)
         finally:
             con.close()
@@ -202,18 +193,14 @@ def _segments_with(con: duckdb.DuckDBPyConnection, profile_ids: set[str]) -> lis
     return found
 
 
-def _writer(ctx: Any) -> duckdb.DuckDBPyConnection:
-    from ingest.loader import connect
-
-    return connect(ctx.paths.build_db)
+def _writer(job: Erasure) -> duckdb.DuckDBPyConnection:
+    return connect(job.paths.build_db)
 
 
-def _register(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    from cdp.locking import writer_lock
-
+def _register(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
     kept = sorted({(i.hash, i.kind) for i in person.identifiers if i.kind in KEPT_KINDS})
-    with writer_lock(ctx.paths):
-        con = _writer(ctx)
+    with job.writer_lock():
+        con = _writer(job)
         try:
             ensure_raw_schema(con)
             con.executemany(
@@ -231,26 +218,20 @@ def _register(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
     return {"identifier_hashes_kept": len(kept)}
 
 
-def _raw(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    from cdp.locking import writer_lock
-    from privacy.warehouse import delete_raw
-
-    with writer_lock(ctx.paths):
-        con = _writer(ctx)
+def _raw(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
+    with job.writer_lock():
+        con = _writer(job)
         try:
-            return delete_raw(con, ctx.registry, person.records, person.needles)
+            return delete_raw(con, job.registry, person.records, person.needles)
         finally:
             con.close()
 
 
-def _landing(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    from cdp.locking import writer_lock
-    from privacy.landing import rewrite_landing
-
-    with writer_lock(ctx.paths):
-        con = _writer(ctx)
+def _landing(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
+    with job.writer_lock():
+        con = _writer(job)
         try:
-            files = rewrite_landing(con, ctx.registry, ctx.paths.landing, person.records,
+            files = rewrite_landing(con, job.registry, job.paths.landing, person.records,
                                     person.needles)
         finally:
             con.close()
@@ -259,32 +240,22 @@ def _landing(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
             "rows_removed": sum(f.rows_removed for f in files)}
 
 
-def _rebuild(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline's stages on what is left; the run id names the request."""
-    import cdp.pipeline as pipeline
-    from cdp.context import RunContext
-    from quality.gate import QualityGateFailed
-
-    run = RunContext(ctx.paths, ctx.config, f"{plan['request_id']}__rebuild", ctx.as_of)
-    pipeline.train_identity(run)
-    pipeline.build(run)
-    try:
-        pipeline.quality_gate(run)
-    except QualityGateFailed as failed:
-        from privacy.warehouse import scrub_database
-
-        scrubbed = scrub_database(ctx.paths.published_db, person)
-        log.warning("erasure %s: the rebuild did not pass the gate (%s); the publication was "
-                    "scrubbed in place instead", plan["request_id"], str(failed).splitlines()[0])
+def _rebuild(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's stages on what is left, under a run id naming the request; a gate that
+    refuses the rebuild leaves the current publication, which is then scrubbed in place."""
+    run_id = f"{plan['request_id']}__rebuild"
+    if not job.rebuild(run_id):
+        scrubbed = scrub_database(job.paths.published_db, person)
+        log.warning("erasure %s: the rebuild did not pass the gate; the publication was "
+                    "scrubbed in place instead", plan["request_id"])
         return {"republished": False, "published_rows_removed": scrubbed}
-    pipeline.publish(run)
-    plan["report"]["split"] = _split(ctx, person)
-    return {"republished": True, "run_id": run.run_id}
+    plan["report"]["split"] = _split(job, person)
+    return {"republished": True, "run_id": run_id}
 
 
-def _split(ctx: Any, person: Person) -> dict[str, int]:
+def _split(job: Erasure, person: Person) -> dict[str, int]:
     """How the person's former profiles came out: the profiles their other records are in."""
-    con = duckdb.connect(str(ctx.paths.published_db), read_only=True)
+    con = duckdb.connect(str(job.paths.published_db), read_only=True)
     try:
         row = con.execute(
             "SELECT count(DISTINCT new_id) FROM main.fct_profile_id_history "
@@ -300,22 +271,17 @@ def _split(ctx: Any, person: Person) -> dict[str, int]:
             "new_ids_split_off": int(row[0]) if row else 0}
 
 
-def _archives(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    from privacy.warehouse import holds_person
-    from profiles.publishing.publish import archive_dir
-
+def _archives(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
     dropped = 0
-    for archived in sorted(archive_dir(ctx.paths.published_db).glob("published-*.duckdb")):
+    for archived in sorted(archive_dir(job.paths.published_db).glob("published-*.duckdb")):
         if holds_person(archived, person.records, person.needles):
             archived.unlink()
             dropped += 1
     return {"archived_publications_dropped": dropped}
 
 
-def _exports(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    from privacy.files import scrub_exports
-
-    folders = scrub_exports(ctx.paths.exports, person.profile_ids, person.needles,
+def _exports(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
+    folders = scrub_exports(job.paths.exports, person.profile_ids, person.needles,
                             _audience_hashes(person), plan["request_id"])
     return {"export_folders_rewritten": folders}
 
@@ -336,25 +302,21 @@ def _audience_hashes(person: Person) -> set[str]:
     return found
 
 
-def _files(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    from privacy.files import scrub_text
-
-    paths: DataPaths = ctx.paths
+def _files(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
+    paths = job.paths
     roots = [p for p in paths.home.iterdir()
              if p.name not in {"landing", "warehouse", "exports", "privacy"}]
     roots += [paths.exports]  # manifests, never values; checked anyway
     return {"text_files_scrubbed": scrub_text(roots, person.needles | person.names)}
 
 
-def _finish(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
+def _finish(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
     """The request log row and the report: hashes, times and counts."""
-    from cdp.locking import writer_lock
-
     completed = datetime.now(UTC)
     plan["report"]["completed_at"] = completed.isoformat()
     removed = {step: counts for step, counts in plan["done"].items()}
-    with writer_lock(ctx.paths):
-        con = _writer(ctx)
+    with job.writer_lock():
+        con = _writer(job)
         try:
             con.execute(
                 f"UPDATE {qualified(RAW, ERASURE_REQUESTS)} SET status = 'completed', "
@@ -362,22 +324,14 @@ def _finish(ctx: Any, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
                 [completed.isoformat()[:26], json.dumps(removed), plan["request_id"]])
         finally:
             con.close()
-    folder = ctx.paths.reports / "privacy"
+    folder = job.paths.reports / "privacy"
     folder.mkdir(parents=True, exist_ok=True)
     report = {**plan["report"], "status": "completed", "removed": removed}
     (folder / f"{plan['request_id']}.json").write_text(json.dumps(report, indent=2))
     return {"report": str(folder / f"{plan['request_id']}.json")}
 
 
-def _compact_build(ctx: Any) -> None:
-    from cdp.locking import writer_lock
-    from privacy.warehouse import compact
-
-    with writer_lock(ctx.paths):
-        compact(ctx.paths.build_db)
-
-
-_STEPS: dict[str, Callable[[Any, Person, dict[str, Any]], dict[str, Any]]] = {
+_STEPS: dict[str, Callable[[Erasure, Person, dict[str, Any]], dict[str, Any]]] = {
     "register": _register, "raw": _raw, "landing": _landing, "rebuild": _rebuild,
     "archives": _archives, "exports": _exports, "files": _files, "finish": _finish,
 }

@@ -36,6 +36,11 @@ LINKING_COLUMNS = ("email", "phone", "customer_number", "loyalty_card", "user_id
 NEEDLE_FIELDS = ("email", "phone", "customer_number", "loyalty_card", "user_id")
 
 
+class UnknownPerson(LookupError):
+    """No record carries any of a request's identifiers: nothing is held about them, and an
+    erasure changes nothing (the message names no value)."""
+
+
 @dataclass
 class Person:
     """The records a request is about, and how to recognise their values elsewhere."""

@@ -22,18 +22,20 @@ import duckdb
 import pytest
 
 from cdp.context import RunContext
+from cdp.settings import REPO_ROOT
 from core.paths import DataPaths
 from core.vocabulary import quote_identifier as q
 from ingest.registry import Registry, parse_registry
 from privacy.access import (
     WITHHELD,
-    UnknownPerson,
     build_access_report,
     render_html,
     write_access_report,
 )
 from privacy.identifiers import Identifier, parse
-from privacy.locate import Person, locate
+from privacy.locate import Person, UnknownPerson, locate
+
+MARTS_YML = REPO_ROOT / "dbt_project" / "models" / "marts" / "_marts.yml"
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "source", "area", "base"}
 
@@ -158,7 +160,8 @@ def access(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Access:
         person = locate(con, demo.registry, requested)
     finally:
         con.close()
-    report = build_access_report(demo.paths, demo.registry, person, requested=requested)
+    report = build_access_report(demo.paths, demo.registry, person, requested=requested,
+                                 marts_yml=MARTS_YML)
     folder = tmp_path_factory.mktemp("access") / "request"
     json_path, html_path = write_access_report(report, folder)
     return Access(demo, person_id, requested, person, report, json_path, html_path)
@@ -221,7 +224,7 @@ def test_every_raw_version_of_a_record_is_counted(demo: Demo) -> None:
         pytest.skip("no record of the demo run has more than one raw version")
     record_id, versions = held
     report = build_access_report(demo.paths, demo.registry,
-                                 Person(records={source: {record_id}}))
+                                 Person(records={source: {record_id}}), marts_yml=MARTS_YML)
     (record,) = report["records"]
     assert record["version_count"] == versions == len(record["versions"])
     assert [v["current"] for v in record["versions"]] == [True] + [False] * (versions - 1)
@@ -333,7 +336,7 @@ def test_an_over_merged_profile_shows_only_the_persons_own_values(
     for (source, record_id), owner in demo.truth.items():
         if owner == person_id:
             person.records.setdefault(source, set()).add(record_id)
-    report = build_access_report(demo.paths, demo.registry, person)
+    report = build_access_report(demo.paths, demo.registry, person, marts_yml=MARTS_YML)
     write_access_report(report, tmp_path / "mixed")
 
     profile = next(p for p in report["profiles"] if p["profile_id"] == profile_id)
@@ -360,7 +363,7 @@ def test_an_unknown_identifier_is_an_unknown_person(demo: Demo) -> None:
         con.close()
     assert person.records == {} and person.profile_ids == set()
     with pytest.raises(UnknownPerson) as raised:
-        build_access_report(demo.paths, demo.registry, person)
+        build_access_report(demo.paths, demo.registry, person, marts_yml=MARTS_YML)
     assert isinstance(raised.value, LookupError)
     assert value not in str(raised.value) and "niemand" not in str(raised.value)
     assert "nothing is held" in str(raised.value)
@@ -370,7 +373,7 @@ def test_an_empty_person_needs_no_warehouse(tmp_path: Path) -> None:
     registry = parse_registry({"sources": {"crm": {"kind": "offline", "format": "csv",
                                                     "record_key": "id"}}})
     with pytest.raises(UnknownPerson):
-        build_access_report(DataPaths(tmp_path), registry, Person())
+        build_access_report(DataPaths(tmp_path), registry, Person(), marts_yml=MARTS_YML)
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,18 +51,14 @@ def forget_command(identifiers: IdentifiersArgument = None, from_csv: FromCsvOpt
                    home: HomeOption = None, config_dir: ConfigDirOption = None) -> None:
     """Erase a person everywhere (landing, raw, warehouse, publications, exports, reports,
     logs), keep their hashed identifiers suppressed, and rebuild and publish without them."""
-    from dataclasses import replace
-
-    from privacy.forget import UnknownPerson, forget, publication_clock
+    from cdp.pipeline import forget_person
+    from privacy.locate import UnknownPerson
 
     ctx, found = _request(identifiers, from_csv, home, config_dir)
-    clock = publication_clock(ctx.paths)
-    if clock is not None:
-        ctx = replace(ctx, as_of=clock)
     try:
         with console.status("forgetting …") as status:
-            report = forget(ctx, found,
-                            on_step=lambda step: status.update(f"forgetting: {step} …"))
+            report = forget_person(ctx, found,
+                                   on_step=lambda step: status.update(f"forgetting: {step} …"))
     except UnknownPerson as error:
         fail(error)
     console.print(f"request {report.request_id}: {sum(report.records.values())} records in "
@@ -88,8 +84,9 @@ def access_command(identifiers: IdentifiersArgument = None, from_csv: FromCsvOpt
 
     import duckdb
 
-    from privacy.access import UnknownPerson, build_access_report, write_access_report
-    from privacy.locate import locate
+    from cdp.settings import REPO_ROOT
+    from privacy.access import build_access_report, write_access_report
+    from privacy.locate import UnknownPerson, locate
 
     ctx, found = _request(identifiers, from_csv, home, config_dir)
     paths = ctx.paths
@@ -101,7 +98,9 @@ def access_command(identifiers: IdentifiersArgument = None, from_csv: FromCsvOpt
     finally:
         con.close()
     try:
-        report = build_access_report(paths, ctx.registry, person)
+        report = build_access_report(
+            paths, ctx.registry, person, requested=found,
+            marts_yml=REPO_ROOT / "dbt_project" / "models" / "marts" / "_marts.yml")
     except UnknownPerson as error:
         fail(error)
     key = hashlib.sha256("\n".join(sorted(i.hash for i in found)).encode()).hexdigest()[:16]
