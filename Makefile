@@ -31,8 +31,8 @@ $(CHROMIUM):
 run: $(STAMP)  ## set up and run the pipeline on generated demo data
 	$(BIN)/cdp run
 
-test: lint $(CHROMIUM)  ## set up, lint and run the test suite
-	$(BIN)/python -m pytest
+test: lint $(CHROMIUM)  ## set up, lint and run the test suite (one worker per core)
+	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP) $(MYPY_STAMP)  ## ruff and mypy (packages and settings: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ def paths_for(home: Path | None) -> DataPaths:
 
 
 def fail(message: object) -> NoReturn:
-    """Exit with code 2 and the message verbatim: rich would take "[a-z]" in it for markup."""
-    console.print(f"[red]error:[/] {escape(str(message))}")
+    """Exit with code 2 and the message verbatim: rich would take "[a-z]" in it for markup, and
+    wrap it at the terminal's width inside a path (soft wrap: one line, copyable)."""
+    console.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(2) from None
