@@ -42,11 +42,12 @@ AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)  ## Airflow (scheduler, DAG processor, triggerer, UI) on 127.0.0.1:$(AIRFLOW_PORT)
 	$(BIN)/cdp airflow standalone --port $(AIRFLOW_PORT)
 
-bench: $(STAMP)  ## benchmarks (not tests): ingest throughput, identity stage, exports
+bench: $(STAMP)  ## benchmarks (not tests): ingest throughput, identity stage, exports, erasure
 	$(BIN)/python benchmarks/ingest_throughput.py
 	$(BIN)/python benchmarks/identity_stage.py
 	$(BIN)/python benchmarks/export_segment.py
 	$(BIN)/python benchmarks/ticket_classifier_accuracy.py
+	$(BIN)/python benchmarks/privacy_forget.py
 
 clean:
 	rm -rf $(VENV) $(MYPY_VENV) .mypy_cache data dbt_project/target dbt_project/logs
