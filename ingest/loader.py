@@ -183,6 +183,7 @@ def _commit_file(
                 )
             # before the version check: an erased row must not reach raw._redelivered
             erased = _quarantine_erased(con, spec, base)
+            _erase_quarantined_lines(con, spec, base)
             loaded -= erased
             rejected += erased
             versions = _settle_versions(con, spec, fp.sha256, history)
@@ -320,6 +321,55 @@ def _quarantine_erased(
         )
     con.execute("DROP TABLE temp.main._cdp_erased")
     return moved
+
+
+#: Where a quarantined raw line is split into values to check against erased hashes.
+_LINE_VALUES = re.compile(r'[,;\t|"{}\[\]]+|": *')
+
+
+def _erase_quarantined_lines(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, base: Mapping[str, object]
+) -> int:
+    """This file's lines quarantined for another reason (a bad date, a broken line) that hold
+    an erased identifier lose their line and key and take reason ``erased``; returns how many.
+
+    Such a line has no typed columns, so each of its values (split at delimiters and JSON
+    punctuation) is normalised as an e-mail, a phone and a code and hashed. Quarantined lines
+    are few; nothing is read when nothing of the source's identifier kinds was erased.
+    """
+    kinds = [f for f in spec.identity if f in ERASABLE_FIELDS]
+    erased = {str(h) for (h,) in con.execute(
+        f"SELECT identifier_hash FROM {qualified(RAW, ERASED_IDENTIFIERS)} "
+        "WHERE list_contains($kinds, identifier_type)", {"kinds": kinds}).fetchall()} if kinds \
+        else set()
+    if not erased:
+        return 0
+    from identity.normalise.email import normalise_email_value
+    from identity.normalise.identifiers import normalise_code_value
+    from identity.normalise.phone import normalise_phone_value
+
+    rejected = qualified(RAW, spec.rejected_table)
+    hits = []
+    for rowid, line in con.execute(
+            f"SELECT rowid, _raw_line FROM {rejected} WHERE _file_sha256 = $sha "
+            "AND _raw_line IS NOT NULL", {"sha": base["sha"]}).fetchall():
+        for value in {v.strip() for v in _LINE_VALUES.split(str(line)) if v.strip()}:
+            found = {("email", normalise_email_value(value)) if "@" in value else ("", None),
+                     ("phone", normalise_phone_value(value, DEFAULT_PHONE_REGION)),
+                     *((kind, normalise_code_value(value))
+                       for kind in ("customer_number", "loyalty_card"))}
+            if any(v and identifier_hash(k, v) in erased for k, v in found if k in kinds):
+                hits.append(rowid)
+                break
+    if hits:
+        con.execute(
+            f"UPDATE {rejected} SET _raw_line = NULL, {q(spec.record_key)} = NULL, "
+            "_reason = $reason WHERE rowid IN (SELECT unnest($ids))",
+            {"reason": ERASED_REASON, "ids": hits})
+        log.warning("source=%s file=%s: %d quarantined line(s) carry an identifier of an "
+                    "erased person: their values dropped (reason %s)", spec.name, base["file"],
+                    len(hits), ERASED_REASON)
+    return len(hits)
 
 
 def _erased_keys(

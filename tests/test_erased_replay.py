@@ -242,3 +242,24 @@ def test_an_erased_identifier_of_another_kind_does_not_match(env: dict) -> None:
     report = run(env)
 
     assert (report.rows_loaded, report.rows_rejected, report.rows_erased) == (3, 0, 0)
+
+
+@pytest.mark.parametrize("kind", ["email", "phone", "customer_number"])
+def test_a_broken_line_of_an_erased_person_keeps_none_of_their_values(
+        env: dict, kind: str) -> None:
+    """Their line fails for another reason (a date nobody can read): it is quarantined anyway,
+    but as ``erased``, without its line and key; other broken lines keep theirs."""
+    erase(env["db"], {kind: ERASED[kind]})
+    broken_anna = ANNA.replace("2024-01-05 10:00:00", "im Januar")
+    broken_bernd = BERND.replace("2024-01-06 10:00:00", "im Januar")
+    (env["landing"] / "crm" / "export_2024-02.csv").write_text(
+        HEADER + broken_bernd + broken_anna + CLARA)
+
+    report = run(env)
+
+    assert (report.rows_loaded, report.rows_rejected) == (1, 2)
+    rows = query(env["db"], "SELECT _reason, _raw_line IS NULL, customer_id FROM "
+                            "raw.crm__rejected ORDER BY _line_number")
+    assert rows[1] == (ERASED_REASON, True, None)
+    assert rows[0][0] != ERASED_REASON and rows[0][1:] == (False, "c2")
+    assert tables_holding(env["db"], NEEDLES) == []
