@@ -32,8 +32,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,48 +193,43 @@ def _segments_with(con: duckdb.DuckDBPyConnection, profile_ids: set[str]) -> lis
     return found
 
 
-def _writer(job: Erasure) -> duckdb.DuckDBPyConnection:
-    return connect(job.paths.build_db)
+@contextmanager
+def _writing(job: Erasure) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The build file, read-write, under its one writer lock."""
+    with job.writer_lock():
+        con = connect(job.paths.build_db)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def _register(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
     kept = sorted({(i.hash, i.kind) for i in person.identifiers if i.kind in KEPT_KINDS})
-    with job.writer_lock():
-        con = _writer(job)
-        try:
-            ensure_raw_schema(con)
-            con.executemany(
-                f"INSERT OR IGNORE INTO {qualified(RAW, ERASED_IDENTIFIERS)} "
-                "VALUES (?, ?, ?, now()::TIMESTAMP)",
-                [[h, kind, plan["request_id"]] for h, kind in kept])
-            con.execute(
-                f"INSERT OR IGNORE INTO {qualified(RAW, ERASURE_REQUESTS)} "
-                "(request_id, identifier_hashes, requested_at, status) "
-                "VALUES (?, ?, ?::TIMESTAMP, 'in_progress')",
-                [plan["request_id"], plan["report"]["identifier_hashes"],
-                 plan["report"]["requested_at"][:26]])
-        finally:
-            con.close()
+    with _writing(job) as con:
+        ensure_raw_schema(con)
+        con.executemany(
+            f"INSERT OR IGNORE INTO {qualified(RAW, ERASED_IDENTIFIERS)} "
+            "VALUES (?, ?, ?, now()::TIMESTAMP)",
+            [[h, kind, plan["request_id"]] for h, kind in kept])
+        con.execute(
+            f"INSERT OR IGNORE INTO {qualified(RAW, ERASURE_REQUESTS)} "
+            "(request_id, identifier_hashes, requested_at, status) "
+            "VALUES (?, ?, ?::TIMESTAMP, 'in_progress')",
+            [plan["request_id"], plan["report"]["identifier_hashes"],
+             plan["report"]["requested_at"][:26]])
     return {"identifier_hashes_kept": len(kept)}
 
 
 def _raw(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    with job.writer_lock():
-        con = _writer(job)
-        try:
-            return delete_raw(con, job.registry, person.records, person.needles)
-        finally:
-            con.close()
+    with _writing(job) as con:
+        return delete_raw(con, job.registry, person.records, person.needles)
 
 
 def _landing(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any]:
-    with job.writer_lock():
-        con = _writer(job)
-        try:
-            files = rewrite_landing(con, job.registry, job.paths.landing, person.records,
-                                    person.needles)
-        finally:
-            con.close()
+    with _writing(job) as con:
+        files = rewrite_landing(con, job.registry, job.paths.landing, person.records,
+                                person.needles)
     return {"files_rewritten": sum(f.new_sha256 is not None for f in files),
             "files_deleted": sum(f.new_sha256 is None for f in files),
             "rows_removed": sum(f.rows_removed for f in files)}
@@ -314,16 +309,12 @@ def _finish(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, Any
     """The request log row and the report: hashes, times and counts."""
     completed = datetime.now(UTC)
     plan["report"]["completed_at"] = completed.isoformat()
-    removed = {step: counts for step, counts in plan["done"].items()}
-    with job.writer_lock():
-        con = _writer(job)
-        try:
-            con.execute(
-                f"UPDATE {qualified(RAW, ERASURE_REQUESTS)} SET status = 'completed', "
-                "completed_at = ?::TIMESTAMP, removed = ? WHERE request_id = ?",
-                [completed.isoformat()[:26], json.dumps(removed), plan["request_id"]])
-        finally:
-            con.close()
+    removed = dict(plan["done"])
+    with _writing(job) as con:
+        con.execute(
+            f"UPDATE {qualified(RAW, ERASURE_REQUESTS)} SET status = 'completed', "
+            "completed_at = ?::TIMESTAMP, removed = ? WHERE request_id = ?",
+            [completed.isoformat()[:26], json.dumps(removed), plan["request_id"]])
     folder = job.paths.reports / "privacy"
     folder.mkdir(parents=True, exist_ok=True)
     report = {**plan["report"], "status": "completed", "removed": removed}

@@ -331,24 +331,31 @@ def _bad_delivery(paths: DataPaths) -> Path:
     return target
 
 
+def _run_that_fails(airflow: Airflow, failing_task: str, published: str,
+                    **params: Any) -> str:
+    """Trigger a run on the demo clock and assert it FAILED at ``failing_task``, that nothing
+    after it ran, and that the publication (run ``published``) is byte-identical."""
+    before = _sha256(airflow.paths.published_db)
+    run_id = airflow.trigger(cdp_home=str(airflow.paths.home), as_of=DEMO_AS_OF, **params)
+    state = airflow.wait_for(run_id)
+    states = airflow.task_states(run_id)
+    assert state == "failed", airflow.report(run_id)
+    assert states[failing_task] == "failed", airflow.report(run_id)
+    assert states["publish"] == "upstream_failed", states
+    assert _sha256(airflow.paths.published_db) == before
+    assert _published_run_id(airflow.paths) == published
+    return run_id
+
+
 def test_a_failing_gate_fails_the_run_and_publishes_nothing(
     airflow: Airflow, published_run: tuple[str, str]
 ) -> None:
     first_run, first_state = published_run
     if first_state != "success":
         pytest.skip("the first run did not publish (see the test before)")
-    before = _sha256(airflow.paths.published_db)
     _bad_delivery(airflow.paths)
 
-    run_id = airflow.trigger(cdp_home=str(airflow.paths.home), as_of=DEMO_AS_OF)
-    state = airflow.wait_for(run_id)
-
-    states = airflow.task_states(run_id)
-    assert state == "failed", airflow.report(run_id)
-    assert states["quality_gate"] == "failed", airflow.report(run_id)
-    assert states["publish"] == "upstream_failed", states
-    assert _sha256(airflow.paths.published_db) == before
-    assert _published_run_id(airflow.paths) == first_run
+    _run_that_fails(airflow, "quality_gate", first_run)
 
 
 def _misdeclared_config(paths: DataPaths) -> Path:
@@ -379,17 +386,10 @@ def test_a_failing_dbt_model_is_a_red_build_task_whose_ui_log_names_it(
         pytest.skip("the first run did not publish (see the first test)")
     for bad in airflow.paths.landing.glob("*/*_bad.csv"):  # the gate test's delivery
         bad.unlink()
-    before = _sha256(airflow.paths.published_db)
     config = _misdeclared_config(airflow.paths)
 
-    run_id = airflow.trigger(cdp_home=str(airflow.paths.home), cdp_config=str(config),
-                             as_of=DEMO_AS_OF)
-    state = airflow.wait_for(run_id)
-    states = airflow.task_states(run_id)
-    assert state == "failed", airflow.report(run_id)
-    assert states["build"] == "failed", airflow.report(run_id)
-    assert states["quality_gate"] == "upstream_failed", states
-    assert _sha256(airflow.paths.published_db) == before
+    run_id = _run_that_fails(airflow, "build", first_run, cdp_config=str(config))
+    assert airflow.task_states(run_id)["quality_gate"] == "upstream_failed"
 
     screenshot = _artifacts(airflow.paths) / "airflow-failed-dbt-model.png"
     page_errors: list[str] = []
