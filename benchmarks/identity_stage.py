@@ -167,15 +167,16 @@ def step_splink_records(home: Path) -> dict[str, Any]:
     import numpy as np
 
     from identity.normalise import normalise_records
-    from identity.splink_model import SPLINK_COLUMNS
+    from identity.splink_model import splink_input
 
     records = _records(home)
     config = _config()
     started = time.perf_counter()
     norm = normalise_records(records, config.default_region, config.min_birth_date)
     normalise_seconds = time.perf_counter() - started
-    frame = norm[list(SPLINK_COLUMNS)].copy()
-    frame.insert(0, "unique_id", np.arange(len(frame), dtype=np.int64))
+    # every record as its own Splink row (the shape splink_input gives the model)
+    frame = splink_input(norm.assign(node_id=np.arange(len(norm), dtype=np.int64),
+                                     has_name=True))
     result = _bare_splink(frame, home)
     result["peak_gib"] = round(_peak_gib(), 2)  # before the (untimed) scoring below
     labels = result.pop("labels").set_index("unique_id")["cluster_id"]

@@ -7,10 +7,14 @@ then attachments of records without person data) into a union-find, and an edge 
 when the merge would
 
 * join two different authoritative (CRM) customer numbers,
-* join two clearly conflicting birth dates,
-* (soft identifiers and Splink edges) join people whose first names clearly differ - a
-  household shares surname, address, landline and often an e-mail, which Splink's
+* (edges resting on a shared contact point: a soft identifier, or a Splink match whose two
+  sides share an e-mail, phone or full address) join people whose first names clearly
+  differ, or whose birth dates all clearly differ - a household shares surname, address,
+  landline and often an e-mail, and twins share a birth date too, which Splink's
   independence assumption over-counts,
+* (any other Splink match) join people who differ in both first name and birth date: one
+  disagreement is already in the model's weights (a second given name, a nickname, a typo
+  or an initial is how real duplicates differ), two independent ones are a different person,
 * join records separated by a manual cannot-link, or
 * exceed the maximum cluster size.
 
@@ -21,7 +25,6 @@ clusters rather than as a repair afterwards (equivalent outcome, one pass, no re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from identity.keys import key_positions, record_keys
+from identity.normalise.birth_date import BIRTH_DATE_PARTS
 from identity.rules import EMAIL_NAME_RULE
 from identity.similarity import first_names_compatible
 
@@ -42,14 +46,25 @@ _T = TypeVar("_T")
 _EMPTY: frozenset = frozenset()
 
 
-def birth_dates_conflict(a: dt.date, b: dt.date) -> bool:
-    """Clearly different dates: not explainable by one typo or a day/month swap."""
+#: A birth date as far as it is known: (year, month, day), None for a part not stated.
+BirthDate = tuple[int | None, int | None, int | None]
+
+
+def birth_dates_conflict(a: BirthDate, b: BirthDate) -> bool:
+    """Clearly different dates: two or more parts both state differ, and not by a day/month
+    swap (one typo, or a date known only in part, never conflicts)."""
     if a == b:
         return False
-    same = (a.year == b.year) + (a.month == b.month) + (a.day == b.day)
-    if same >= 2:
+    differ = sum(x is not None and y is not None and x != y for x, y in zip(a, b, strict=True))
+    if differ < 2:
         return False
-    return not (a.year == b.year and a.day == b.month and a.month == b.day)
+    return not (a[0] == b[0] and a[1] is not None and a[1] == b[2] and a[2] == b[1])
+
+
+def _no_birth_date_fits(a: Set[BirthDate], b: Set[BirthDate]) -> bool:
+    """No date of one side fits any of the other (a profile collects typos: one fitting
+    pair is enough to believe the two sides are one person)."""
+    return all(birth_dates_conflict(x, y) for x in a for y in b)
 
 
 @dataclass(slots=True)
@@ -57,7 +72,7 @@ class _Component:
     """What a component's merge guards look at (sizes are kept apart, see the union-find)."""
 
     customer_numbers: Set[str] = _EMPTY
-    birth_dates: Set[dt.date] = _EMPTY
+    birth_dates: Set[BirthDate] = _EMPTY
     first_names: Set[str] = _EMPTY
     last_names: Set[str] = _EMPTY
     cannot: Set[tuple[int, int]] = _EMPTY
@@ -165,12 +180,16 @@ class _ConstrainedUnionFind:
         cn_a, cn_b = a.customer_numbers, b.customer_numbers
         if cn_a and cn_b and not (cn_a <= cn_b or cn_b <= cn_a):
             return "customer_number_conflict"
-        if self.dob_guard and a.birth_dates and b.birth_dates and any(
-                birth_dates_conflict(x, y) for x in a.birth_dates for y in b.birth_dates):
+        dates_clash = self.dob_guard and bool(a.birth_dates) and bool(b.birth_dates) \
+            and _no_birth_date_fits(a.birth_dates, b.birth_dates)
+        if check_person and dates_clash:
             return "birth_date_conflict"
-        if check_person and a.first_names and b.first_names and not people_compatible(
-                a, b, self.name_threshold):
+        names_clash = bool(a.first_names) and bool(b.first_names) and not people_compatible(
+            a, b, self.name_threshold)
+        if check_person and names_clash:
             return "first_name_conflict"
+        if names_clash and dates_clash:
+            return "person_conflict"
         return None
 
     def union(self, x: int, y: int, must: bool, check_person: bool) -> str:
@@ -266,7 +285,7 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
                   customer_number_sources: tuple[str, ...]) -> ClusterOutcome:
     """Apply ``edges`` in order (they must already be sorted strongest first).
 
-    ``nodes`` needs ``node_id`` (0..n-1), ``first_name``, ``birth_date``,
+    ``nodes`` needs ``node_id`` (0..n-1), ``first_name``, ``last_name``, the birth-date parts,
     ``customer_number`` and ``sources`` (comma-separated source names of the node's records).
     """
     n = len(nodes)
@@ -289,7 +308,7 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
 
     numbers = by_node([str(v) if ok and v is not None else None for v, ok in zip(
         _values(nodes["customer_number"]), authoritative.tolist(), strict=True)])
-    born: Sequence[dt.date | None] = by_node(_values(nodes["birth_date"]))
+    born: Sequence[BirthDate | None] = by_node(_birth_dates(nodes))
     firsts: Sequence[str | None] = by_node(_values(nodes["first_name"]))
     lasts: Sequence[str | None] = by_node(_values(nodes["last_name"]))
     cannot: dict[int, list[tuple[int, int]]] = {}
@@ -355,6 +374,13 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     if refused:
         log.info("identity clustering: refused edges by reason %s", dict(sorted(refused.items())))
     return ClusterOutcome(component=component, status=status, refused=refused)
+
+
+def _birth_dates(nodes: pd.DataFrame) -> list[BirthDate | None]:
+    """Each node's birth date parts (None when no part is known)."""
+    parts = zip(*(_values(nodes[c]) for c in BIRTH_DATE_PARTS), strict=True)
+    return [None if year is None and month is None and day is None else (year, month, day)
+            for year, month, day in parts]
 
 
 def _values(column: pd.Series) -> list[Any]:

@@ -6,12 +6,15 @@ earlier version, so a run can always say which model produced its edges and a ba
 rolled back by deleting one file.  Daily runs pick the model per ``model`` in
 ``config/identity.yml``:
 
-* ``auto`` (default): the newest model in the folder; when there is none, the pipeline's
-  training step (:func:`identity.training.ensure_model`, before the links model runs) trains
-  on this run's data and saves it as the first version (the run's report says ``trained``).
+* ``auto`` (default): the newest model in the folder, if it fits this run's data
+  (:func:`misfit`: the same sources, the same fields filled, a similar size); when there is
+  none, or it was trained on other data, the pipeline's training step
+  (:func:`identity.training.ensure_model`, before the links model runs) trains on this run's
+  data and saves a new version (the run's report says ``trained`` and why).
 * ``train``: re-estimate in memory on every run and save nothing (experiments).
 * a file path (relative to the repository root), e.g. the shipped
-  ``identity/models/demo_default.json``: always use exactly that model.
+  ``identity/models/demo_default.json``: always that model; a run whose data it does not fit
+  is refused, naming the model and the difference.
 
 The shipped demo model is *not* the default: it was estimated on synthetic data, and m/u
 probabilities learned there would silently mis-weight a real customer base.
@@ -79,3 +82,30 @@ def plan_model(config: IdentityConfig, directory: Path, base: Path) -> ModelPlan
     if not path.exists():
         raise FileNotFoundError(f"identity model {path} (config key 'model') does not exist")
     return ModelPlan(path, None)
+
+
+#: A reused model fits data with between a third and three times its training rows.
+MAX_SIZE_RATIO = 3.0
+#: A field counts as filled in data where at least this share of scored records holds it;
+#: a model trained where it was empty (below the lower share) knows nothing about it.
+FILLED_SHARE, EMPTY_SHARE = 0.05, 0.01
+
+
+def misfit(document: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """Why a model trained on ``document['fingerprint']`` does not fit data with fingerprint
+    ``current`` (None: it fits).  Names sources and fields, never values."""
+    trained = document.get("fingerprint", {})
+    if set(trained.get("sources", [])) != set(current["sources"]):
+        return (f"trained on sources {sorted(trained.get('sources', []))}, this data comes "
+                f"from {sorted(current['sources'])}")
+    shares = trained.get("fields", {})
+    for field, share in current["fields"].items():
+        before = shares.get(field, 0.0)
+        if (share >= FILLED_SHARE and before < EMPTY_SHARE) or \
+                (before >= FILLED_SHARE and share < EMPTY_SHARE):
+            return (f"field {field} is filled in {share:.0%} of the records to score but was "
+                    f"in {before:.0%} of the training records")
+    rows, now = max(int(trained.get("rows", 0)), 1), max(int(current["rows"]), 1)
+    if not 1 / MAX_SIZE_RATIO <= now / rows <= MAX_SIZE_RATIO:
+        return f"trained on {rows:,} scored records, this data has {now:,}"
+    return None

@@ -36,7 +36,16 @@ from identity.rules import (
     rule_edges,
     validate_overrides,
 )
-from identity.splink_model import empty_splink_edges, load_model, predict_edges, train_model
+from identity.splink_model import (
+    Prediction,
+    empty_splink_edges,
+    fingerprint,
+    load_model,
+    node_sources,
+    predict_edges,
+    splink_input,
+    train_model,
+)
 from identity.stable_ids import assign_persistent_ids, profile_id_for
 
 log = logging.getLogger(__name__)
@@ -122,6 +131,14 @@ def train_normalised(norm: pd.DataFrame, config: IdentityConfig, *,
     return train_model(nodes, config, path)
 
 
+def data_fingerprint(norm: pd.DataFrame, overrides: pd.DataFrame | None = None
+                     ) -> dict[str, Any]:
+    """The fingerprint a model trained on these normalised records would carry (rows,
+    sources, filled fields of the nodes it scores), to check a stored model against."""
+    _, _, nodes, _ = _nodes(norm, overrides)
+    return fingerprint(splink_input(nodes), node_sources(nodes))
+
+
 def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = None, *,
             overrides: pd.DataFrame | None = None,
             model_path: str | Path | None = None) -> IdentityResult:
@@ -194,14 +211,19 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
         email_names = email_name_edges(nodes)
         timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
-        splink_edges, model = scoring.result() if scoring is not None \
-            else (empty_splink_edges(), None)
+        prediction = scoring.result() if scoring is not None \
+            else Prediction(empty_splink_edges(), None, None)
+        splink_edges, model = prediction.edges, prediction.model
         timings["splink_wait"], mark = time.perf_counter() - mark, time.perf_counter()
 
     dob_guard = _birth_date_guard(config, nodes, splink_edges)
-    splink_frame = splink_edges.assign(
+    # a first-name or birth-date clash vetoes a Splink match where the pair shares a contact
+    # point (a household's e-mail, phone or address, which Splink over-counts); elsewhere
+    # the model's weights already hold the clash (see identity.clustering)
+    splink_frame = splink_edges.drop(columns="shared_contact").assign(
         edge_type="splink", rule=None, priority=PRIORITY_SPLINK,
-        score=splink_edges["match_probability"], check_person=True, attach=False)
+        score=splink_edges["match_probability"],
+        check_person=splink_edges["shared_contact"].to_numpy(dtype=bool), attach=False)
     candidates = pd.concat([must_edges, rules, splink_frame, email_names],
                            ignore_index=True)
     candidates = candidates.sort_values(
@@ -229,6 +251,9 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         "refused_edges": dict(sorted(outcome.refused.items())),
         "profiles": int(len(np.unique(outcome.component))),
         "birth_date_guard": dob_guard,
+        "blocking_rules": list(prediction.blocking.rules) if prediction.blocking else [],
+        "blocking_rules_dropped": dict(prediction.blocking.dropped)
+        if prediction.blocking else {},
         **{f"seconds_{phase}": round(seconds, 2) for phase, seconds in timings.items()},
         "seconds_total": round(time.perf_counter() - started, 2),
     }
@@ -238,7 +263,7 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
 
 
 def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None
-                  ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+                  ) -> Prediction:
     document = load_model(model_path) if model_path is not None else None
     return predict_edges(nodes, config, document)
 
@@ -270,9 +295,10 @@ def _birth_date_guard(config: IdentityConfig, nodes: pd.DataFrame,
     if pairs < AUTO_GUARD_MIN_PAIRS:
         return True
     differ = both & (born[left] != born[right])  # equal dates never conflict
-    rate = sum(birth_dates_conflict(a, b) for a, b in zip(
-        born[left[differ]].astype(object), born[right[differ]].astype(object), strict=True)
-    ) / pairs
+    rate = sum(birth_dates_conflict((a.year, a.month, a.day), (b.year, b.month, b.day))
+               for a, b in zip(born[left[differ]].astype("datetime64[D]").astype(object),
+                               born[right[differ]].astype("datetime64[D]").astype(object),
+                               strict=True)) / pairs
     keep = rate <= AUTO_GUARD_MAX_CONFLICT_RATE
     log.info("identity resolve: %.1f%% of %d confident same-name matches disagree on birth "
              "date; birth-date guard %s", 100 * rate, pairs, "on" if keep else "off")

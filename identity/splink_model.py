@@ -19,28 +19,29 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.exceptions import EMTrainingException
+from splink.internals.splink_dataframe import SplinkDataFrame
 
 from identity.config import IdentityConfig
-
-if TYPE_CHECKING:
-    from splink.internals.comparison_level_creator import ComparisonLevelCreator
+from identity.normalise.birth_date import BIRTH_DATE_PARTS, PART_DTYPE
 
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "cdp-identity-splink"
-MODEL_VERSION = 2  # bump when the comparisons / node columns below change
+MODEL_VERSION = 3  # bump when the comparisons / node columns below change
 SPLINK_COLUMNS: tuple[str, ...] = (
-    "first_name", "last_name", "birth_date", "email", "phone", "street", "house_number",
-    "postcode", "city",
+    "first_name", "last_name", "birth_date", *BIRTH_DATE_PARTS, "email", "phone", "street",
+    "house_number", "postcode", "city",
 )
 COMPARISON_NAMES: tuple[str, ...] = (
     "first_name", "last_name", "birth_date", "email", "phone", "address",
@@ -50,48 +51,84 @@ MIN_SPLINK_NODES = 30  # below this there is nothing to learn from; rules only
 
 def _address_comparison() -> cl.CustomComparison:
     """One comparison for the whole address: its parts are far from independent."""
-    def level(sql: str, label: str, **extra: Any) -> dict[str, Any]:
-        return {"sql_condition": sql, "label_for_charts": label, **extra}
-
     return cl.CustomComparison(
         output_column_name="address",
         comparison_description="street, house number, postcode, city",
         comparison_levels=[
-            level('("postcode_l" IS NULL AND "city_l" IS NULL) OR '
-                  '("postcode_r" IS NULL AND "city_r" IS NULL)', "address missing",
-                  is_null_level=True),
-            level('"postcode_l" = "postcode_r" AND "street_l" = "street_r" '
-                  'AND "house_number_l" = "house_number_r"', "same full address"),
-            level('"postcode_l" = "postcode_r" AND '
-                  'jaro_winkler_similarity("street_l", "street_r") >= 0.88',
-                  "same postcode, similar street"),
-            level('"postcode_l" = "postcode_r"', "same postcode"),
-            level('jaro_winkler_similarity("city_l", "city_r") >= 0.92', "same city"),
-            level("ELSE", "different address"),
+            cll.CustomLevel('("postcode_l" IS NULL AND "city_l" IS NULL) OR '
+                            '("postcode_r" IS NULL AND "city_r" IS NULL)',
+                            "address missing").configure(is_null_level=True),
+            cll.And(cll.ExactMatchLevel("postcode"), cll.ExactMatchLevel("street"),
+                    cll.ExactMatchLevel("house_number")).configure(
+                label_for_charts="same full address"),
+            cll.And(cll.ExactMatchLevel("postcode"), cll.JaroWinklerLevel("street", 0.88)
+                    ).configure(label_for_charts="same postcode, similar street"),
+            cll.ExactMatchLevel("postcode").configure(label_for_charts="same postcode"),
+            cll.JaroWinklerLevel("city", 0.92).configure(label_for_charts="same city"),
+            cll.ElseLevel().configure(label_for_charts="different address"),
         ],
     )
 
 
-def _name_comparison(column: str, other: str) -> cl.CustomComparison:
-    """Splink's name comparison (exact with term frequencies, Jaro-Winkler bands) plus a
-    level for first and last name entered the wrong way round."""
+def _name_comparison(column: str, other: str, crossed: bool) -> cl.CustomComparison:
+    """Splink's name levels (exact with term frequencies, Jaro-Winkler bands) plus both names
+    entered the wrong way round, one name holding the other (an initial, a second given name
+    or a double-barrelled surname: ``a`` / ``anna``, ``anna maria`` / ``maria``) and, where
+    ``crossed`` (one of the two comparisons only: it is one fact), one name found in the
+    other field."""
     left, right = f'"{column}_l"', f'"{column}_r"'
-    levels: list[ComparisonLevelCreator | dict[str, Any]] = [
-        {"sql_condition": f"{left} IS NULL OR {right} IS NULL",
-         "label_for_charts": f"{column} missing", "is_null_level": True},
-        {"sql_condition": f"{left} = {right}", "label_for_charts": f"same {column}",
-         "tf_adjustment_column": column, "tf_adjustment_weight": 1.0},
-        {"sql_condition": f'{left} = "{other}_r" AND "{other}_l" = {right}',
-         "label_for_charts": "first and last name swapped"},
-    ]
-    for threshold in (0.92, 0.88, 0.7):
-        levels.append({
-            "sql_condition": f"jaro_winkler_similarity({left}, {right}) >= {threshold}",
-            "label_for_charts": f"{column} Jaro-Winkler >= {threshold}"})
-    levels.append({"sql_condition": "ELSE", "label_for_charts": f"different {column}"})
-    return cl.CustomComparison(output_column_name=column, comparison_levels=levels,
-                               comparison_description=f"{column} (names folded, nicknames "
-                                                      "mapped)")
+    holds = (f"starts_with({left}, {right}) OR starts_with({right}, {left}) OR "
+             f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))")
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=f"{column} (names folded, nicknames mapped)",
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
+                label_for_charts=f"same {column}"),
+            cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(
+                label_for_charts="first and last name swapped"),
+            cll.JaroWinklerLevel(column, 0.92),
+            cll.JaroWinklerLevel(column, 0.88),
+            *([cll.CustomLevel(f'{left} = "{other}_r" OR "{other}_l" = {right}',
+                               "a name given in the other name field")]
+              if crossed else []),
+            cll.CustomLevel(holds, f"one {column} holds the other"),
+            cll.JaroWinklerLevel(column, 0.7),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def _birth_date_comparison() -> cl.CustomComparison:
+    """Splink's date-of-birth levels on what the dates state: ``birth_date_text`` spells a
+    date with ``?`` for parts that are not known (``1949-??-13``), so an impossible or very
+    old date still matches exactly or by one typo; the date-difference levels need real,
+    believed dates (``birth_date``); a partial date that agrees where both state a part, or
+    only the same year, is weaker evidence."""
+    agree = ('"birth_year_l" = "birth_year_r" '
+             'AND coalesce("birth_month_l" = "birth_month_r", true) '
+             'AND coalesce("birth_day_l" = "birth_day_r", true)')
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="birth date (partial dates kept)",
+        comparison_levels=[
+            cll.NullLevel("birth_date_text"),
+            cll.ExactMatchLevel("birth_date_text").configure(
+                label_for_charts="same birth date"),
+            cll.DamerauLevenshteinLevel("birth_date_text", 1).configure(
+                label_for_charts="one typo in birth date"),
+            cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False,
+                                            threshold=1, metric="month"),
+            cll.CustomLevel(agree, "agree where both are stated"),
+            cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False,
+                                            threshold=1, metric="year"),
+            cll.ExactMatchLevel("birth_year").configure(label_for_charts="same year"),
+            cll.AbsoluteDateDifferenceLevel("birth_date", input_is_string=False,
+                                            threshold=10, metric="year"),
+            cll.ElseLevel(),
+        ],
+    )
 
 
 def _email_comparison() -> cl.CustomComparison:
@@ -102,53 +139,129 @@ def _email_comparison() -> cl.CustomComparison:
     in digits (``anna.berg`` / ``anna.berg2``) is a provider-level name clash - two people -
     so the typo level requires the letters to differ.
     """
-    local_l, local_r = "split_part(\"email_l\", '@', 1)", "split_part(\"email_r\", '@', 1)"
-    domain_l, domain_r = "split_part(\"email_l\", '@', 2)", "split_part(\"email_r\", '@', 2)"
-    letters_l = f"regexp_replace({local_l}, '[0-9]', '', 'g')"
-    letters_r = f"regexp_replace({local_r}, '[0-9]', '', 'g')"
     return cl.CustomComparison(
         output_column_name="email",
         comparison_description="e-mail address",
         comparison_levels=[
-            {"sql_condition": '"email_l" IS NULL OR "email_r" IS NULL',
-             "label_for_charts": "email missing", "is_null_level": True},
-            {"sql_condition": '"email_l" = "email_r"', "label_for_charts": "same email",
-             "tf_adjustment_column": "email", "tf_adjustment_weight": 1.0},
-            {"sql_condition": f"{local_l} = {local_r}", "label_for_charts": "same local part"},
-            {"sql_condition": f"{domain_l} = {domain_r} AND damerau_levenshtein({local_l}, "
-                              f"{local_r}) <= 2 AND {letters_l} <> {letters_r}",
-             "label_for_charts": "typo in local part, same provider"},
-            {"sql_condition": "ELSE", "label_for_charts": "different email"},
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email", term_frequency_adjustments=True).configure(
+                label_for_charts="same email"),
+            cll.ExactMatchLevel("email_local").configure(label_for_charts="same local part"),
+            cll.And(cll.ExactMatchLevel("email_domain"),
+                    cll.DamerauLevenshteinLevel("email_local", 2),
+                    cll.Not(cll.ExactMatchLevel("email_letters"))).configure(
+                label_for_charts="typo in local part, same provider"),
+            cll.JaroWinklerLevel("email", 0.88).configure(label_for_charts="similar email"),
+            cll.ElseLevel(),
         ],
     )
 
 
+# Blocking: which pairs predict() scores.  The core rules always run; each further rule
+# widens recall (a postcode or address shared despite different names, a first name given
+# as an initial or nickname, a year where the full date is wrong) and runs when it creates
+# no more than ``identity.yml blocking_comparisons_per_record`` comparisons per scored record,
+# so recall grows with the data's shape and cost stays bounded.  Rules are column
+# expressions over :func:`splink_input`'s frame.
+CORE_BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("first_name", "last_name"),
+    ("birth_date_text",),
+    ("email",),
+    ("phone",),
+    ("last_name", "postcode"),
+    ("first_name", "postcode"),
+    ("last_name", "city"),
+    ("first_name", "city"),
+    ("substr(first_name, 1, 2)", "substr(last_name, 1, 2)", "birth_year"),
+    ("email_local",),
+)
+SWAPPED_NAMES_RULE = ('l."first_name" = r."last_name" AND l."last_name" = r."first_name"')
+EXTRA_BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("street", "house_number"),
+    ("postcode",),
+    ("last_name", "substr(first_name, 1, 1)"),
+    ("last_name", "birth_year"),
+    ("first_name", "birth_year"),
+    ("postcode_area", "first_name"),
+    ("postcode_area", "last_name"),
+    ("postcode_area", "birth_year"),
+    ("city", "birth_year"),
+    ("first_name",),
+    ("last_name",),
+)
+# Names entered the wrong way round (one field each): equi-joins across the two columns.
+CROSSED_NAMES: tuple[tuple[str, str], ...] = (("first_name", "last_name"),
+                                              ("last_name", "first_name"))
+
+
+def _rule_sql(columns: tuple[str, ...]) -> str:
+    return str(block_on(*columns).get_blocking_rule("duckdb").blocking_rule_sql)
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """The rules predict() runs (Splink SQL, for the run's report) and the further rules
+    left out for creating too many comparisons (with their count)."""
+
+    rules: tuple[str, ...]
+    dropped: dict[str, int]
+
+
+def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int,
+                    per_record: float) -> Blocking:
+    """Core rules plus every further rule within the comparison budget on this data."""
+    budget = per_record * max(records, 1)
+    rules = [_rule_sql(columns) for columns in CORE_BLOCKING] + [SWAPPED_NAMES_RULE]
+    dropped: dict[str, int] = {}
+
+    def admit(rule: str, count_sql: str) -> None:
+        comparisons = int(con.sql(f"SELECT coalesce(sum(n), 0) FROM ({count_sql})"
+                                  ).fetchall()[0][0])
+        if comparisons <= budget:
+            rules.append(rule)
+        else:
+            dropped[rule] = comparisons
+
+    for columns in EXTRA_BLOCKING:
+        present = " AND ".join(f"({c}) IS NOT NULL" for c in columns)
+        admit(_rule_sql(columns), f"SELECT count(*) * (count(*) - 1) / 2 AS n FROM {table} "
+                                  f"WHERE {present} GROUP BY {', '.join(columns)}")
+    for left, right in CROSSED_NAMES:
+        admit(f'l."{left}" = r."{right}"',
+              f"SELECT a.n * b.n AS n FROM (SELECT {left} AS k, count(*) AS n FROM {table} "
+              f"GROUP BY 1) a JOIN (SELECT {right} AS k, count(*) AS n FROM {table} "
+              f"GROUP BY 1) b USING (k)")
+    return Blocking(tuple(rules), dropped)
+
+
+def blocking_for(nodes: pd.DataFrame, config: IdentityConfig) -> Blocking:
+    """The blocking rules :func:`predict_edges` runs on these nodes (for diagnostics such as
+    ``cdp identity evaluate``: which true pairs were ever compared)."""
+    frame = splink_input(nodes)
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("identity_nodes", frame)
+        return choose_blocking(con, "identity_nodes", len(frame),
+                               config.blocking_comparisons_per_record)
+    finally:
+        con.close()
+
+
 def settings_creator() -> SettingsCreator:
-    """The (untrained) model: comparisons and the blocking rules bounding predict()."""
+    """The (untrained) model: comparisons; predict()'s blocking rules are chosen per run
+    (:func:`choose_blocking`), the core rules stand in until then."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=[
-            _name_comparison("first_name", "last_name"),
-            _name_comparison("last_name", "first_name"),
-            cl.DateOfBirthComparison("birth_date", input_is_string=False),
+            _name_comparison("first_name", "last_name", crossed=True),
+            _name_comparison("last_name", "first_name", crossed=False),
+            _birth_date_comparison(),
             _email_comparison(),
             cl.LevenshteinAtThresholds("phone", [2]),
             _address_comparison(),
         ],
-        blocking_rules_to_generate_predictions=[
-            block_on("first_name", "last_name"),
-            block_on("birth_date"),
-            block_on("email"),
-            block_on("phone"),
-            block_on("last_name", "postcode"),
-            block_on("first_name", "postcode"),
-            block_on("last_name", "city"),
-            block_on("first_name", "city"),
-            block_on("substr(first_name, 1, 2)", "substr(last_name, 1, 2)",
-                     "year(birth_date)"),
-            block_on("regexp_extract(email, '^[^@]+')"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*c) for c in CORE_BLOCKING],
         retain_matching_columns=True,  # Splink 5 only keeps gamma_* columns with this on
         retain_intermediate_calculation_columns=False,
         probability_two_random_records_match=1e-4,
@@ -156,23 +269,58 @@ def settings_creator() -> SettingsCreator:
 
 
 def splink_input(nodes: pd.DataFrame) -> pd.DataFrame:
-    """Named nodes in the shape the model expects (``unique_id`` = node id)."""
-    named = nodes.loc[nodes["has_name"]]
+    """Named nodes in the shape the model expects (``unique_id`` = node id), with the keys
+    comparisons and blocking rules derive from the node columns."""
+    named = nodes.loc[nodes["has_name"]].sort_values("node_id", kind="stable")
     frame = pd.DataFrame({"unique_id": named["node_id"].to_numpy(dtype=np.int64)})
     for column in SPLINK_COLUMNS:
         values = named[column]
-        if column != "birth_date":
-            values = values.astype("string")
-        frame[column] = values.to_numpy() if column != "birth_date" else values.array
-    return frame.sort_values("unique_id", kind="stable").reset_index(drop=True)
+        if column in BIRTH_DATE_PARTS:
+            frame[column] = values.astype(PART_DTYPE).array
+        elif column == "birth_date":
+            frame[column] = values.array
+        else:
+            frame[column] = values.astype("string").to_numpy()
+    text = frame[list(SPLINK_COLUMNS)].astype({c: "string" for c in SPLINK_COLUMNS})
+    year, month, day = (text[c] for c in BIRTH_DATE_PARTS)
+    stated = frame[list(BIRTH_DATE_PARTS)].notna().any(axis=1).to_numpy()
+    spelled = (year.str.zfill(4).fillna("????") + "-" + month.str.zfill(2).fillna("??")
+               + "-" + day.str.zfill(2).fillna("??"))
+    frame["birth_date_text"] = spelled.where(stated, pd.NA).to_numpy()
+    email = text["email"]
+    frame["email_local"] = email.str.split("@", n=1).str[0].to_numpy()
+    frame["email_domain"] = email.str.split("@", n=1).str[1].to_numpy()
+    frame["email_letters"] = email.str.split("@", n=1).str[0].str.replace(
+        "[0-9]", "", regex=True).to_numpy()
+    postcode = text["postcode"]
+    frame["postcode_area"] = postcode.str.slice(0, 3).where(postcode.str.len() >= 5,
+                                                            pd.NA).to_numpy()
+    return frame.reset_index(drop=True)
 
 
-def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
-    """Row count + content hash of the training frame (order-independent)."""
+def fingerprint(frame: pd.DataFrame, sources: list[str]) -> dict[str, Any]:
+    """What the model was trained on: row count, content hash (order-independent), the
+    sources of its records and the share of rows holding each compared field.  The fit check
+    (:func:`identity.model_store.model_fits`) compares the last three with the data at hand."""
     body = frame.drop(columns=["unique_id"], errors="ignore").astype("string")
     hashes = np.sort(pd.util.hash_pandas_object(body, index=False).to_numpy())
     digest = hashlib.sha256(hashes.tobytes()).hexdigest()
-    return {"rows": int(len(frame)), "sha256": digest}
+    return {"rows": int(len(frame)), "sha256": digest, "sources": sorted(sources),
+            "fields": field_shares(frame)}
+
+
+def field_shares(frame: pd.DataFrame) -> dict[str, float]:
+    """Share of rows holding each field the comparisons read (rounded: a fit check, not a
+    hash)."""
+    rows = max(len(frame), 1)
+    return {column: round(float(frame[column].notna().sum()) / rows, 3)
+            for column in SPLINK_COLUMNS if column not in BIRTH_DATE_PARTS}
+
+
+def node_sources(nodes: pd.DataFrame) -> list[str]:
+    """The sources of the named nodes' records (``sources`` holds comma-joined names)."""
+    named = nodes.loc[nodes["has_name"], "sources"].dropna().unique()
+    return sorted({name for joined in named for name in str(joined).split(",") if name})
 
 
 @contextmanager
@@ -188,11 +336,8 @@ def _quiet_splink() -> Iterator[None]:
         splink_logger.setLevel(previous)
 
 
-def _linker(frame: pd.DataFrame, settings: SettingsCreator | dict[str, Any],
-            con: duckdb.DuckDBPyConnection) -> Linker:
-    db_api = DuckDBAPI(connection=con)
-    sdf = db_api.register(frame, table_name="identity_nodes")
-    return Linker(sdf, settings, log_level=None)
+def _register(frame: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> SplinkDataFrame:
+    return DuckDBAPI(connection=con).register(frame, table_name="identity_nodes")
 
 
 # Deterministic rules for the match prior: pairs they admit are (almost) certainly one person.
@@ -209,8 +354,8 @@ MIN_PRIOR_PAIRS = 10
 # EM sessions in order.  The fallback sessions only run when the main ones left a name
 # comparison untrained (no birth dates and no e-mails to block on), so data that trains
 # the main sessions gets exactly the same model as before.
-EM_SESSIONS: tuple[tuple[str, ...], ...] = (("first_name", "last_name"), ("birth_date",),
-                                            ("email",))
+EM_SESSIONS: tuple[tuple[str, ...], ...] = (("first_name", "last_name"),
+                                            ("birth_date_text",), ("email",))
 EM_FALLBACK_SESSIONS: tuple[tuple[str, ...], ...] = (("postcode",), ("city",))
 
 
@@ -263,8 +408,13 @@ def _run_em_session(linker: Linker, columns: tuple[str, ...]) -> bool:
             block_on(*columns), estimate_without_term_frequencies=True)
     except (ValueError, ZeroDivisionError, OverflowError, EMTrainingException) as exc:
         settings.core_model_settings = saved
-        log.warning("identity splink: EM session on %s failed (%s), skipped",
-                    "+".join(columns), type(exc).__name__)
+        log.warning(
+            "identity splink: EM session blocked on %s could not estimate (%s: records "
+            "sharing %s rarely differ elsewhere, or too few share it); the comparisons it "
+            "would train keep the other sessions' estimates. Nothing to fix unless `cdp "
+            "identity evaluate` shows low recall: then train on more overlapping data "
+            "(cdp identity train) or pin a reviewed model (identity.yml model: <file>)",
+            "+".join(columns), type(exc).__name__, "+".join(columns))
         return False
     return True
 
@@ -305,13 +455,47 @@ def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -
                          "+".join(columns))
                 break
     log.info("identity splink: %d EM sessions trained, %d skipped", trained, skipped)
+    if trained:
+        _calibrate_prior(linker, len(frame))
 
 
-def _model_document(linker: Linker, frame: pd.DataFrame) -> dict[str, Any]:
+PRIOR_ITERATIONS = 20
+
+
+def _calibrate_prior(linker: Linker, records: int) -> None:
+    """Re-estimate the match prior from the trained model: the share of all pairs that the
+    model expects to be matches (the sum of match probabilities over the blocked pairs,
+    pairs no rule compares counted as non-matches), iterated to its fixed point.
+
+    The deterministic rules' estimate assumes they find 80 % of all matches; in noisy data
+    (typos in e-mails, missing birth dates) they find far fewer and the prior comes out
+    several times too low, which pushes true matches under the threshold."""
+    settings = linker._settings_obj
+    prior = float(settings._probability_two_random_records_match)
+    pairs = records * (records - 1) / 2
+    scored = linker.inference.predict(threshold_match_probability=1e-4, warning_mode="never")
+    weights = scored.as_pandas_dataframe()["match_weight"].to_numpy(dtype=float)
+    scored.drop_table_from_database_and_remove_from_cache()
+    if not len(weights) or pairs <= 0:
+        return
+    evidence = weights - np.log2(prior / (1 - prior))  # the comparisons' Bayes factors
+    for _ in range(PRIOR_ITERATIONS):
+        odds = np.exp2(evidence) * prior / (1 - prior)
+        updated = float(np.clip((odds / (1 + odds)).sum() / pairs, 1e-8, 0.5))
+        if abs(updated - prior) <= 1e-3 * prior:
+            prior = updated
+            break
+        prior = updated
+    settings._probability_two_random_records_match = prior
+    log.info("identity splink: match prior calibrated on %d scored pairs", len(weights))
+
+
+def _model_document(linker: Linker, frame: pd.DataFrame, sources: list[str]
+                    ) -> dict[str, Any]:
     return {
         "format": MODEL_FORMAT,
         "model_version": MODEL_VERSION,
-        "fingerprint": fingerprint(frame),
+        "fingerprint": fingerprint(frame, sources),
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "splink": linker.misc.save_model_to_json(),
     }
@@ -354,9 +538,7 @@ def train_model(nodes: pd.DataFrame, config: IdentityConfig,
     con = duckdb.connect(":memory:")
     try:
         with _quiet_splink():
-            linker = _linker(frame, settings_creator(), con)
-            _train_linker(linker, frame, config)
-            document = _model_document(linker, frame)
+            document = _trained(_register(frame, con), frame, config, node_sources(nodes))
     finally:
         con.close()
     if path is not None:
@@ -367,49 +549,79 @@ def train_model(nodes: pd.DataFrame, config: IdentityConfig,
     return document
 
 
+def _trained(sdf: SplinkDataFrame, frame: pd.DataFrame, config: IdentityConfig,
+             sources: list[str]) -> dict[str, Any]:
+    linker = Linker(sdf, settings_creator(), log_level=None)
+    _train_linker(linker, frame, config)
+    return _model_document(linker, frame, sources)
+
+
 def empty_splink_edges() -> pd.DataFrame:
     return pd.DataFrame({"node_l": pd.Series(dtype=np.int64),
                          "node_r": pd.Series(dtype=np.int64),
                          "match_probability": pd.Series(dtype=float),
                          "match_weight": pd.Series(dtype=float),
-                         "gamma": pd.Series(dtype=object)})
+                         "gamma": pd.Series(dtype=object),
+                         "shared_contact": pd.Series(dtype=bool)})
+
+
+@dataclass
+class Prediction:
+    """Splink's edges above the threshold (``node_l, node_r, match_probability,
+    match_weight, gamma, shared_contact``), the model document used (None: Splink did not
+    run) and the blocking rules predict() ran."""
+
+    edges: pd.DataFrame
+    model: dict[str, Any] | None
+    blocking: Blocking | None
+
+
+# A shared e-mail, phone or full address: household members share these, and Splink, which
+# counts them as independent evidence, then over-rates a pair of different people.
+SHARED_CONTACT_SQL = ('coalesce("email_l" = "email_r", false) OR coalesce("phone_l" = '
+                      '"phone_r", false) OR coalesce("postcode_l" = "postcode_r" AND '
+                      '"street_l" = "street_r" AND "house_number_l" = "house_number_r", false)')
 
 
 def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
-                  model: dict[str, Any] | None = None
-                  ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+                  model: dict[str, Any] | None = None) -> Prediction:
     """Score candidate pairs of named nodes; return edges above the threshold.
 
-    Trains in memory when ``model`` (a loaded model document) is None.  Returns the edges
-    (``node_l, node_r, match_probability, match_weight, gamma``) and the model document used.
+    Trains in memory when ``model`` (a loaded model document) is None.  The blocking rules
+    are chosen for this data (:func:`choose_blocking`), whatever the model was trained with.
     """
     frame = splink_input(nodes)
-    empty = empty_splink_edges()
     if len(frame) < MIN_SPLINK_NODES and model is None:
         log.info("identity splink: skipped, only %d named nodes", len(frame))
-        return empty, None
+        return Prediction(empty_splink_edges(), None, None)
     if len(frame) < 2:
-        return empty, model
+        return Prediction(empty_splink_edges(), model, None)
     con = duckdb.connect(":memory:")
     try:
         with _quiet_splink():
-            if model is None:
-                linker = _linker(frame, settings_creator(), con)
-                _train_linker(linker, frame, config)
-                document = _model_document(linker, frame)
-            else:
-                linker = _linker(frame, dict(model["splink"]), con)
-                document = model
+            sdf = _register(frame, con)
+            document = model if model is not None else \
+                _trained(sdf, frame, config, node_sources(nodes))
+            blocking = choose_blocking(con, sdf.physical_name, len(frame),
+                                       config.blocking_comparisons_per_record)
+            settings = {**document["splink"], "blocking_rules_to_generate_predictions": [
+                {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in blocking.rules]}
+            linker = Linker(sdf, settings, log_level=None)
             predictions = linker.inference.predict(
                 threshold_match_probability=config.match_threshold, warning_mode="never")
             gamma_cols = [f"gamma_{name}" for name in COMPARISON_NAMES]
-            select = ", ".join(
-                ["unique_id_l", "unique_id_r", "match_probability", "match_weight", *gamma_cols])
+            select = ", ".join(["unique_id_l", "unique_id_r", "match_probability",
+                                "match_weight", *gamma_cols,
+                                f"({SHARED_CONTACT_SQL}) AS shared_contact"])
             result = con.sql(f"SELECT {select} FROM {predictions.physical_name}").df()
     finally:
         con.close()
+    if blocking.dropped:
+        log.info("identity splink: blocking rules left out for creating more than %s "
+                 "comparisons per record: %s", config.blocking_comparisons_per_record,
+                 "; ".join(blocking.dropped))
     if result.empty:
-        return empty, document
+        return Prediction(empty_splink_edges(), document, blocking)
     # few distinct level combinations: encode each once
     combos, combo_of_row = np.unique(result[gamma_cols].astype(int).to_numpy(), axis=0,
                                      return_inverse=True)
@@ -423,7 +635,8 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
         "match_probability": result["match_probability"].astype(float).round(10),
         "match_weight": result["match_weight"].astype(float).round(8),
         "gamma": gamma_json,
+        "shared_contact": result["shared_contact"].fillna(False).to_numpy(dtype=bool),
     })
     log.info("identity splink: %d scored nodes, %d edges above %.3f", len(frame), len(edges),
              config.match_threshold)
-    return edges, document
+    return Prediction(edges, document, blocking)

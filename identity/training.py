@@ -16,10 +16,10 @@ import duckdb
 import pandas as pd
 
 from identity.config import IdentityConfig
-from identity.model_store import plan_model, save_versioned
+from identity.model_store import misfit, plan_model, save_versioned
 from identity.normalise import as_normalised
-from identity.resolve import train_normalised
-from identity.splink_model import TooFewRecords
+from identity.resolve import data_fingerprint, train_normalised
+from identity.splink_model import TooFewRecords, load_model
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,28 @@ def read_normalised(build_db: Path) -> pd.DataFrame:
 def ensure_model(build_db: Path, config: IdentityConfig, model_dir: Path, base: Path,
                  overrides: pd.DataFrame | None = None) -> ModelChoice:
     """Choose the model per ``config.model`` (``base``: where relative model paths start)
-    and, when ``auto`` finds no version in ``model_dir``, train one on the normalised records
-    of ``build_db`` (``overrides`` keep the nodes they name apart, as linking will) and save
-    it.  Too few named records, or Splink switched off: nothing is trained."""
+    and check that it fits the normalised records of ``build_db``: ``auto`` trains and saves
+    a new version when there is none or the newest was trained on other data (``overrides``
+    keep the nodes they name apart, as linking will); a pinned file that does not fit is
+    refused.  Too few named records, or Splink switched off: nothing is trained."""
     plan = plan_model(config, model_dir, base)
-    if plan.save_trained_to is None or not config.use_splink:
+    if plan.path is None and plan.save_trained_to is None or not config.use_splink:
         return ModelChoice(plan.path, plan.action)
+    norm = read_normalised(build_db)
+    why = "no model yet"
+    if plan.path is not None:
+        reason = misfit(load_model(plan.path), data_fingerprint(norm, overrides))
+        if reason is None:
+            return ModelChoice(plan.path, "reused")
+        if config.model != "auto":
+            raise ValueError(f"identity model {plan.path} (identity.yml model) does not fit "
+                             f"this data: {reason}; retrain with `cdp identity train` or set "
+                             "model: auto")
+        why = f"newest model {plan.path.name} does not fit: {reason}"
     try:
-        document = train_normalised(read_normalised(build_db), config, overrides=overrides)
-    except TooFewRecords as reason:
-        log.info("identity training skipped: %s", reason)
-        return ModelChoice(None, plan.action)
-    return ModelChoice(save_versioned(document, plan.save_trained_to), "trained")
+        document = train_normalised(norm, config, overrides=overrides)
+    except TooFewRecords as too_few:
+        log.info("identity training skipped: %s", too_few)
+        return ModelChoice(None, "trained")
+    log.info("identity training: %s; trained a new version", why)
+    return ModelChoice(save_versioned(document, model_dir), f"trained ({why})")
