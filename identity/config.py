@@ -87,10 +87,11 @@ class IdentityConfig(BaseModel):
             (for living customers a birth before 1900 is a typo or a placeholder).  The
             classic "unknown" placeholder 1900-01-01 is dropped whatever the floor.  Lower
             it only for data about people who really were born earlier (historical records).
-        blocking_comparisons_per_record: a blocking rule beyond the core ones (postcode
-            alone, street and house number, last name and first initial, ...; see
-            :mod:`identity.splink_model`) runs when it creates at most this many comparisons
-            per scored record on this data: more recall where it is cheap, bounded cost.
+        blocking_comparisons_per_record: the blocking rules beyond the core ones (street and
+            house number, postcode alone, last name and first initial, ...; see
+            :mod:`identity.splink_model`) run, in order, while together they create at most
+            this many comparisons per scored record on this data: more recall where it is
+            cheap, bounded cost.
         use_splink: switch the probabilistic stage off (rules only), e.g. for debugging.
         model: which Splink model daily runs use - ``auto`` (newest trained version, trained
             and saved by the training step when none exists), ``train`` (re-estimate in memory
@@ -111,7 +112,7 @@ class IdentityConfig(BaseModel):
     first_name_similarity: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.8
     birth_date_guard: StrictBool | Literal["auto"] = "auto"
     min_birth_date: Date = MIN_BIRTH_DATE
-    blocking_comparisons_per_record: Annotated[Number, Field(ge=0.0)] = 10.0
+    blocking_comparisons_per_record: Annotated[Number, Field(ge=0.0)] = 4.0
     use_splink: StrictBool = True
     model: StrictStr = "auto"
 

@@ -65,6 +65,7 @@ def _address_comparison() -> cl.CustomComparison:
                     ).configure(label_for_charts="same postcode, similar street"),
             cll.ExactMatchLevel("postcode").configure(label_for_charts="same postcode"),
             cll.JaroWinklerLevel("city", 0.92).configure(label_for_charts="same city"),
+            cll.JaroWinklerLevel("city", 0.8).configure(label_for_charts="similar city"),
             cll.ElseLevel().configure(label_for_charts="different address"),
         ],
     )
@@ -73,9 +74,9 @@ def _address_comparison() -> cl.CustomComparison:
 def _name_comparison(column: str, other: str, crossed: bool) -> cl.CustomComparison:
     """Splink's name levels (exact with term frequencies, Jaro-Winkler bands) plus both names
     entered the wrong way round, one name holding the other (an initial, a second given name
-    or a double-barrelled surname: ``a`` / ``anna``, ``anna maria`` / ``maria``) and, where
-    ``crossed`` (one of the two comparisons only: it is one fact), one name found in the
-    other field."""
+    or a double-barrelled surname: ``a`` / ``anna``, ``anna maria`` / ``maria``) and one name
+    found in the other field.  A swap is one fact for both comparisons: only the one with
+    ``crossed`` weighs it (the other treats it as unknown), else Splink counts it twice."""
     left, right = f'"{column}_l"', f'"{column}_r"'
     holds = (f"starts_with({left}, {right}) OR starts_with({right}, {left}) OR "
              f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))")
@@ -86,8 +87,9 @@ def _name_comparison(column: str, other: str, crossed: bool) -> cl.CustomCompari
             cll.NullLevel(column),
             cll.ExactMatchLevel(column, term_frequency_adjustments=True).configure(
                 label_for_charts=f"same {column}"),
+            # one fact, weighed once: in the last-name comparison the swap is no evidence
             cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(
-                label_for_charts="first and last name swapped"),
+                label_for_charts="first and last name swapped", is_null_level=not crossed),
             cll.JaroWinklerLevel(column, 0.92),
             cll.JaroWinklerLevel(column, 0.88),
             *([cll.CustomLevel(f'{left} = "{other}_r" OR "{other}_l" = {right}',
@@ -151,18 +153,18 @@ def _email_comparison() -> cl.CustomComparison:
                     cll.DamerauLevenshteinLevel("email_local", 2),
                     cll.Not(cll.ExactMatchLevel("email_letters"))).configure(
                 label_for_charts="typo in local part, same provider"),
-            cll.JaroWinklerLevel("email", 0.88).configure(label_for_charts="similar email"),
             cll.ElseLevel(),
         ],
     )
 
 
-# Blocking: which pairs predict() scores.  The core rules always run; each further rule
-# widens recall (a postcode or address shared despite different names, a first name given
-# as an initial or nickname, a year where the full date is wrong) and runs when it creates
-# no more than ``identity.yml blocking_comparisons_per_record`` comparisons per scored record,
-# so recall grows with the data's shape and cost stays bounded.  Rules are column
-# expressions over :func:`splink_input`'s frame.
+# Blocking: which pairs predict() scores.  The core rules always run; the further rules
+# widen recall (an address shared despite different names, a first name given as an initial
+# or nickname, a year where the full date is wrong, names in the wrong fields) and run, in
+# order, while all of them together create no more than ``identity.yml
+# blocking_comparisons_per_record`` comparisons per scored record (a rule that does not fit
+# the rest of the budget is left out): recall grows where the data makes it cheap, cost
+# stays bounded.  Rules are column expressions over :func:`splink_input`'s frame.
 CORE_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("first_name", "last_name"),
     ("birth_date_text",),
@@ -176,16 +178,16 @@ CORE_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("email_local",),
 )
 SWAPPED_NAMES_RULE = ('l."first_name" = r."last_name" AND l."last_name" = r."first_name"')
-EXTRA_BLOCKING: tuple[tuple[str, ...], ...] = (
+EXTRA_BLOCKING: tuple[tuple[str, ...], ...] = (  # most recall per comparison first
     ("street", "house_number"),
-    ("postcode",),
-    ("last_name", "substr(first_name, 1, 1)"),
-    ("last_name", "birth_year"),
-    ("first_name", "birth_year"),
     ("postcode_area", "first_name"),
     ("postcode_area", "last_name"),
+    ("first_name", "birth_year"),
+    ("last_name", "birth_year"),
     ("postcode_area", "birth_year"),
     ("city", "birth_year"),
+    ("postcode",),
+    ("last_name", "substr(first_name, 1, 1)"),
     ("first_name",),
     ("last_name",),
 )
@@ -209,28 +211,26 @@ class Blocking:
 
 def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int,
                     per_record: float) -> Blocking:
-    """Core rules plus every further rule within the comparison budget on this data."""
-    budget = per_record * max(records, 1)
+    """Core rules plus the further rules that fit the comparison budget on this data."""
+    left = per_record * max(records, 1)
     rules = [_rule_sql(columns) for columns in CORE_BLOCKING] + [SWAPPED_NAMES_RULE]
     dropped: dict[str, int] = {}
-
-    def admit(rule: str, count_sql: str) -> None:
+    candidates = [(_rule_sql(columns),
+                   f"SELECT count(*) * (count(*) - 1) / 2 AS n FROM {table} WHERE "
+                   + " AND ".join(f"({c}) IS NOT NULL" for c in columns)
+                   + f" GROUP BY {', '.join(columns)}") for columns in EXTRA_BLOCKING]
+    candidates += [(f'l."{a}" = r."{b}"',
+                    f"SELECT x.n * y.n AS n FROM (SELECT {a} AS k, count(*) AS n FROM {table} "
+                    f"GROUP BY 1) x JOIN (SELECT {b} AS k, count(*) AS n FROM {table} "
+                    f"GROUP BY 1) y USING (k)") for a, b in CROSSED_NAMES]
+    for rule, count_sql in candidates:
         comparisons = int(con.sql(f"SELECT coalesce(sum(n), 0) FROM ({count_sql})"
                                   ).fetchall()[0][0])
-        if comparisons <= budget:
+        if comparisons <= left:
             rules.append(rule)
+            left -= comparisons
         else:
             dropped[rule] = comparisons
-
-    for columns in EXTRA_BLOCKING:
-        present = " AND ".join(f"({c}) IS NOT NULL" for c in columns)
-        admit(_rule_sql(columns), f"SELECT count(*) * (count(*) - 1) / 2 AS n FROM {table} "
-                                  f"WHERE {present} GROUP BY {', '.join(columns)}")
-    for left, right in CROSSED_NAMES:
-        admit(f'l."{left}" = r."{right}"',
-              f"SELECT a.n * b.n AS n FROM (SELECT {left} AS k, count(*) AS n FROM {table} "
-              f"GROUP BY 1) a JOIN (SELECT {right} AS k, count(*) AS n FROM {table} "
-              f"GROUP BY 1) b USING (k)")
     return Blocking(tuple(rules), dropped)
 
 
@@ -576,11 +576,13 @@ class Prediction:
     blocking: Blocking | None
 
 
-# A shared e-mail, phone or full address: household members share these, and Splink, which
+# A shared e-mail, phone or address (one postcode, the same street give or take a typo, no
+# different house number): household members share these, and Splink, which
 # counts them as independent evidence, then over-rates a pair of different people.
-SHARED_CONTACT_SQL = ('coalesce("email_l" = "email_r", false) OR coalesce("phone_l" = '
-                      '"phone_r", false) OR coalesce("postcode_l" = "postcode_r" AND '
-                      '"street_l" = "street_r" AND "house_number_l" = "house_number_r", false)')
+SHARED_CONTACT_SQL = (
+    'coalesce("email_l" = "email_r", false) OR coalesce("phone_l" = "phone_r", false) OR '
+    'coalesce("postcode_l" = "postcode_r" AND jaro_winkler_similarity("street_l", "street_r")'
+    ' >= 0.88 AND coalesce("house_number_l" = "house_number_r", true), false)')
 
 
 def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
