@@ -255,7 +255,7 @@ def _size_check(
     count: int, previous_count: int | None, segment: str, thresholds: Thresholds
 ) -> CheckSpec:
     from quality.gx import FailureSeverity
-    from quality.suites.checks import max_check
+    from quality.suites.checks import max_check, setting
 
     moved = 0 if previous_count is None else abs(count - previous_count)
     # a handful of members is no jump, whatever share of a small segment it is
@@ -272,6 +272,7 @@ def _size_check(
         notes="Relative change of the export's size against the previous export (moves of fewer "
         f"than {thresholds.min_segment_size_change_members} members count as none); a jump "
         "usually means a broken segment definition or upstream data.",
+        meta=setting("max_segment_size_change"),
         severity=(FailureSeverity.WARNING if thresholds.segment_size_change_action == "warn"
                   else FailureSeverity.CRITICAL),
     )

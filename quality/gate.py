@@ -3,7 +3,8 @@
 Called from an Airflow task (plain Python, no GX operator) and from the CLI::
 
     result = run_gate(paths.build_db, ["raw", "identity", "profiles"], paths.reports,
-                      ctx.thresholds, run_id, sources_config=ctx.config.sources)
+                      ctx.thresholds, run_id, sources_config=ctx.config.sources,
+                      customer_number_sources=ctx.identity.customer_number_sources)
 
 Design choices and why:
 
@@ -75,6 +76,11 @@ class FailedExpectation:
     column: str | None
     observed: str
     examples: tuple[str, ...] = ()
+    #: what the observed value was judged against (a previous publication's figure, ...)
+    context: str | None = None
+    #: the file and key that decide this limit (``quality.yml max_cluster_size``): what a
+    #: user changes to accept the data
+    setting: str | None = None
 
     def describe(self) -> str:
         on = f" on column {self.column}" if self.column else ""
@@ -82,6 +88,10 @@ class FailedExpectation:
             f"[{self.layer}] {self.suite} ({self.table}): {self.expectation_type}{on}; "
             f"observed {self.observed}"
         )
+        if self.context:
+            text += f"; {self.context}"
+        if self.setting:
+            text += f" (setting: {self.setting})"
         if self.examples:
             text += f"; example keys: {', '.join(self.examples)}"
         return text
@@ -173,6 +183,7 @@ def run_gate(
     *,
     sources_config: Path,
     previous_db: Path | None = None,
+    customer_number_sources: Sequence[str] = (),
 ) -> GateResult:
     """Validate ``layers`` of the DuckDB file at ``db_path``; raise QualityGateFailed on failure.
 
@@ -180,7 +191,10 @@ def run_gate(
     ``config/quality.yml``). ``sources_config`` is the ``sources.yml`` used for identity
     columns the warehouse's registry table does not name (absent: none). ``previous_db``
     (the last published file) enables the comparisons with the previous publication:
-    profile id changes (identity) and row drop (profiles).
+    singleton share and profile id changes (identity), row drop (profiles); without it the
+    run is a first publication and what it observes is the calibration.
+    ``customer_number_sources``: the sources whose customer numbers are authoritative (the
+    identity configuration's ``customer_number_sources``; empty: every source).
     """
     started = time.perf_counter()
     if not isinstance(thresholds, Thresholds):
@@ -201,6 +215,7 @@ def run_gate(
             thresholds,
             sources_config=Path(sources_config),
             previous_db=Path(previous_db) if previous_db is not None else None,
+            customer_number_sources=customer_number_sources,
         )
     return validate_plans(plans, Path(reports_dir), run_id, started)
 
@@ -349,6 +364,7 @@ def _ephemeral_context(reports_dir: Path) -> AbstractDataContext:
 def _collect(spec: CheckSpec, results: list[ExpectationValidationResult], out: GateResult) -> None:
     """Count and describe results; a failed expectation of severity "warning" only warns."""
     from quality.gx import FailureSeverity
+    from quality.suites.checks import CONTEXT_META, SETTING_META
 
     passed = failed = 0
     for item in results:
@@ -361,6 +377,7 @@ def _collect(spec: CheckSpec, results: list[ExpectationValidationResult], out: G
         if item.success:
             continue
         kwargs = dict(config.kwargs) if config is not None else {}
+        meta = dict(config.meta or {}) if config is not None else {}
         expectation_type = config.type if config is not None else "unknown"
         column = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or None
         (out.warnings if warning else out.failures).append(
@@ -372,6 +389,8 @@ def _collect(spec: CheckSpec, results: list[ExpectationValidationResult], out: G
                 column=column,
                 observed=_observed(item, kwargs),
                 examples=_examples(spec, expectation_type, kwargs, item.result or {}),
+                context=meta.get(CONTEXT_META),
+                setting=meta.get(SETTING_META),
             )
         )
     out.suites.append(SuiteOutcome(spec.layer, spec.name, spec.table, passed, failed))

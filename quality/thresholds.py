@@ -3,6 +3,22 @@
 The thresholds decide whether a build may be published, so a typo in the file must not
 silently fall back to a default: unknown keys, wrong types and out-of-range values are
 errors that name the file, the key and the problem (never the value).
+
+Two kinds of limit, so that a first run on someone else's data can publish:
+
+* **Drift** is judged against the data's own history, never against figures tuned on the
+  demo: the singleton share against the previous publication
+  (``singleton_share_max_change``), a source's well-formed shares against its earlier loads
+  (``format_max_drop``), profile and row counts against the previous publication / delivery.
+  The first run has no history; what it observes is the calibration the next run is judged
+  against (the previous publication holds it: nothing is stored beside it).
+* **Shape** limits hold on any data and are only the degenerate extremes: a format floor
+  every load must reach (``format_mostly``: a shifted column, a wrong date format), a giant
+  profile (``max_cluster_size``), linking that joined (almost) none of the records sharing
+  an exact identifier (``min_shared_identifier_linked_share``). ``singleton_share`` is an
+  absolute band for deployments that know their shape; open by default.
+
+Every failure names the observed value and the ``quality.yml`` key that decides it.
 """
 
 from __future__ import annotations
@@ -53,8 +69,11 @@ class Thresholds(BaseModel):
     max_rejected_share: Share = 0.05
     #: share of rows the latest load of a source may have fewer than the load before it.
     max_load_drop_share: Share = 0.5
-    #: share of non-empty email / phone / date values that must be well-formed.
-    format_mostly: Share = 0.95
+    #: share of a load's non-empty email / phone / date values (and present timestamps)
+    #: that must be well-formed on every load, the first one included: the shape floor.
+    format_mostly: Share = 0.5
+    #: how far a load's well-formed share may fall below the source's earlier loads (drift).
+    format_max_drop: Share = 0.05
     #: the loose email pattern.
     email_regex: Regex = DEFAULT_EMAIL_REGEX
     #: the loose phone pattern.
@@ -65,8 +84,14 @@ class Thresholds(BaseModel):
     # identity
     #: records in the largest profile (cluster); bigger means over-merging.
     max_cluster_size: Annotated[StrictInt, Field(ge=1)] = 250
-    #: share of profiles with exactly one record, as [min, max].
-    singleton_share: tuple[Share, Share] = (0.01, 0.6)
+    #: share of profiles with exactly one record, as an absolute [min, max] band (opt-in:
+    #: open by default, because that share is a property of the data, not of its quality).
+    singleton_share: tuple[Share, Share] = (0.0, 1.0)
+    #: how far the singleton share may move against the previous publication (drift).
+    singleton_share_max_change: Share = 0.2
+    #: of the identifier values several records carry, the share that linking joined at
+    #: least two of into one profile (shape: near 0 means linking did nothing).
+    min_shared_identifier_linked_share: Share = 0.05
     #: share of source records (present before and now) whose profile id changed.
     max_profile_id_change_share: Share = 0.1
     # profiles

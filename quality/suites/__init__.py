@@ -42,12 +42,14 @@ def plan_layers(
     *,
     sources_config: Path,
     previous_db: Path | None = None,
+    customer_number_sources: Sequence[str] = (),
 ) -> list[LayerPlan]:
     """Read everything the requested layers need from ``con`` (read-only) into check specs.
 
     All reading happens here so the database can be closed before GX runs.
     ``sources_config`` is the ``sources.yml`` for format-checked columns the warehouse's
-    registry table does not name; ``previous_db`` the last publication, if any.
+    registry table does not name; ``previous_db`` the last publication, if any;
+    ``customer_number_sources`` the sources whose customer numbers are authoritative.
     """
     unknown = [layer for layer in layers if layer not in LAYERS]
     if unknown:
@@ -58,7 +60,8 @@ def plan_layers(
         if layer == "raw":
             plans.append(plan_raw(con, catalog, thresholds, sources_config))
         elif layer == "identity":
-            plans.append(plan_identity(con, catalog, thresholds, previous_db))
+            plans.append(plan_identity(con, catalog, thresholds, previous_db,
+                                       customer_number_sources))
         else:
             plans.append(plan_profiles(con, catalog, thresholds, previous_db))
     return plans

@@ -13,6 +13,17 @@ import pandas as pd
 
 from quality.gx import Expectation, FailureSeverity, gx
 
+#: Expectation ``meta`` keys a failure report reads: the quality.yml key deciding the limit,
+#: and what the observed value was compared with (no personal data: figures and names only).
+SETTING_META = "setting"
+CONTEXT_META = "context"
+
+
+def setting(key: str, context: str | None = None, file: str = "quality.yml") -> dict[str, str]:
+    """``meta`` for an expectation whose limit ``key`` of ``file`` sets, so its failure names
+    what to change; ``context`` says what the observed value was judged against."""
+    return {SETTING_META: f"{file} {key}", **({CONTEXT_META: context} if context else {})}
+
 
 @dataclass
 class CheckSpec:
@@ -72,12 +83,14 @@ def flag_check(
 def max_check(
     layer: str, name: str, table: str, frame: pd.DataFrame, *, column: str, max_value: float,
     notes: str, min_value: float = 0.0, severity: FailureSeverity = FailureSeverity.CRITICAL,
+    meta: dict[str, str] | None = None,
 ) -> CheckSpec:
-    """The largest value of ``column`` must lie in ``min_value..max_value``."""
+    """The largest value of ``column`` must lie in ``min_value..max_value``; ``meta`` from
+    :func:`setting` names the quality.yml key behind ``max_value``."""
     return CheckSpec(layer, name, table, frame, [
         gx.expectations.ExpectColumnMaxToBeBetween(
             column=column, min_value=min_value, max_value=max_value, severity=severity,
-            notes=notes,
+            notes=notes, meta=meta,
         )
     ])
 

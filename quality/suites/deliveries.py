@@ -15,7 +15,7 @@ import pandas as pd
 from core.vocabulary import quote_identifier as q
 from quality.gx import gx
 from quality.suites.catalog import LEDGER_TABLE, Catalog, table_columns
-from quality.suites.checks import CheckSpec
+from quality.suites.checks import CheckSpec, setting
 from quality.thresholds import Thresholds
 
 LEDGER_NEEDS = ("source", "file_name", "rows_in_file", "run_id", "loaded_at", "status",
@@ -116,6 +116,7 @@ def delivery_check(
         notes=f"Rows of each new delivery of {source} against the delivery it replaces (the "
         "previous snapshot, or the latest incremental file of comparable time span): a sharp "
         "drop means a truncated or partial file.",
+        meta=setting("max_load_drop_share"),
     )
     return CheckSpec("raw", f"{table}.deliveries", table, frame, [expectation])
 

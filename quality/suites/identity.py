@@ -1,8 +1,16 @@
 """Identity-layer suites on the identity graph: one profile per source record, sane cluster
-sizes, one CRM customer per profile, and stable profile ids against the last publication."""
+sizes, one authoritative customer number per profile, and against the last publication a
+singleton share that did not jump and stable profile ids.
+
+The singleton share is a property of the data (a mostly-singleton source is normal), so it is
+judged as drift against the previous publication; the first publication only records it. What
+holds on any data is the shape check: of the identifier values several records share, linking
+must have joined more than a degenerate few (``min_shared_identifier_linked_share``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -19,7 +27,7 @@ from quality.suites.catalog import (
     select_list,
     table_columns,
 )
-from quality.suites.checks import CheckSpec, LayerPlan, max_check, schema_check
+from quality.suites.checks import CheckSpec, LayerPlan, max_check, schema_check, setting
 from quality.thresholds import Thresholds
 
 
@@ -28,8 +36,13 @@ def plan_identity(
     catalog: Catalog,
     thresholds: Thresholds,
     previous_db: Path | None,
+    customer_number_sources: Sequence[str] = (),
 ) -> LayerPlan:
-    """Checks of ``fct_identity_graph``; those past the schema need its key columns."""
+    """Checks of ``fct_identity_graph``; those past the schema need its key columns.
+
+    ``customer_number_sources``: the sources whose customer numbers are authoritative (the
+    identity configuration's, so the gate agrees with the merge guard); empty: every source.
+    """
     plan = LayerPlan("identity")
     table = f"main.{IDENTITY_GRAPH}"
     columns = table_columns(catalog, "main", IDENTITY_GRAPH)
@@ -92,43 +105,25 @@ def plan_identity(
                     max_value=thresholds.max_cluster_size,
                     notes="A giant profile almost always comes from a bad linking edge "
                     "(shared or placeholder contact data).",
+                    meta=setting("max_cluster_size"),
                 ),
                 gx.expectations.ExpectColumnMeanToBeBetween(
                     column="is_singleton",
                     min_value=thresholds.singleton_share_min,
                     max_value=thresholds.singleton_share_max,
-                    notes="Share of one-record profiles: near 1 means linking found nothing, "
-                    "near 0 can mean over-merging.",
+                    notes="Share of one-record profiles in the deployment's own absolute "
+                    "band (open unless configured).",
+                    meta=setting("singleton_share"),
                 ),
             ],
         )
     )
-
-    if "customer_number" in columns:
-        numbers = labelled_frame(
-            con,
-            f"""
-            SELECT CAST(profile_id AS VARCHAR) AS _example,
-                   count(DISTINCT nullif(trim(CAST(customer_number AS VARCHAR)), ''))
-                       AS customer_numbers
-            FROM {graph}
-            WHERE profile_id IS NOT NULL
-            GROUP BY profile_id
-            """,
-        )
-        plan.checks.append(
-            max_check(
-                "identity", f"identity.{IDENTITY_GRAPH}.customer_numbers", table, numbers,
-                column="customer_numbers", max_value=1,
-                notes="Two CRM customer numbers in one profile means two known customers "
-                "were merged.",
-            )
-        )
-    else:
-        plan.notes.append(
-            f"{table} has no customer_number column: "
-            "'one CRM customer number per profile' not checked"
-        )
+    plan.checks.extend(
+        _singleton_drift(float(clusters["is_singleton"].mean()), previous_db, thresholds,
+                         plan.notes)
+    )
+    plan.checks.extend(_shared_identifiers_linked(con, columns, thresholds, plan.notes))
+    plan.checks.extend(_customer_numbers(con, columns, customer_number_sources, plan.notes))
     plan.checks.extend(_profile_id_changes(frame, previous_db, thresholds, plan.notes))
     return plan
 
@@ -182,6 +177,7 @@ def _profile_id_changes(
                     max_value=thresholds.max_profile_id_change_share,
                     notes="Share of records (present in the previous publication and now) "
                     "whose profile id changed; exports and the API key on profile ids.",
+                    meta=setting("max_profile_id_change_share"),
                 )
             ],
             {"profile_id_changed": examples},
@@ -189,3 +185,148 @@ def _profile_id_changes(
     ]
 
 
+
+
+#: Exact identifiers whose sharing is evidence two records are one person (anonymous ids
+#: are left out: shared devices and cookies are common and say little).
+SHARED_IDENTIFIERS = ("email", "phone", "customer_number", "user_id", "loyalty_card")
+
+
+def _singleton_drift(
+    share: float, previous_db: Path | None, thresholds: Thresholds, notes: list[str]
+) -> list[CheckSpec]:
+    """The singleton share against the previous publication's; the first one calibrates."""
+    table = f"main.{IDENTITY_GRAPH}"
+    previous = read_previous(
+        previous_db, IDENTITY_GRAPH, ["profile_id"],
+        f"SELECT avg(CAST(n = 1 AS DOUBLE)) AS share FROM (SELECT count(*) AS n "
+        f"FROM main.{q(IDENTITY_GRAPH)} WHERE profile_id IS NOT NULL GROUP BY profile_id)",
+        notes,
+    )
+    key = "singleton_share_max_change"
+    if previous is None or pd.isna(previous["share"].iloc[0]):
+        notes.append(
+            f"{table}: first publication: singleton share {share:.4f} recorded as the "
+            f"calibration (later publications may move it by {getattr(thresholds, key)}: "
+            f"quality.yml {key})"
+        )
+        return []
+    before = float(previous["share"].iloc[0])
+    frame = pd.DataFrame(
+        {"singleton_share": [share], "previous_singleton_share": [before],
+         "singleton_share_change": [abs(share - before)]},
+        index=pd.Index([table]),
+    )
+    return [
+        max_check(
+            "identity", f"identity.{IDENTITY_GRAPH}.singleton_drift", table, frame,
+            column="singleton_share_change", max_value=getattr(thresholds, key),
+            notes="Change of the share of one-record profiles against the previous "
+            "publication: a jump means linking broke (up) or over-merges (down).",
+            meta=setting(key, f"singleton share {share:.2f} vs {before:.2f} at the previous "
+                         "publication"),
+        )
+    ]
+
+
+def _shared_identifiers_linked(
+    con: duckdb.DuckDBPyConnection, columns: list[str], thresholds: Thresholds,
+    notes: list[str],
+) -> list[CheckSpec]:
+    """Of the identifier values several records carry, the share joined in one profile.
+
+    Households and generic addresses are kept apart on purpose, so this is no recall
+    measure: it fails only when linking joined (almost) nothing the data plainly shares.
+    Counts only, never a value.
+    """
+    table = f"main.{IDENTITY_GRAPH}"
+    present = [c for c in SHARED_IDENTIFIERS if c in columns]
+    if not present:
+        notes.append(f"{table}: no identifier columns: shared-identifier linking not checked")
+        return []
+    values = " UNION ALL ".join(
+        f"SELECT '{c}' AS kind, CAST({q(c)} AS VARCHAR) AS value, profile_id "
+        f"FROM main.{q(IDENTITY_GRAPH)} "
+        f"WHERE profile_id IS NOT NULL AND nullif(trim(CAST({q(c)} AS VARCHAR)), '') IS NOT NULL"
+        for c in present
+    )
+    row = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE profiles < records)
+            FROM (SELECT count(*) AS records, count(DISTINCT profile_id) AS profiles
+                  FROM ({values}) GROUP BY kind, value)
+            WHERE records > 1"""
+    ).fetchone()
+    shared, linked = (int(row[0]), int(row[1])) if row else (0, 0)
+    if not shared:
+        notes.append(f"{table}: no identifier value on several records: shared-identifier "
+                     "linking not checked")
+        return []
+    key = "min_shared_identifier_linked_share"
+    frame = pd.DataFrame(
+        {"shared_values": [shared], "linked_values": [linked],
+         "linked_share": [linked / shared]},
+        index=pd.Index([table]),
+    )
+    return [
+        CheckSpec("identity", f"identity.{IDENTITY_GRAPH}.shared_identifiers", table, frame, [
+            gx.expectations.ExpectColumnMinToBeBetween(
+                column="linked_share", min_value=getattr(thresholds, key), max_value=1.0,
+                notes="Identifier values (email, phone, customer number, user id, loyalty "
+                "card) carried by several records, joined in one profile: near 0 means "
+                "linking did nothing.",
+                meta=setting(key, f"{linked} of {shared} identifier values shared by several "
+                             "records are joined in a profile"),
+            )
+        ])
+    ]
+
+
+def _customer_numbers(
+    con: duckdb.DuckDBPyConnection, columns: list[str], sources: Sequence[str],
+    notes: list[str],
+) -> list[CheckSpec]:
+    """At most one authoritative customer number per profile.
+
+    Only the numbers of ``sources`` count (empty: every source), as for the merge guard:
+    a number a shop form or a till receipt carries may be mistyped, and two of those in one
+    profile say nothing about two known customers merged.
+    """
+    table = f"main.{IDENTITY_GRAPH}"
+    if "customer_number" not in columns:
+        notes.append(f"{table} has no customer_number column: "
+                     "'one customer number per profile' not checked")
+        return []
+    graph = f"main.{q(IDENTITY_GRAPH)}"
+    where, params = "profile_id IS NOT NULL", []
+    if sources:
+        where += " AND source IN (SELECT unnest(?))"
+        params.append(list(sources))
+        found = con.execute(f"SELECT count(*) FROM {graph} WHERE {where}", params).fetchone()
+        if not found or not found[0]:
+            notes.append(f"{table}: no record of the customer_number_sources "
+                         f"({', '.join(sources)}; identity.yml): 'one customer number per "
+                         "profile' not checked")
+            return []
+    numbers = labelled_frame(
+        con,
+        f"""
+        SELECT CAST(profile_id AS VARCHAR) AS _example,
+               count(DISTINCT nullif(trim(CAST(customer_number AS VARCHAR)), ''))
+                   AS customer_numbers
+        FROM {graph}
+        WHERE {where}
+        GROUP BY profile_id
+        """,
+        params,
+    )
+    counted = ", ".join(sources) if sources else "every source"
+    return [
+        max_check(
+            "identity", f"identity.{IDENTITY_GRAPH}.customer_numbers", table, numbers,
+            column="customer_numbers", max_value=1,
+            notes="Two authoritative customer numbers in one profile means two known "
+            "customers were merged.",
+            meta=setting("customer_number_sources", f"customer numbers of {counted}",
+                         file="identity.yml"),
+        )
+    ]

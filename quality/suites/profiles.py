@@ -20,7 +20,14 @@ from quality.suites.catalog import (
     read_previous,
     table_columns,
 )
-from quality.suites.checks import CheckSpec, LayerPlan, flag_check, max_check, schema_check
+from quality.suites.checks import (
+    CheckSpec,
+    LayerPlan,
+    flag_check,
+    max_check,
+    schema_check,
+    setting,
+)
 from quality.thresholds import Thresholds
 
 CONSENT_COLUMNS = ("profile_id", "channel", "contact_point", "is_contactable")
@@ -86,6 +93,8 @@ def plan_profiles(
                 column="row_drop_share", max_value=thresholds.max_profile_drop_share,
                 notes="Share of the previous publication's profiles missing now: losing many "
                 "at once means a source went missing.",
+                meta=setting("max_profile_drop_share",
+                             f"{len(frame)} profiles vs {prev_rows} at the previous publication"),
             )
         )
     if consent_cols is not None and set(CONSENT_COLUMNS) <= set(consent_cols):
@@ -124,6 +133,7 @@ def _consent_coverage(
                 max_value=wanted,
                 notes=f"Each profile needs a consent row for each of "
                 f"{', '.join(thresholds.consent_channels)}; failing examples are profile ids.",
+                meta=setting("consent_channels"),
             )
         ],
     )

@@ -30,7 +30,7 @@ from quality.suites.catalog import (
     sql_literal,
     table_columns,
 )
-from quality.suites.checks import CheckSpec, LayerPlan, schema_check
+from quality.suites.checks import CheckSpec, LayerPlan, schema_check, setting
 from quality.suites.deliveries import delivery_check
 from quality.thresholds import Thresholds
 
@@ -94,7 +94,7 @@ def plan_raw(
             )
         if source.key is None or not key_ok:
             continue
-        plan.checks.append(_raw_table_check(con, catalog, name, source.key, source, thresholds))
+        plan.checks.extend(_raw_table_checks(con, catalog, name, source.key, source, thresholds))
         plan.checks.append(_load_check(con, catalog, name, source.key, thresholds, plan.notes))
         deliveries = delivery_check(con, catalog, name, source.delivery, thresholds, plan.notes)
         if deliveries is not None:
@@ -103,15 +103,16 @@ def plan_raw(
     return plan
 
 
-def _raw_table_check(
+def _raw_table_checks(
     con: duckdb.DuckDBPyConnection,
     catalog: Catalog,
     name: str,
     key: str,
     source: RawSource,
     thresholds: Thresholds,
-) -> CheckSpec:
-    """Record keys present and unique per file version, well-formed contact data and dates.
+) -> list[CheckSpec]:
+    """Record keys present and unique per file version (every row); well-formed contact data,
+    dates and timestamps (the latest load, against the source's earlier loads).
 
     Raw is append-only: a later file may legitimately carry the same key again (an update),
     so uniqueness is per file (``_file_sha256``, else ``_source_file``). Inside one file a
@@ -125,7 +126,8 @@ def _raw_table_check(
     partition = ", ".join(q(c) for c in [version, key] if c is not None)
     present = [c for c in source.formats.values() if c in columns]
     derived = [f"count(DISTINCT hash(row({select_list(content)}))) OVER (PARTITION BY {partition}) "
-               "AS key_versions_in_file"]
+               "AS key_versions_in_file",
+               f"{'CAST(_run_id AS VARCHAR)' if '_run_id' in columns else 'NULL'} AS {LOAD}"]
     expectations: list[Expectation] = [
         gx.expectations.ExpectColumnValuesToNotBeNull(
             column=key, notes="Every raw record needs its record key to be traced and deduplicated."
@@ -138,18 +140,14 @@ def _raw_table_check(
             "allowed only as an identical re-sent row. A later file may repeat it (an update).",
         ),
     ]
+    #: column -> (how a value is judged well-formed, what the expectation says)
+    formats: dict[str, tuple[str, str]] = {}
     for field_name in ("email", "phone"):
         column = source.formats.get(field_name)
         if column in present:
-            expectations.append(
-                gx.expectations.ExpectColumnValuesToMatchRegex(
-                    column=column,
-                    regex=getattr(thresholds, f"{field_name}_regex"),
-                    mostly=thresholds.format_mostly,
-                    notes=f"A mapped {field_name} column that mostly holds something else is a "
-                    "mapping or parsing error upstream.",
-                )
-            )
+            formats[column] = (getattr(thresholds, f"{field_name}_regex"),
+                               f"A mapped {field_name} column that mostly holds something else "
+                               "is a mapping or parsing error upstream.")
     birth = source.formats.get("birth_date")
     if birth in present:
         parsed = (
@@ -160,25 +158,13 @@ def _raw_table_check(
         blank = f"nullif(trim(CAST({q(birth)} AS VARCHAR)), '') IS NULL"
         derived.append(f"CASE WHEN {blank} THEN NULL ELSE {parsed} IS NOT NULL END "
                        f"AS {q(birth + '__parses')}")
-        expectations.append(
-            gx.expectations.ExpectColumnValuesToBeInSet(
-                column=f"{birth}__parses",
-                value_set=[True],
-                mostly=thresholds.format_mostly,
-                notes="Non-empty birth dates must parse with the source's birth_date_format "
-                "(blank ones are ignored).",
-            )
-        )
+        formats[f"{birth}__parses"] = (PARSES, "Non-empty birth dates must parse with the "
+                                       "source's birth_date_format (blank ones are ignored).")
     if source.timestamp in columns:
         present.append(source.timestamp)
-        expectations.append(
-            gx.expectations.ExpectColumnValuesToNotBeNull(
-                column=source.timestamp,
-                mostly=thresholds.format_mostly,
-                notes="The registered event / change time: ingest quarantines values that do "
-                "not parse, so a null here means the value was missing.",
-            )
-        )
+        formats[source.timestamp] = (PRESENT, "The registered event / change time: ingest "
+                                     "quarantines values that do not parse, so a null here "
+                                     "means the value was missing.")
     wanted = list(dict.fromkeys([key, *present]))
     label = label_sql(catalog, "raw", name, [key])
     frame = labelled_frame(
@@ -186,7 +172,75 @@ def _raw_table_check(
         f"SELECT {label} AS _example, {select_list(wanted)}, {', '.join(derived)} "
         f"FROM raw.{q(name)}",
     )
-    return CheckSpec("raw", table, table, frame, expectations)
+    checks = [CheckSpec("raw", table, table, frame, expectations)]
+    if formats:
+        checks.append(_format_check(con, columns, name, frame, formats, thresholds))
+    return checks
+
+
+#: The frame column holding a row's load (ingest's ``_run_id``).
+LOAD = "__load"
+#: Format rules that are no regex: a parse flag that must be true, a value that must be there.
+PARSES, PRESENT = "<parses>", "<present>"
+
+
+def _format_check(
+    con: duckdb.DuckDBPyConnection,
+    columns: list[str],
+    name: str,
+    frame: pd.DataFrame,
+    formats: Mapping[str, tuple[str, str]],
+    thresholds: Thresholds,
+) -> CheckSpec:
+    """Well-formed shares of the source's latest load: drift against its earlier loads, and a
+    floor every load must reach.
+
+    A source's own history is the yardstick: a load may fall at most ``format_max_drop``
+    below the share of the loads before it. The first load has no history, so only the
+    floor ``format_mostly`` applies (loose: it catches a shifted column or a wrong date
+    format, not a source that is simply messier than the demo). Without ingest's ``_run_id``
+    every row counts as one load.
+    """
+    table = f"raw.{name}"
+    loads: list[str] = []
+    if "_run_id" in columns:
+        order = "min(_loaded_at), 1" if "_loaded_at" in columns else "1"
+        loads = [str(r) for (r,) in con.execute(
+            f"SELECT CAST(_run_id AS VARCHAR) FROM raw.{q(name)} WHERE _run_id IS NOT NULL "
+            f"GROUP BY 1 ORDER BY {order}").fetchall()]
+    latest = frame[frame[LOAD] == loads[-1]] if loads else frame
+    earlier = frame[frame[LOAD].isin(loads[:-1])]
+    expectations: list[Expectation] = []
+    for column, (rule, notes) in formats.items():
+        now, before = _well_formed(latest, column, rule), _well_formed(earlier, column, rule)
+        floor = thresholds.format_mostly
+        key, context = "format_mostly", f"floor of every load of {name}" + (
+            "" if before is not None else " (its first load with values here)")
+        if now is not None and before is not None:
+            context = f"{now:.2f} well-formed vs {before:.2f} in the earlier loads of {name}"
+            if before - thresholds.format_max_drop > floor:
+                floor, key = before - thresholds.format_max_drop, "format_max_drop"
+        kwargs: dict[str, Any] = {"column": column, "mostly": floor, "notes": notes,
+                                  "meta": setting(key, context)}
+        expectations.append(
+            gx.expectations.ExpectColumnValuesToNotBeNull(**kwargs) if rule == PRESENT
+            else gx.expectations.ExpectColumnValuesToBeInSet(value_set=[True], **kwargs)
+            if rule == PARSES
+            else gx.expectations.ExpectColumnValuesToMatchRegex(regex=rule, **kwargs)
+        )
+    return CheckSpec("raw", f"{table}.formats", table, latest[list(formats)], expectations)
+
+
+def _well_formed(rows: pd.DataFrame, column: str, rule: str) -> float | None:
+    """Share of ``rows``' values in ``column`` that are well-formed, as GX judges them (nulls
+    ignored, except for a timestamp that must be present); None without values."""
+    if rule == PRESENT:
+        return float(rows[column].notna().mean()) if len(rows) else None
+    values = rows[column].dropna()
+    if values.empty:
+        return None
+    ok = values == True if rule == PARSES else values.astype(str).str.contains(rule)  # noqa: E712
+    return float(ok.mean())
 
 
 def _load_check(
@@ -251,6 +305,7 @@ def _load_check(
             max_value=thresholds.max_rejected_share,
             notes=f"Share of the latest load of {source} put into quarantine (raw.{rejected}); "
             "a high share means a broken file or a changed format.",
+            meta=setting("max_rejected_share"),
         )
     ]
     examples: tuple[str, ...] = ()
