@@ -66,7 +66,12 @@ def first_names_compatible(a: str, b: str, threshold: float) -> bool:
     # same letters, small length difference: "hnoan" vs "noah", "ilivoa" vs "olivia"
     ca, cb = Counter(a.replace(" ", "")), Counter(b.replace(" ", ""))
     common = sum((ca & cb).values())
-    return common >= 4 and common / max(sum(ca.values()), sum(cb.values())) >= 0.8
+    longest = max(sum(ca.values()), sum(cb.values()))
+    if common >= 4 and common / longest >= 0.8:
+        return True
+    # a short name typed scrambled or clipped: all its letters in the other ("yi" / "ivy")
+    shortest = min(sum(ca.values()), sum(cb.values()))
+    return shortest >= 2 and common == shortest and shortest / longest >= 0.6
 
 
 def _initials(given: str) -> set[str]:
