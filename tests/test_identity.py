@@ -689,3 +689,61 @@ def test_countries_fold_to_iso_alpha_2(typed: str, code: str | None) -> None:
     from identity.normalise import normalise_country_value
 
     assert normalise_country_value(typed) == code
+
+
+def _two_people(first: tuple[str, str], born: tuple[tuple[int, int, int], ...]) -> pd.DataFrame:
+    parts = {name: pd.Series([b[i] for b in born], dtype="Int16")
+             for i, name in enumerate(BIRTH_DATE_PARTS)}
+    return pd.DataFrame({"node_id": [0, 1], "first_name": list(first),
+                         "last_name": ["berg", "berg"], **parts,
+                         "customer_number": [None, None], "sources": ["a", "b"]})
+
+
+@pytest.mark.parametrize(("first", "born", "shared_contact", "status"), [
+    # twins at one address (a shared contact point): the first-name clash vetoes
+    (("lena", "paul"), ((1990, 5, 1), (1990, 5, 1)), True, "refused:first_name_conflict"),
+    # parent and child of one name at one address: all birth dates clash
+    (("anna", "anna"), ((1960, 5, 1), (1990, 8, 12)), True, "refused:birth_date_conflict"),
+    # no shared contact: one disagreement is the model's to weigh (a second given name,
+    # a nickname no table knows) ...
+    (("frank", "frederick"), ((1990, 5, 1), (1990, 5, 1)), False, "merged"),
+    (("anna", "anna"), ((1960, 5, 1), (1990, 8, 12)), False, "merged"),
+    # ... two independent ones are a different person
+    (("lena", "paul"), ((1960, 5, 1), (1990, 8, 12)), False, "refused:person_conflict"),
+    # a date known only in part fits a full one that agrees where both state a part
+    (("anna", "anna"), ((1949, 0, 13), (1949, 7, 13)), True, "merged"),
+])
+def test_person_guards_weigh_evidence(first, born, shared_contact, status) -> None:
+    born = tuple(tuple(None if p == 0 else p for p in b) for b in born)
+    edges = _splink_edges([(0, 1, 0.99)]).assign(check_person=shared_contact)
+    outcome = cluster_nodes(_two_people(first, born), edges, [], max_cluster_size=100,
+                            first_name_similarity=0.8, customer_number_sources=())
+    assert outcome.status == [status]
+
+
+def test_partial_birth_dates_keep_their_parts() -> None:
+    records = pd.DataFrame({"source": "s", "record_id": ["1", "2", "3", "4", "5"],
+                            "birth_date": ["1949-00-13", "2001-12-64", "1490-05-01",
+                                           "1900-01-01", "1985-03-04"]})
+    norm = normalise_records(records)
+    parts = norm[list(BIRTH_DATE_PARTS)].astype(object).where(norm[list(BIRTH_DATE_PARTS)]
+                                                              .notna(), None)
+    assert parts.values.tolist() == [[1949, None, 13], [2001, 12, None], [1490, 5, 1],
+                                     [None, None, None], [1985, 3, 4]]
+    # only the real date after the floor is believed as a full date
+    assert norm["birth_date"].isna().tolist() == [True, True, True, True, False]
+
+
+def test_model_trained_on_other_data_does_not_fit(fake_1000, tmp_path: Path) -> None:
+    from identity.model_store import misfit
+    from identity.resolve import data_fingerprint
+
+    records, _ = fake_1000
+    norm = normalise_records(records)
+    document = {"fingerprint": data_fingerprint(norm)}
+    assert misfit(document, data_fingerprint(norm)) is None
+    other = norm.assign(source="another_source")
+    assert "sources" in misfit(document, data_fingerprint(other))
+    no_email = norm.assign(email=pd.NA)
+    assert "field email" in misfit(document, data_fingerprint(no_email))
+    assert "scored records" in misfit(document, data_fingerprint(norm.iloc[:200]))
