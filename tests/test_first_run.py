@@ -114,7 +114,7 @@ def _published_on_the_first_run(paths: DataPaths, summary: RunSummary) -> None:
     # e-mail and birth date (10 % impossible) pass the first load's floor; the checks ran
     formats = suites[f"raw.{SOURCE}.formats"]
     assert (formats["passed"], formats["failed"]) == (2, 0)
-    assert suites["identity.fct_identity_graph.shared_identifiers"]["passed"] == 1
+    assert suites["identity.fct_identity_graph.shared_links"]["passed"] == 1
 
 
 def _second_build(paths: DataPaths, folder: Path, *statements: str) -> Path:

@@ -268,7 +268,7 @@ def _shared_identifiers_linked(
         index=pd.Index([table]),
     )
     return [
-        CheckSpec("identity", f"identity.{IDENTITY_GRAPH}.shared_identifiers", table, frame, [
+        CheckSpec("identity", f"identity.{IDENTITY_GRAPH}.shared_links", table, frame, [
             gx.expectations.ExpectColumnMinToBeBetween(
                 column="linked_share", min_value=getattr(thresholds, key), max_value=1.0,
                 notes="Identifier values (email, phone, customer number, user id, loyalty "
