@@ -112,7 +112,7 @@ class IdentityConfig(BaseModel):
     first_name_similarity: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.8
     birth_date_guard: StrictBool | Literal["auto"] = "auto"
     min_birth_date: Date = MIN_BIRTH_DATE
-    blocking_comparisons_per_record: Annotated[Number, Field(ge=0.0)] = 4.0
+    blocking_comparisons_per_record: Annotated[Number, Field(ge=0.0)] = 1.0
     use_splink: StrictBool = True
     model: StrictStr = "auto"
 

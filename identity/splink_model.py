@@ -160,11 +160,12 @@ def _email_comparison() -> cl.CustomComparison:
 
 # Blocking: which pairs predict() scores.  The core rules always run; the further rules
 # widen recall (an address shared despite different names, a first name given as an initial
-# or nickname, a year where the full date is wrong, names in the wrong fields) and run, in
-# order, while all of them together create no more than ``identity.yml
+# or nickname, a year where the full date is wrong, names in the wrong fields) and run,
+# cheapest first, while all of them together create no more than ``identity.yml
 # blocking_comparisons_per_record`` comparisons per scored record (a rule that does not fit
-# the rest of the budget is left out): recall grows where the data makes it cheap, cost
-# stays bounded.  Rules are column expressions over :func:`splink_input`'s frame.
+# the rest of the budget is left out; small data gets at least MIN_EXTRA_COMPARISONS): recall
+# grows where the data makes it cheap, cost stays bounded.  Rules are column expressions
+# over :func:`splink_input`'s frame.
 CORE_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("first_name", "last_name"),
     ("birth_date_text",),
@@ -178,7 +179,7 @@ CORE_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("email_local",),
 )
 SWAPPED_NAMES_RULE = ('l."first_name" = r."last_name" AND l."last_name" = r."first_name"')
-EXTRA_BLOCKING: tuple[tuple[str, ...], ...] = (  # most recall per comparison first
+EXTRA_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("street", "house_number"),
     ("postcode_area", "first_name"),
     ("postcode_area", "last_name"),
@@ -191,6 +192,8 @@ EXTRA_BLOCKING: tuple[tuple[str, ...], ...] = (  # most recall per comparison fi
     ("first_name",),
     ("last_name",),
 )
+# Small data affords wide blocking: this many extra comparisons score in well under a second.
+MIN_EXTRA_COMPARISONS = 250_000
 # Names entered the wrong way round (one field each): equi-joins across the two columns.
 CROSSED_NAMES: tuple[tuple[str, str], ...] = (("first_name", "last_name"),
                                               ("last_name", "first_name"))
@@ -212,7 +215,7 @@ class Blocking:
 def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int,
                     per_record: float) -> Blocking:
     """Core rules plus the further rules that fit the comparison budget on this data."""
-    left = per_record * max(records, 1)
+    left = max(per_record * records, MIN_EXTRA_COMPARISONS)
     rules = [_rule_sql(columns) for columns in CORE_BLOCKING] + [SWAPPED_NAMES_RULE]
     dropped: dict[str, int] = {}
     candidates = [(_rule_sql(columns),
@@ -223,9 +226,9 @@ def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int,
                     f"SELECT x.n * y.n AS n FROM (SELECT {a} AS k, count(*) AS n FROM {table} "
                     f"GROUP BY 1) x JOIN (SELECT {b} AS k, count(*) AS n FROM {table} "
                     f"GROUP BY 1) y USING (k)") for a, b in CROSSED_NAMES]
-    for rule, count_sql in candidates:
-        comparisons = int(con.sql(f"SELECT coalesce(sum(n), 0) FROM ({count_sql})"
-                                  ).fetchall()[0][0])
+    counted = [(int(con.sql(f"SELECT coalesce(sum(n), 0) FROM ({count_sql})").fetchall()[0][0]),
+                rule) for rule, count_sql in candidates]
+    for comparisons, rule in sorted(counted, key=lambda item: item[0]):  # cheapest first
         if comparisons <= left:
             rules.append(rule)
             left -= comparisons
