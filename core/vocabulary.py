@@ -16,6 +16,11 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",
     "birth_date",
+    # a birth date's parts, where a source keeps them in columns of their own; otherwise
+    # derived from birth_date (an impossible or very old date keeps the parts it states)
+    "birth_year",
+    "birth_month",
+    "birth_day",
     "street",
     "house_number",
     "postcode",

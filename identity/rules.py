@@ -90,6 +90,11 @@ def build_nodes(norm: pd.DataFrame, pinned: np.ndarray | None = None,
     codes: dict[str, np.ndarray] = {}
     for column in IDENTITY_COLUMNS:
         codes[column] = _sorted_codes(norm[column])
+    # a record without any identity value shares nothing with another: its own node (and
+    # profile), never one node for all of them
+    blank = np.logical_and.reduce([c < 0 for c in codes.values()]) if codes else None
+    if blank is not None and blank.any():
+        pinned = blank if pinned is None else pinned | blank
     if pinned is not None and pinned.any():
         codes["_pin"] = _sorted_codes(pd.Series(
             pc.if_else(pa.array(pinned), keys, "").to_numpy(zero_copy_only=False)))

@@ -22,8 +22,11 @@
     {{ return(sources) }}
 {%- endmacro %}
 
-{#- One select per registered source projecting its columns onto the canonical fields. -#}
+{#- One select per registered source projecting its columns onto the canonical fields. A birth
+    date split over year / month / day columns is built from them; birth_date_raw keeps the
+    mapped birth-date text, whose parts identity resolution reads even where it is no date. -#}
 {% macro identity_record_select(src) -%}
+    {%- set parts = ['birth_year', 'birth_month', 'birth_day'] %}
     select
         '{{ src.source }}' as source,
         cast({{ adapter.quote(src.record_key) }} as varchar) as record_id,
@@ -31,7 +34,13 @@
         {{ source_record_time(src.timestamp) }} as record_ts,
     {%- for field in canonical_identity_fields() %}
         {%- set column = src.identity.get(field) %}
-        {%- if column is none %}
+        {%- if field in parts and column is none %}
+        cast(null as smallint) as {{ field }},
+        {%- elif field in parts %}
+        try_cast(nullif(trim(cast({{ adapter.quote(column) }} as varchar)), '') as smallint) as {{ field }},
+        {%- elif field == 'birth_date' and column is none and src.identity.get('birth_year') and src.identity.get('birth_month') and src.identity.get('birth_day') %}
+        try(make_date({% for part in parts %}try_cast(trim(cast({{ adapter.quote(src.identity.get(part)) }} as varchar)) as bigint){{ ', ' if not loop.last }}{% endfor %})) as birth_date,
+        {%- elif column is none %}
         cast(null as {{ 'date' if field == 'birth_date' else 'varchar' }}) as {{ field }},
         {%- elif field == 'birth_date' and src.birth_date_format %}
         cast(try_strptime(cast({{ adapter.quote(column) }} as varchar), '{{ src.birth_date_format | replace("'", "''") }}') as date) as birth_date,
@@ -41,6 +50,12 @@
         nullif(trim(cast({{ adapter.quote(column) }} as varchar)), '') as {{ field }},
         {%- endif %}
     {%- endfor %}
+        {%- set raw_date = src.identity.get('birth_date') %}
+        {%- if raw_date is none %}
+        cast(null as varchar) as birth_date_raw,
+        {%- else %}
+        nullif(trim(cast({{ adapter.quote(raw_date) }} as varchar)), '') as birth_date_raw,
+        {%- endif %}
         _loaded_at,
         _row_number
     from {{ source('raw', src.source) }}

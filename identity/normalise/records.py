@@ -28,9 +28,11 @@ from identity.normalise.names import normalise_first_name, normalise_last_name
 from identity.normalise.phone import normalise_phone
 from identity.normalise.text import map_distinct
 
-#: What a normalised record holds: the canonical fields plus the birth date's parts.
-IDENTITY_COLUMNS: tuple[str, ...] = (*CANONICAL_FIELDS, *BIRTH_DATE_PARTS)
+IDENTITY_COLUMNS: tuple[str, ...] = CANONICAL_FIELDS
 INPUT_COLUMNS: tuple[str, ...] = (*RECORD_COLUMNS, *CANONICAL_FIELDS)
+#: Optional input: the birth date as the source wrote it (``int_identity__records`` keeps it
+#: beside the parsed date), so the parts of a text that is no date are not lost.
+RAW_BIRTH_DATE = "birth_date_raw"
 
 
 def coerce_input(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
@@ -43,10 +45,9 @@ def coerce_input(records: pd.DataFrame | pa.Table) -> pd.DataFrame:
     for column in INPUT_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(pd.NA, index=frame.index, dtype="object")
-    for column in BIRTH_DATE_PARTS:  # optional: parts a source states itself (split columns)
-        if column not in frame.columns:
-            frame[column] = pd.Series(pd.NA, index=frame.index, dtype=PART_DTYPE)
-    frame = frame[[*INPUT_COLUMNS, *BIRTH_DATE_PARTS]].reset_index(drop=True)
+    if RAW_BIRTH_DATE not in frame.columns:
+        frame[RAW_BIRTH_DATE] = pd.Series(pd.NA, index=frame.index, dtype="object")
+    frame = frame[[*INPUT_COLUMNS, RAW_BIRTH_DATE]].reset_index(drop=True)
     frame["source"] = frame["source"].astype("string")
     frame["record_id"] = frame["record_id"].astype("string")
     if frame["source"].isna().any() or frame["record_id"].isna().any():
@@ -76,12 +77,18 @@ def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "D
     out["phone"] = normalise_phone(frame["phone"], default_region, regions=country)
     out["first_name"] = normalise_first_name(frame["first_name"])
     out["last_name"] = normalise_last_name(frame["last_name"])
-    out["birth_date"] = normalise_birth_date(frame["birth_date"], min_date=min_birth_date)
-    stated = frame[list(BIRTH_DATE_PARTS)].astype(PART_DTYPE)
-    derived = birth_date_parts(frame["birth_date"])
+    stated = pd.DataFrame({column: _part(frame[column], high)
+                           for column, high in zip(BIRTH_DATE_PARTS, (9999, 12, 31),
+                                                   strict=True)})
+    raw = frame[RAW_BIRTH_DATE].where(frame[RAW_BIRTH_DATE].notna(), frame["birth_date"])
+    derived = birth_date_parts(raw)
     own = stated.notna().any(axis=1).to_numpy()
+    parts = pd.DataFrame({column: stated[column].where(own, derived[column])
+                          for column in BIRTH_DATE_PARTS})
+    dates = frame["birth_date"].where(frame["birth_date"].notna(), _date_of(stated))
+    out["birth_date"] = normalise_birth_date(dates, min_date=min_birth_date)
     for column in BIRTH_DATE_PARTS:
-        out[column] = stated[column].where(own, derived[column])
+        out[column] = parts[column]
     street, embedded_house = normalise_street(frame["street"])
     out["street"] = street
     house = map_distinct(frame["house_number"], normalise_house_number_value)
@@ -96,11 +103,34 @@ def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "D
     return out
 
 
+def _part(values: pd.Series, high: int) -> pd.Series:
+    """A stated birth-date part as a nullable int; outside 1..``high`` it states nothing."""
+    numbers = pd.to_numeric(values.astype("object"), errors="coerce")
+    numbers = numbers.where((numbers >= 1) & (numbers <= high) & (numbers % 1 == 0))
+    return numbers.astype(PART_DTYPE)
+
+
+def _date_of(parts: pd.DataFrame) -> pd.Series:
+    """The date three stated parts make where they make one (objects; None elsewhere)."""
+    out = pd.Series(None, index=parts.index, dtype=object)
+    complete = parts.notna().all(axis=1).to_numpy()
+    rows = zip(*(parts[c][complete].astype(int).tolist() for c in BIRTH_DATE_PARTS),
+               strict=True)
+    dates: list[dt.date | None] = []
+    for year, month, day in rows:
+        try:
+            dates.append(dt.date(year, month, day))
+        except ValueError:
+            dates.append(None)
+    out[complete] = dates
+    return out
+
+
 def as_normalised(table: pa.Table) -> pd.DataFrame:
     """Records normalised earlier (read back from ``int_identity__normalised``) in exactly the
     dtypes :func:`normalise_records` returns, so resolution need not normalise them again:
     text as ``string``, birth dates as Arrow dates."""
-    columns = [*RECORD_COLUMNS, *IDENTITY_COLUMNS]
+    columns = list(INPUT_COLUMNS)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise ValueError(f"normalised identity records lack column(s): {missing}")
