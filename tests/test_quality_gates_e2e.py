@@ -122,16 +122,17 @@ def _conflicting_raw_row(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _two_customer_numbers(con: duckdb.DuckDBPyConnection) -> str:
-    """identity: a second CRM customer number in a profile that already has one."""
+    """identity: a second CRM customer number in a profile that already has one (only the
+    authoritative source's numbers count: a CRM record of a profile with two of them)."""
     con.execute(
         """
         UPDATE main.fct_identity_graph SET customer_number = 'TEST-SECOND-NUMBER'
         WHERE source || ':' || record_id = (
-            SELECT g.source || ':' || g.record_id FROM main.fct_identity_graph g
-            WHERE g.customer_number IS NULL AND g.profile_id IN (
-                SELECT profile_id FROM main.fct_identity_graph
-                WHERE customer_number IS NOT NULL)
-            ORDER BY ALL LIMIT 1)
+            SELECT min(source || ':' || record_id) FROM main.fct_identity_graph
+            WHERE source = 'crm_customers' AND profile_id = (
+                SELECT min(profile_id) FROM (
+                    SELECT profile_id FROM main.fct_identity_graph
+                    WHERE source = 'crm_customers' GROUP BY 1 HAVING count(*) > 1)))
         """
     )
     return "customer_numbers"
