@@ -78,7 +78,11 @@ def _name_comparison(column: str, other: str, crossed: bool) -> cl.CustomCompari
     found in the other field.  A swap is one fact for both comparisons: only the one with
     ``crossed`` weighs it (the other treats it as unknown), else Splink counts it twice."""
     left, right = f'"{column}_l"', f'"{column}_r"'
-    holds = (f"starts_with({left}, {right}) OR starts_with({right}, {left}) OR "
+    # an initial ("a" / "anna"), or a shared token ("anna maria" / "maria"); a longer prefix
+    # is no evidence ("neu" / "neumann" are two families)
+    holds = (f"(length({right}) = 1 AND starts_with({left}, {right})) OR "
+             f"(length({left}) = 1 AND starts_with({right}, {left})) OR "
+             f"(contains({left}, ' ') OR contains({right}, ' ')) AND "
              f"list_has_any(string_split({left}, ' '), string_split({right}, ' '))")
     return cl.CustomComparison(
         output_column_name=column,
@@ -458,39 +462,6 @@ def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -
                          "+".join(columns))
                 break
     log.info("identity splink: %d EM sessions trained, %d skipped", trained, skipped)
-    if trained:
-        _calibrate_prior(linker, len(frame))
-
-
-PRIOR_ITERATIONS = 20
-
-
-def _calibrate_prior(linker: Linker, records: int) -> None:
-    """Re-estimate the match prior from the trained model: the share of all pairs that the
-    model expects to be matches (the sum of match probabilities over the blocked pairs,
-    pairs no rule compares counted as non-matches), iterated to its fixed point.
-
-    The deterministic rules' estimate assumes they find 80 % of all matches; in noisy data
-    (typos in e-mails, missing birth dates) they find far fewer and the prior comes out
-    several times too low, which pushes true matches under the threshold."""
-    settings = linker._settings_obj
-    prior = float(settings._probability_two_random_records_match)
-    pairs = records * (records - 1) / 2
-    scored = linker.inference.predict(threshold_match_probability=1e-4, warning_mode="never")
-    weights = scored.as_pandas_dataframe()["match_weight"].to_numpy(dtype=float)
-    scored.drop_table_from_database_and_remove_from_cache()
-    if not len(weights) or pairs <= 0:
-        return
-    evidence = weights - np.log2(prior / (1 - prior))  # the comparisons' Bayes factors
-    for _ in range(PRIOR_ITERATIONS):
-        odds = np.exp2(evidence) * prior / (1 - prior)
-        updated = float(np.clip((odds / (1 + odds)).sum() / pairs, 1e-8, 0.5))
-        if abs(updated - prior) <= 1e-3 * prior:
-            prior = updated
-            break
-        prior = updated
-    settings._probability_two_random_records_match = prior
-    log.info("identity splink: match prior calibrated on %d scored pairs", len(weights))
 
 
 def _model_document(linker: Linker, frame: pd.DataFrame, sources: list[str]
@@ -541,7 +512,8 @@ def train_model(nodes: pd.DataFrame, config: IdentityConfig,
     con = duckdb.connect(":memory:")
     try:
         with _quiet_splink():
-            document = _trained(_register(frame, con), frame, config, node_sources(nodes))
+            document = _trained(_register(frame, con), frame, config, node_sources(nodes),
+                                con)
     finally:
         con.close()
     if path is not None:
@@ -553,10 +525,24 @@ def train_model(nodes: pd.DataFrame, config: IdentityConfig,
 
 
 def _trained(sdf: SplinkDataFrame, frame: pd.DataFrame, config: IdentityConfig,
-             sources: list[str]) -> dict[str, Any]:
+             sources: list[str], con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Train, and choose the blocking rules on the training data: they are part of the model,
+    so records arriving later never change which pairs the existing ones are compared in."""
     linker = Linker(sdf, settings_creator(), log_level=None)
     _train_linker(linker, frame, config)
-    return _model_document(linker, frame, sources)
+    document = _model_document(linker, frame, sources)
+    blocking = choose_blocking(con, sdf.physical_name, len(frame),
+                               config.blocking_comparisons_per_record)
+    document["blocking"] = {"rules": list(blocking.rules), "dropped": blocking.dropped}
+    return document
+
+
+def _model_blocking(document: dict[str, Any]) -> Blocking | None:
+    """The blocking rules a model was trained with (None: an older document without them)."""
+    stored = document.get("blocking")
+    if not stored:
+        return None
+    return Blocking(tuple(stored["rules"]), dict(stored.get("dropped", {})))
 
 
 def empty_splink_edges() -> pd.DataFrame:
@@ -606,9 +592,9 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
         with _quiet_splink():
             sdf = _register(frame, con)
             document = model if model is not None else \
-                _trained(sdf, frame, config, node_sources(nodes))
-            blocking = choose_blocking(con, sdf.physical_name, len(frame),
-                                       config.blocking_comparisons_per_record)
+                _trained(sdf, frame, config, node_sources(nodes), con)
+            blocking = _model_blocking(document) or choose_blocking(
+                con, sdf.physical_name, len(frame), config.blocking_comparisons_per_record)
             settings = {**document["splink"], "blocking_rules_to_generate_predictions": [
                 {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in blocking.rules]}
             linker = Linker(sdf, settings, log_level=None)

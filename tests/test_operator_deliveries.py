@@ -133,7 +133,7 @@ def test_withdrawn_bad_delivery_no_longer_blocks_publication(demo_home_copy: Dat
     assert not leftover.exists()  # removed at the start of the run, though it never publishes
     assert not summary.succeeded
     failed = {(f["suite"], f["column"]) for f in _failures(summary)}
-    assert ("raw.shop_accounts", "email") in failed
+    assert ("raw.shop_accounts.formats", "email") in failed
     assert ("raw.shop_accounts", "key_versions_in_file") in failed
 
     # Removing the file is not enough (raw keeps what was loaded) ...
