@@ -591,7 +591,7 @@ def test_comparison_weights_and_masking() -> None:
     from identity.explain import comparison_weights, mask
 
     model = load_model(Path(__file__).parent.parent / "identity/models/demo_default.json")
-    gamma = json.dumps({"first_name": 7, "last_name": 6, "birth_date": -1, "email": 0,
+    gamma = json.dumps({"first_name": 7, "last_name": 5, "birth_date": -1, "email": 0,
                         "phone": -1, "address": 4})
     weights = json.loads(comparison_weights([gamma, None], model)[0])
     assert weights["first_name"]["level"] == "same first_name"
