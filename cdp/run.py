@@ -154,11 +154,13 @@ def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunS
 
 
 def evaluate_published(published_db: Path, truth_csv: Path) -> dict[str, Any]:
-    """Pairwise precision / recall / F1 of the published identity graph against ground truth."""
+    """Pairwise precision / recall / F1 of the published identity graph against ground truth,
+    and the same per ``pattern`` label when the truth file has that column (``patterns``)."""
     import dataclasses
 
     import pandas as pd
 
+    from identity.diagnostics import pattern_metrics
     from identity.evaluate import evaluate
 
     with duckdb.connect(str(published_db), read_only=True) as con:
@@ -166,4 +168,7 @@ def evaluate_published(published_db: Path, truth_csv: Path) -> dict[str, Any]:
             "SELECT source, record_id, profile_id FROM main.fct_identity_graph"
         ).df()
     truth = pd.read_csv(truth_csv, dtype=str)
-    return dataclasses.asdict(evaluate(clusters, truth))
+    figures: dict[str, Any] = dataclasses.asdict(evaluate(clusters, truth))
+    figures["patterns"] = {label: metrics.as_dict()
+                           for label, metrics in pattern_metrics(clusters, truth).items()}
+    return figures

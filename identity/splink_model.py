@@ -537,7 +537,7 @@ def _trained(sdf: SplinkDataFrame, frame: pd.DataFrame, config: IdentityConfig,
     return document
 
 
-def _model_blocking(document: dict[str, Any]) -> Blocking | None:
+def model_blocking(document: dict[str, Any]) -> Blocking | None:
     """The blocking rules a model was trained with (None: an older document without them)."""
     stored = document.get("blocking")
     if not stored:
@@ -593,7 +593,7 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
             sdf = _register(frame, con)
             document = model if model is not None else \
                 _trained(sdf, frame, config, node_sources(nodes), con)
-            blocking = _model_blocking(document) or choose_blocking(
+            blocking = model_blocking(document) or choose_blocking(
                 con, sdf.physical_name, len(frame), config.blocking_comparisons_per_record)
             settings = {**document["splink"], "blocking_rules_to_generate_predictions": [
                 {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in blocking.rules]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 import pandas as pd
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cdp.commands.options import HomeOption, fail, paths_for
+from cdp.commands.options import HomeOption, fail
 from cdp.context import RunContext
 from cdp.settings import data_paths
 
@@ -72,24 +72,88 @@ def train(
 
 @identity_app.command("evaluate")
 def evaluate(
-    truth: Annotated[Path, typer.Option(help="CSV with columns source,record_id,person_id.")],
+    truth: Annotated[Path, typer.Option(
+        help="CSV with columns source,record_id,person_id and optionally pattern.")],
     home: HomeOption = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Also write the figures to this JSON file.")] = None,
 ) -> None:
-    """Pairwise precision, recall and F1 of the published identity graph against a truth file."""
-    from cdp.run import evaluate_published
+    """Pairwise precision, recall and F1 of the published identity graph against a truth file,
+    why the missed true pairs were missed, and figures per truth `pattern`."""
+    import pandas as pd
 
-    paths = paths_for(home)
+    from cdp.run import evaluate_published
+    from identity.diagnostics import MAX_PERSON_RECORDS, diagnose_publication
+
+    ctx = RunContext.at_edge(home)
+    paths = ctx.paths
     if not truth.exists():
         fail(f"truth file {truth} does not exist")
     if not paths.published_db.exists():
         fail(f"no published warehouse at {paths.published_db}")
-    metrics = evaluate_published(paths.published_db, truth)
+    figures = evaluate_published(paths.published_db, truth)
+    out = Console()
     table = Table(title="Identity resolution vs ground truth")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else f"{value:,}")
-    Console().print(table)
+    for key, value in figures.items():
+        if not isinstance(value, dict):
+            table.add_row(key, _figure(value))
+    out.print(table)
+    if paths.build_db.exists():
+        figures["misses"] = diagnose_publication(paths, ctx.identity,
+                                                 pd.read_csv(truth, dtype=str))
+        out.print(_misses_table(figures["misses"]))
+        out.print(f"true pairs of persons with more than {MAX_PERSON_RECORDS} records are not "
+                  f"enumerated: {figures['misses']['skipped_persons']:,} persons, "
+                  f"{figures['misses']['skipped_true_pairs']:,} pairs; blocking rules from "
+                  f"the {figures['misses']['blocking_rules_from']}")
+        if "note" in figures["misses"]:
+            out.print(f"[yellow]{figures['misses']['note']}[/]")
+    else:
+        out.print(f"[yellow]no build file at {paths.build_db}: missed pairs not broken "
+                  "down[/]")
+    if figures["patterns"]:
+        out.print(_patterns_table(figures["patterns"]))
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=2))
+        out.print(f"figures written: {json_out}")
+
+
+def _figure(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _misses_table(misses: dict[str, Any]) -> Table:
+    """Missed true pairs by cause, blocking recall and the edges that merged two persons."""
+    table = Table(title="Missed true pairs (in different profiles) by cause")
+    table.add_column("cause")
+    table.add_column("pairs", justify="right")
+    table.add_row("missed true pairs", _figure(misses["missed_pairs"]))
+    table.add_row("  never compared (no blocking rule, no rule edge)",
+                  _figure(misses["never_compared"]))
+    table.add_row("  compared, scored below the threshold", _figure(misses["below_threshold"]))
+    for reason, pairs in misses["refused"].items():
+        table.add_row(f"  refused by a guard: {reason}", _figure(pairs))
+    table.add_row("true pairs compared directly", _figure(misses["compared_pairs"]))
+    table.add_row("blocking recall (true pairs compared, directly or through a chain)",
+                  f"{misses['blocking_recall']:.4f} of {misses['true_pairs']:,}")
+    for via, edges in misses["false_merge_edges"].items():
+        table.add_row(f"merged edges joining two persons: {via}", _figure(edges))
+    return table
+
+
+def _patterns_table(patterns: dict[str, dict[str, Any]]) -> Table:
+    """Per truth pattern: pairs with both records labelled with it."""
+    table = Table(title="Per truth pattern (pairs with both records labelled)")
+    for column in ("pattern", "records", "true pairs", "predicted pairs", "precision",
+                   "recall"):
+        table.add_column(column, justify="left" if column == "pattern" else "right")
+    for label, m in patterns.items():
+        table.add_row(label, _figure(m["records"]), _figure(m["true_pairs"]),
+                      _figure(m["predicted_pairs"]), _figure(m["precision"]),
+                      _figure(m["recall"]))
+    return table
 
 
 def _published(home: Path | None) -> duckdb.DuckDBPyConnection:
