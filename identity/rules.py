@@ -345,21 +345,23 @@ def _email_name_index(named: pd.DataFrame) -> pd.DataFrame:
     initial = pc.utf8_slice_codeunits(first, 0, 1)
     year = pc.year(pa.array(named["birth_date"].array)).fill_null(-1).to_numpy(
         zero_copy_only=False).astype(np.int64)
-    both = pc.and_(pc.greater(pc.utf8_length(first), 0),
-                   pc.greater(pc.utf8_length(last), 0)).to_numpy(zero_copy_only=False)
+    has_last = pc.greater(pc.utf8_length(last), 0).to_numpy(zero_copy_only=False)
+    first_letters = pc.utf8_length(first).to_numpy(zero_copy_only=False)
+    full = has_last & (first_letters > 1)  # a given name of one letter is only an initial
+    with_initial = has_last & (first_letters > 0)
     nodes = named["node_id"].to_numpy(dtype=np.int64)
-    spellings = (  # (key, needs the birth year, only with both names)
-        (pc.binary_join_element_wise(first, last, ""), False, True),
-        (pc.binary_join_element_wise(last, first, ""), False, True),
-        (pc.binary_join_element_wise(initial, last, ""), True, True),
-        (pc.binary_join_element_wise(last, initial, ""), True, True),
-        (first, True, False),
+    spellings = (  # (key, needs the birth year, which nodes may spell it)
+        (pc.binary_join_element_wise(first, last, ""), False, full),
+        (pc.binary_join_element_wise(last, first, ""), False, full),
+        (pc.binary_join_element_wise(initial, last, ""), True, with_initial),
+        (pc.binary_join_element_wise(last, initial, ""), True, with_initial),
+        (first, True, None),
     )
     parts = []
-    for key, needs, with_both in spellings:
+    for key, needs, spellers in spellings:
         keep = pc.greater_equal(pc.utf8_length(key), 5).to_numpy(zero_copy_only=False)
-        if with_both:
-            keep &= both
+        if spellers is not None:
+            keep &= spellers
         if needs:
             keep &= year >= 0
         parts.append(pd.DataFrame({

@@ -63,6 +63,9 @@ def first_names_compatible(a: str, b: str, threshold: float) -> bool:
         return True
     if jaro_winkler(a, b) >= threshold:
         return True
+    if len(ta) > 1 or len(tb) > 1:  # one given name of several, typed with a typo
+        return any(first_names_compatible(x, y, threshold) for x in ta for y in tb
+                   if len(x) > 1 and len(y) > 1)
     # same letters, small length difference: "hnoan" vs "noah", "ilivoa" vs "olivia"
     ca, cb = Counter(a.replace(" ", "")), Counter(b.replace(" ", ""))
     common = sum((ca & cb).values())

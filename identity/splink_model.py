@@ -565,13 +565,17 @@ class Prediction:
     blocking: Blocking | None
 
 
-# A shared e-mail, phone or address (one postcode, the same street give or take a typo, no
-# different house number): household members share these, and Splink, which
-# counts them as independent evidence, then over-rates a pair of different people.
+# A shared e-mail, phone or address: household members share these, and Splink, which
+# counts them as independent evidence, then over-rates a pair of different people.  One
+# address is one postcode and the same street give or take a typo with no different house
+# number, or one house number with the same postcode or street (one side's other part is
+# often left empty).
 SHARED_CONTACT_SQL = (
     'coalesce("email_l" = "email_r", false) OR coalesce("phone_l" = "phone_r", false) OR '
     'coalesce("postcode_l" = "postcode_r" AND jaro_winkler_similarity("street_l", "street_r")'
-    ' >= 0.88 AND coalesce("house_number_l" = "house_number_r", true), false)')
+    ' >= 0.88 AND coalesce("house_number_l" = "house_number_r", true), false) OR '
+    'coalesce("house_number_l" = "house_number_r" AND ("postcode_l" = "postcode_r" OR '
+    'jaro_winkler_similarity("street_l", "street_r") >= 0.88), false)')
 
 
 def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,

@@ -6,6 +6,7 @@ import csv
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import pytest
 import yaml
 
 from cdp.demo.generator import SOURCES, GenerationReport, generate
+from cdp.demo.noise import NOISE_LEVELS
+from cdp.demo.people import HARD_CASES, build_population
+from cdp.demo.vocab import NICKNAMES
 from cdp.settings import config_dir
 from core.paths import DataPaths
 
@@ -149,7 +153,7 @@ def test_timestamps_and_birth_dates_parse_with_registry_formats(generated, regis
 def test_truth_covers_every_record_exactly_once(generated, registry) -> None:
     home, report = generated
     truth = read_truth(home)
-    assert list(truth[0]) == ["source", "record_id", "person_id"]
+    assert list(truth[0]) == ["source", "record_id", "person_id", "pattern"]
     pairs = Counter((row["source"], row["record_id"]) for row in truth)
     assert max(pairs.values()) == 1
     by_source: dict[str, set[str]] = defaultdict(set)
@@ -322,3 +326,46 @@ def test_custom_noise_config_is_accepted(tmp_path: Path) -> None:
     assert report.noise == "defaultx2"
     with pytest.raises(ValueError, match="scale factor"):
         NOISE_LEVELS["low"].scaled(-1)
+
+
+HARD = replace(NOISE_LEVELS["hard"], twins=0.8, second_given_name=0.15, initial=0.15,
+               unlisted_nickname=0.15, swapped_person=0.15)
+
+
+def test_hard_cases_are_built_as_labelled() -> None:
+    persons, _ = build_population(600, 5, HARD)
+    by_id = {p.person_id: p for p in persons}
+    counts = Counter(p.pattern for p in persons)
+    assert set(HARD_CASES) <= set(counts), counts
+    for person in persons:
+        partner = by_id.get(person.partner_id or "")
+        if person.pattern == "twin":
+            assert partner is not None and partner.pattern == "twin"
+            assert (person.last_name, person.birth_date, person.address) == \
+                (partner.last_name, partner.birth_date, partner.address)
+        elif person.pattern == "household":
+            assert partner is not None and partner.address == person.address
+        elif person.pattern == "initial":
+            assert person.given_name_variants == (f"{person.first_name[0]}.",
+                                                  person.first_name[0])
+        elif person.pattern == "second_given_name":
+            full, second = person.given_name_variants
+            assert full == f"{person.first_name} {second}" and second != person.first_name
+        elif person.pattern == "unlisted_nickname":
+            (short,) = person.given_name_variants
+            assert person.first_name.startswith(short[:-1]) and person.first_name not in NICKNAMES
+
+
+def test_hard_cases_reach_the_landing_files_and_the_truth(tmp_path, registry) -> None:
+    home = DataPaths(tmp_path)
+    generate(home, people=600, seed=5, noise=HARD)
+    labels = {(row["source"], row["record_id"]): row["pattern"] for row in read_truth(home)}
+    spec = registry["crm_customers"]
+    written: dict[str, list[str]] = defaultdict(list)
+    for record in read_records(home, "crm_customers", spec):
+        pattern = labels[("crm_customers", record[spec["record_key"]])]
+        written[pattern].append(record["vorname"].strip())
+    assert any(len(name) <= 2 and name[:1].isupper() for name in written["initial"])
+    assert any(" " in name for name in written["second_given_name"])
+    assert not any(len(name) <= 2 for name in written[""] if name)
+    assert set(labels.values()) >= {"", *HARD_CASES} - {"swapped_names"}

@@ -132,7 +132,8 @@ def generate(home: DataPaths, people: int = 10_000, seed: int = 42,
     home.truth.mkdir(parents=True, exist_ok=True)
 
     def noiser(stream: str) -> Noiser:
-        return Noiser(config, random.Random(f"{seed}:{stream}"))
+        return Noiser(config, random.Random(f"{seed}:{stream}"),
+                      random.Random(f"{seed}:{stream}:hard-cases"))
 
     persons, visitors = build_population(people, seed, config)
     plan_tickets(persons, random.Random(f"{seed}:ticket-plan"))
@@ -165,9 +166,11 @@ def generate(home: DataPaths, people: int = 10_000, seed: int = 42,
         if "ticket_labels" in data.extra:
             _write_csv(labels_path, ("ticket_id", "label"), data.extra["ticket_labels"])
         del data
-    # truth in registry order, records in file order
-    _write_csv(truth_path, ("source", "record_id", "person_id"),
-               ((name, key, person) for name in SOURCES for key, person in truth_parts[name]))
+    # truth in registry order, records in file order; the person's hard case (HARD_CASES)
+    patterns = {person.person_id: person.pattern or "" for person in persons}
+    _write_csv(truth_path, ("source", "record_id", "person_id", "pattern"),
+               ((name, key, person, patterns.get(person, ""))
+                for name in SOURCES for key, person in truth_parts[name]))
     return GenerationReport(
         home=home.home,
         people=people,

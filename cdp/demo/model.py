@@ -116,6 +116,9 @@ class Person:
     tickets: list[TicketPlan] = field(default_factory=list)
     sent_offers: list[str] = field(default_factory=list)  # offers mailed to this person
     clicked_offers: list[tuple[str, datetime]] = field(default_factory=list)
+    # the hard case this person stands for (truth column ``pattern``, see HARD_CASES)
+    pattern: str | None = None
+    given_name_variants: tuple[str, ...] = ()  # other ways their records write the given name
 
     def address_at(self, when: datetime) -> Address:
         if self.old_address is not None and self.move_date is not None and when < self.move_date:

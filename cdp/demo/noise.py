@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, fields, replace
 from datetime import date
 
-from cdp.demo.model import Phone
+from cdp.demo.model import Person, Phone
 from cdp.demo.vocab import NICKNAMES, UMLAUT_CHARS, transliterate
 
 # ----------------------------------------------------------------------------------------------
@@ -44,6 +44,12 @@ class NoiseConfig:
     duplicate_account: float  # online person registered a second shop account
     duplicate_event: float  # per email event: the ESP delivered the row twice
     late_event: float  # per web event: arrives in the next month's file
+    # hard cases that keep identity honest (per person; the truth labels them, HARD_CASES)
+    twins: float  # per household: twins (one surname, one birth date, one address)
+    second_given_name: float  # records write "Anna Maria", "Anna" or "Maria"
+    initial: float  # some records carry only the initial ("A." for Anna)
+    unlisted_nickname: float  # a short form no nickname table lists (Michael -> Michi)
+    swapped_person: float  # given and family name swapped in about half the records
 
     def scaled(self, factor: float, name: str | None = None) -> NoiseConfig:
         """Return a copy with every rate multiplied by ``factor`` (capped at 0.9)."""
@@ -80,6 +86,11 @@ NOISE_LEVELS: dict[str, NoiseConfig] = {
         duplicate_account=0.02,
         duplicate_event=0.003,
         late_event=0.01,
+        twins=0.02,
+        second_given_name=0.01,
+        initial=0.01,
+        unlisted_nickname=0.01,
+        swapped_person=0.005,
     ),
     "default": NoiseConfig(
         name="default",
@@ -102,6 +113,11 @@ NOISE_LEVELS: dict[str, NoiseConfig] = {
         duplicate_account=0.05,
         duplicate_event=0.01,
         late_event=0.03,
+        twins=0.05,
+        second_given_name=0.03,
+        initial=0.03,
+        unlisted_nickname=0.03,
+        swapped_person=0.01,
     ),
     "hard": NoiseConfig(
         name="hard",
@@ -124,6 +140,11 @@ NOISE_LEVELS: dict[str, NoiseConfig] = {
         duplicate_account=0.12,
         duplicate_event=0.03,
         late_event=0.08,
+        twins=0.15,
+        second_given_name=0.06,
+        initial=0.06,
+        unlisted_nickname=0.06,
+        swapped_person=0.03,
     ),
 }
 
@@ -186,11 +207,15 @@ def format_phone(phone: Phone, style: str) -> str:
 
 
 class Noiser:
-    """Applies a :class:`NoiseConfig` to field values, drawing from one seeded RNG."""
+    """Applies a :class:`NoiseConfig` to field values, drawing from one seeded RNG; a second
+    one decides how a hard-case person's record writes their name, so adding hard cases leaves
+    every other record as it was."""
 
-    def __init__(self, config: NoiseConfig, rng: random.Random) -> None:
+    def __init__(self, config: NoiseConfig, rng: random.Random,
+                 case_rng: random.Random) -> None:
         self.config = config
         self.rng = rng
+        self.case_rng = case_rng
 
     def chance(self, rate: float) -> bool:
         return self.rng.random() < rate
@@ -226,9 +251,14 @@ class Noiser:
     def maybe_typo(self, text: str) -> str:
         return self.typo(text) if text and self.chance(self.config.typo) else text
 
-    def person_name(self, first: str, last: str, ascii_only: bool = False) -> tuple[str, str]:
+    def person_name(self, person: Person, ascii_only: bool = False) -> tuple[str, str]:
         """First and last name as one record would hold them."""
         cfg, rng = self.config, self.rng
+        first, last = person.first_name, person.last_name
+        if person.given_name_variants and self.case_rng.random() < 0.5:
+            first = self.case_rng.choice(person.given_name_variants)
+        if person.pattern == "swapped_names" and self.case_rng.random() < 0.5:
+            first, last = last, first
         if first in NICKNAMES and rng.random() < cfg.nickname:
             first = rng.choice(NICKNAMES[first])
         if ascii_only:

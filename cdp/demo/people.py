@@ -370,6 +370,55 @@ class PopulationBuilder:
         return ShopAccount(f"U{next(self.account_ids)}", email, created, updated)
 
 
+#: truth ``pattern`` labels: two people who must stay apart, or one person whose records
+#: disagree the way real duplicates do
+HARD_CASES = ("twin", "household", "second_given_name", "initial", "unlisted_nickname",
+              "swapped_names")
+
+
+def add_hard_cases(persons: list[Person], pools: dict[str, LocalePool], noise: NoiseConfig,
+                   rng: random.Random) -> None:
+    """Label households (some of them twins: one surname, birth date and address, an e-mail
+    one of them uses for both) and give some single persons records that write their name
+    another way.  A separate RNG keeps every other person as it was."""
+    by_id = {person.person_id: person for person in persons}
+    for person in persons:
+        if person.pattern is not None:
+            continue
+        partner = by_id.get(person.partner_id) if person.partner_id else None
+        if partner is not None:
+            if rng.random() < noise.twins:
+                partner.last_name, partner.birth_date = person.last_name, person.birth_date
+                person.pattern = partner.pattern = "twin"
+            else:
+                person.pattern = partner.pattern = "household"
+            continue
+        draw, first = rng.random(), person.first_name
+        shares = ((noise.second_given_name, "second_given_name"), (noise.initial, "initial"),
+                  (noise.unlisted_nickname, "unlisted_nickname"),
+                  (noise.swapped_person, "swapped_names"))
+        for share, pattern in shares:
+            if draw < share:
+                break
+            draw -= share
+        else:
+            continue
+        if pattern == "second_given_name":
+            pool = pools[person.locale]
+            names = [n for n in (pool.male if person.gender == "m" else pool.female)
+                     if n != first and " " not in n and "-" not in n]
+            second = rng.choice(names)
+            person.given_name_variants = (f"{first} {second}", second)
+        elif pattern == "initial":
+            person.given_name_variants = (f"{first[0]}.", first[0])
+        elif pattern == "unlisted_nickname":
+            if first in vocab.NICKNAMES or len(first) < 5 or not first.isalpha():
+                continue
+            person.given_name_variants = (first[: 4 if len(first) > 6 else 3]
+                                          + rng.choice("iy"),)
+        person.pattern = pattern
+
+
 def build_population(people: int, seed: int, noise: NoiseConfig
                      ) -> tuple[list[Person], list[AnonymousVisitor]]:
     """Known persons (households adjacent) plus anonymous web visitors with their own ids."""
@@ -387,6 +436,7 @@ def build_population(people: int, seed: int, noise: NoiseConfig
             person.partner_id = partner.person_id
             persons.append(partner)
             index += 1
+    add_hard_cases(persons, builder.pools, noise, random.Random(f"{seed}:hard-cases"))
     for person in persons:
         builder.assign_identifiers(person)
     visitors = [

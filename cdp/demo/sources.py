@@ -411,8 +411,7 @@ def render_shop_accounts(persons: list[Person], noiser: Noiser) -> SourceData:
     rows: list[tuple[datetime, str, Row]] = []
     for person in persons:
         for account in person.accounts:
-            first, last = noiser.person_name(person.first_name, person.last_name,
-                                             ascii_only=rng.random() < 0.1)
+            first, last = noiser.person_name(person, ascii_only=rng.random() < 0.1)
             email = account.email
             # a single account is sometimes registered with the partner's address
             single = len(person.accounts) == 1
@@ -451,7 +450,7 @@ def render_shop_accounts(persons: list[Person], noiser: Noiser) -> SourceData:
 
 def _crm_row(person: Person, updated: datetime, latest: bool, noiser: Noiser) -> Row:
     rng = noiser.rng
-    first, last = noiser.person_name(person.first_name, person.last_name)
+    first, last = noiser.person_name(person)
     salutation = {"m": "Herr", "f": "Frau"}[person.gender]
     if rng.random() < 0.03:
         salutation = ""
@@ -584,7 +583,7 @@ def render_tickets(persons: list[Person], noiser: Noiser) -> SourceData:
             known = person.customer_since is not None and person.customer_since <= plan.at
             number = person.customer_number if (
                 known and person.customer_number and rng.random() < has_number) else ""
-            first, last = noiser.person_name(person.first_name, person.last_name)
+            first, last = noiser.person_name(person)
             if plan.channel == "chat" and rng.random() < 0.4:
                 last = ""
             email_rate = {"phone": 0.25, "email": 1.0, "chat": 0.7}[plan.channel]
