@@ -376,6 +376,15 @@ HARD_CASES = ("twin", "household", "second_given_name", "initial", "unlisted_nic
               "swapped_names")
 
 
+def _pick(draw: float, shares: tuple[tuple[float, str], ...]) -> str | None:
+    """The label whose share of [0, 1) the uniform ``draw`` falls in (None: past them all)."""
+    for share, label in shares:
+        if draw < share:
+            return label
+        draw -= share
+    return None
+
+
 def add_hard_cases(persons: list[Person], pools: dict[str, LocalePool], noise: NoiseConfig,
                    rng: random.Random) -> None:
     """Label households (some of them twins: one surname, birth date and address, an e-mail
@@ -393,15 +402,12 @@ def add_hard_cases(persons: list[Person], pools: dict[str, LocalePool], noise: N
             else:
                 person.pattern = partner.pattern = "household"
             continue
-        draw, first = rng.random(), person.first_name
-        shares = ((noise.second_given_name, "second_given_name"), (noise.initial, "initial"),
-                  (noise.unlisted_nickname, "unlisted_nickname"),
-                  (noise.swapped_person, "swapped_names"))
-        for share, pattern in shares:
-            if draw < share:
-                break
-            draw -= share
-        else:
+        first = person.first_name
+        pattern = _pick(rng.random(), ((noise.second_given_name, "second_given_name"),
+                                       (noise.initial, "initial"),
+                                       (noise.unlisted_nickname, "unlisted_nickname"),
+                                       (noise.swapped_person, "swapped_names")))
+        if pattern is None:
             continue
         if pattern == "second_given_name":
             pool = pools[person.locale]
