@@ -54,6 +54,9 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
         detail = f"{len(report['tables'])} tables"
     elif "exports" in report:
         detail = ", ".join(f"{e['segment']}: {e['rows']:,} rows" for e in report["exports"])
+        if report.get("skipped_segments"):
+            detail += (f"; never had a candidate, not exported: "
+                       f"{', '.join(report['skipped_segments'])}")
     elif "suites" in report:
         passed = sum(s["passed"] for s in report["suites"])
         failing = sum(s["failed"] for s in report["suites"])
@@ -318,8 +321,9 @@ def export(ctx: RunContext) -> dict[str, Any]:
     with stage_report(ctx, "export") as report:
         report["as_of"] = ctx.as_of.isoformat()
         try:
-            exports = export_all(ctx.paths.published_db, ctx.paths.exports, ctx.run_id,
-                                 ctx.activation, thresholds=ctx.thresholds, as_of=ctx.as_of)
+            exports, skipped = export_all(ctx.paths.published_db, ctx.paths.exports,
+                                          ctx.run_id, ctx.activation,
+                                          thresholds=ctx.thresholds, as_of=ctx.as_of)
         except QualityGateFailed as failed:
             report["error"] = "export gate failed: " + "; ".join(
                 failure.describe() for failure in failed.result.failures)
@@ -332,6 +336,8 @@ def export(ctx: RunContext) -> dict[str, Any]:
                        for f in e.manifest.files}}
             for e in exports
         ]
+        # segments that never had a candidate (an example over sources not fed here)
+        report["skipped_segments"] = skipped
     return report
 
 

@@ -154,8 +154,28 @@ def test_re_exporting_a_run_replaces_it_and_keeps_the_delta_base(home: Path) -> 
 
 
 def test_export_all_covers_rule_and_dbt_segments(home: Path) -> None:
-    exports = export_all(_published(home), home / "exports", "run-1", activation_config())
+    exports, skipped = export_all(_published(home), home / "exports", "run-1",
+                                  activation_config())
     assert {e.manifest.segment for e in exports} == {"winback", "seg_email_newsletter"}
+    assert skipped == []
+
+
+def test_a_segment_that_never_had_members_is_skipped_until_it_has(home: Path) -> None:
+    """An example segment over data this installation does not have writes no empty export;
+    once it was exported, an empty run is written (its left.csv says who left)."""
+    munich = {**WINBACK, "name": "munich", "where": "city = 'München'"}
+    config = activation_config(WINBACK, munich)
+    exports, skipped = export_all(_published(home), home / "exports", "run-1", config,
+                                  as_of=AS_OF)
+    assert skipped == ["munich"] and not (home / "exports" / "munich").exists()
+    assert "winback" in {e.manifest.segment for e in exports}
+
+    emptied = {**WINBACK, "where": "city = 'München'"}
+    exports, skipped = export_all(_published(home), home / "exports", "run-2",
+                                  activation_config(emptied), as_of=AS_OF)
+    winback = next(e for e in exports if e.manifest.segment == "winback")
+    assert "winback" not in skipped and winback.manifest.rows == 0
+    assert len(_rows(winback.directory / "left.csv")) == len(EXPECTED_MEMBERS)
 
 
 def test_a_missing_mart_fails_clearly_and_writes_nothing(tmp_path: Path) -> None:

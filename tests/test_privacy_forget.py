@@ -261,8 +261,9 @@ def test_the_next_export_lists_the_erased_row_as_left(scenario: dict[str, Any]) 
     ctx = RunContext.at_edge(paths.home, None, run_id="after_erasure")
     from cdp.pipeline import publication_clock
 
-    exports = export_all(paths.published_db, paths.exports, "after_erasure", ctx.activation,
-                         thresholds=ctx.thresholds, as_of=publication_clock(paths))
+    exports, _ = export_all(paths.published_db, paths.exports, "after_erasure",
+                            ctx.activation, thresholds=ctx.thresholds,
+                            as_of=publication_clock(paths))
     newsletter = next(e for e in exports if e.manifest.segment == "email_newsletter")
     with (newsletter.directory / "left.csv").open(newline="", encoding="utf-8") as handle:
         left = {row["profile_id"]: row for row in csv.DictReader(handle)}

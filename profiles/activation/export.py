@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import duckdb
 
@@ -191,6 +191,22 @@ def previous_export(exports_dir: Path, segment: str, run_id: str) -> Export | No
     return max(found, key=lambda e: e.manifest.exported_at, default=None)
 
 
+@overload
+def export_segment(
+    published_db: Path, exports_dir: Path, segment: str, run_id: str, config: ActivationConfig,
+    as_of: datetime | None = ..., reports_dir: Path | None = ..., *,
+    thresholds: Thresholds | None = ..., skip_never_populated: Literal[False] = ...,
+) -> Export: ...
+
+
+@overload
+def export_segment(
+    published_db: Path, exports_dir: Path, segment: str, run_id: str, config: ActivationConfig,
+    as_of: datetime | None = ..., reports_dir: Path | None = ..., *,
+    thresholds: Thresholds | None = ..., skip_never_populated: bool,
+) -> Export | None: ...
+
+
 def export_segment(
     published_db: Path,
     exports_dir: Path,
@@ -201,13 +217,17 @@ def export_segment(
     reports_dir: Path | None = None,
     *,
     thresholds: Thresholds | None = None,
-) -> Export:
+    skip_never_populated: bool = False,
+) -> Export | None:
     """Select, suppress, write and validate one segment; replaces an export of the same run.
 
     The export quality gate (``quality.exports``) checks the members against the published
     warehouse before the folder is renamed into place (with ``thresholds``, default: the
     built-in ones); a failure leaves nothing behind. Its results go to ``reports_dir``
-    (default: ``reports/`` next to ``exports_dir``).
+    (default: ``reports/`` next to ``exports_dir``).  With ``skip_never_populated`` a segment
+    without candidates that was never exported before writes nothing and returns None (an
+    example segment over sources this installation does not feed); once exported, an empty
+    segment is still written, so the tools see who left.
     """
     from quality.exports import validate_export
 
@@ -223,6 +243,8 @@ def export_segment(
     with selected(published_db, segment, config, as_of) as (con, definition, result):
         seconds = {"select_and_suppress": lap()}  # the name is a known segment from here on
         previous = previous_export(exports_dir, segment, run_id)
+        if skip_never_populated and previous is None and result.candidates == 0:
+            return None
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_dir.mkdir(parents=True)
         try:
@@ -321,16 +343,26 @@ def _ad_outputs(con: duckdb.DuckDBPyConnection,
 def export_all(
     published_db: Path, exports_dir: Path, run_id: str, config: ActivationConfig, *,
     thresholds: Thresholds | None = None, as_of: datetime | None = None,
-) -> list[Export]:
+) -> tuple[list[Export], list[str]]:
     """Export every configured segment and every published dbt segment (the pipeline stage),
-    the suppression chain's windows ending at ``as_of`` (default: now)."""
+    the suppression chain's windows ending at ``as_of`` (default: now).  Returns the exports
+    and the segments skipped because they never had a candidate (see
+    :func:`export_segment`)."""
     con = _open(published_db)
     try:
         names = sorted(available_segments(config, con))
     finally:
         con.close()
-    return [export_segment(published_db, exports_dir, name, run_id, config, as_of,
-                           thresholds=thresholds) for name in names]
+    exports: list[Export] = []
+    skipped: list[str] = []
+    for name in names:
+        done = export_segment(published_db, exports_dir, name, run_id, config, as_of,
+                              thresholds=thresholds, skip_never_populated=True)
+        if done is None:
+            skipped.append(name)
+        else:
+            exports.append(done)
+    return exports, skipped
 
 
 @dataclass(frozen=True)
