@@ -32,7 +32,7 @@ run: $(STAMP)  ## set up and run the pipeline on generated demo data
 	$(BIN)/cdp run
 
 test: lint $(CHROMIUM)  ## set up, lint and run the test suite (one worker per core)
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --durations=30
 
 lint: $(STAMP) $(MYPY_STAMP)  ## ruff and mypy (packages and settings: [tool.mypy] in pyproject.toml)
 	$(BIN)/ruff check .
