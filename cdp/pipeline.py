@@ -60,6 +60,8 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
         detail = f"{len(report['suites'])} suites, {passed} expectations passed, {failing} failed"
     elif "sources" in report:
         detail = f"configuration valid, {len(report['sources'])} sources"
+    elif "charts" in report:
+        detail = f"{report['charts']} charts, {report['bytes'] / 1e6:.1f} MB"
     elif "statuses" in report:
         detail = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
     line = f"{'✗' if failed else '✓'} {stage.replace('__', ' ')}: {detail}"
@@ -332,6 +334,20 @@ def export(ctx: RunContext) -> dict[str, Any]:
                        for f in e.manifest.files}}
             for e in exports
         ]
+    return report
+
+
+def report(ctx: RunContext) -> dict[str, Any]:
+    """The controlling report of the current publication (``profiles.reporting``): one
+    self-contained HTML file under ``reports/kpi/`` (``<run id>.html`` and ``latest.html``),
+    from the published warehouse's KPI marts and the export manifests. The last stage of
+    every publication; the export DAG writes it again once the exports are there."""
+    from profiles.reporting.report import build_report
+
+    with stage_report(ctx, "report") as report:
+        written = build_report(ctx.paths.published_db, ctx.paths.reports, ctx.paths.exports)
+        report.update(path=str(written.path), publication_run_id=written.run_id,
+                      charts=len(written.charts), bytes=written.bytes)
     return report
 
 
