@@ -9,12 +9,15 @@ till row has an amount that is no number: it is quarantined.
 
 Run 1 builds that (ingest + dbt build, Splink inside). Run 2 continues on a copy of the build
 file with an eleventh customer who also gets the mail: fct_kpi_history then holds two
-snapshots, and each KPI has two points with the delta between them.
+snapshots, and each KPI has two points with the delta between them. Run 2 is then published
+and the pipeline's report stage writes the controlling report, which headless Chromium opens
+with the network off.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,11 +25,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from report_browser import artifacts, render
 
 from cdp.context import RunContext
 from cdp.dbt import run_dbt
 from cdp.demo.sources import COLUMNS
-from cdp.pipeline import ingest_source, registered_sources
+from cdp.pipeline import ingest_source, publish, registered_sources, report
 from cdp.settings import data_paths
 from core.paths import DataPaths
 
@@ -230,3 +234,50 @@ def test_two_runs_give_every_kpi_two_points(run1, run2) -> None:
     assert by_kpi[("campaigns", "attributed_revenue", "all")]["values"] == [60.0, 60.0]
     assert by_kpi[("customers", "profiles", "all")]["values"] == [10.0, 11.0]
     assert by_kpi[("identity_quality", "records", "crm_customers")]["values"] == [10.0, 11.0]
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+@pytest.fixture(scope="module")
+def published_report(kpi_builds: tuple[DataPaths, DataPaths]) -> tuple[DataPaths, dict]:
+    """Run 2 published, then the report stage, as the pipeline's last two stages run."""
+    paths = kpi_builds[1]
+    ctx = RunContext.at_edge(paths.home, run_id="kpi-run-2", as_of=AS_OF)
+    publish(ctx)
+    return paths, report(ctx)
+
+
+def test_report_stage_writes_one_self_contained_file(published_report) -> None:
+    paths, stage = published_report
+    page = paths.reports / "kpi" / "kpi-run-2.html"
+    assert stage["path"] == str(page) and stage["publication_run_id"] == "kpi-run-2"
+    assert stage["charts"] == 12
+    html = page.read_text(encoding="utf-8")
+    assert (paths.reports / "kpi" / "latest.html").read_text(encoding="utf-8") == html
+    assert "vegaEmbed" in html and stage["bytes"] == len(html.encode())
+    # the page around the inlined chart library: nothing to fetch (no script, style sheet or
+    # image from anywhere), counts and rates only (no name or e-mail address of the landing
+    # data)
+    shown = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert len(shown) < len(html) / 2
+    assert not re.search(r"<(script|link|img)\b[^>]*\b(src|href)\s*=", shown, re.I)
+    for first, last in NAMES:
+        assert not re.search(rf"\b({first}|{last})\b", shown), (first, last)
+    assert "@example.com" not in shown and "OF-100" in shown
+
+
+def test_report_renders_every_chart_offline_in_chromium(published_report) -> None:
+    paths, stage = published_report
+    shot = render(Path(stage["path"]), artifacts(paths.home) / "kpi-report-small.png")
+    assert shot.page_errors == [] and shot.chart_errors == [], (shot.page_errors,
+                                                               shot.chart_errors)
+    assert shot.requests == []
+    assert len(shot.charts) == stage["charts"] == shot.rendered
+    assert all(svgs >= 1 for svgs in shot.charts.values()), shot.charts
+    # what a person reads: the offer's row, the trend over both runs, the definitions
+    assert re.search(r"OF-100\s+garden\s+11\s+3\s+1\s+1\s+0\s+1\s+1\s+27\.3%", shot.text)
+    assert "2 snapshot(s) in fct_kpi_history" in shot.text
+    assert "opened / delivered" in shot.text
+    assert shot.screenshot.stat().st_size > 50_000
+    print(f"screenshot: {shot.screenshot}")
