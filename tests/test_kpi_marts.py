@@ -194,6 +194,7 @@ def test_identity_and_quality_kpis(run1) -> None:
     assert kpis[("records", "pos_orders")] == 4
     assert kpis[("profiles", "all")] == 10
     assert kpis[("records_per_profile", "all")] == 3.0  # 30 records, 10 people
+    assert kpis[("sources_per_profile", "all")] == 2.1  # CRM and e-mail each, one buyer: 21 / 10
     assert kpis[("multi_source_profile_share", "all")] == 1.0
     assert kpis[("rows_loaded", "pos_orders")] == 4
     assert kpis[("rows_quarantined", "pos_orders")] == 1

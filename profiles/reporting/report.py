@@ -148,25 +148,37 @@ def _write_atomically(target: Path, text: str) -> None:
 
 def _table(rows: Rows, columns: list[tuple[str, str]], empty: str = "nothing yet",
            css: str = "figures") -> str:
+    """A small table; a column whose key ends in ``rate`` or ``share`` is shown in percent."""
     if not rows:
         return f'<p class="empty">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(key)))}</td>" for key, _ in columns)
-        + "</tr>" for row in rows)
+        "<tr>" + "".join(
+            f"<td>{html.escape(_cell(row.get(key), key.endswith(('rate', 'share'))))}</td>"
+            for key, _ in columns) + "</tr>" for row in rows)
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, percent: bool = False) -> str:
     if value is None:
         return "–"
+    if isinstance(value, float) and percent:
+        return f"{value:.1%}"
     if isinstance(value, float):
-        if abs(value) < 1 and value != 0:
-            return f"{value:.1%}"
         return f"{value:,.2f}" if value != int(value) else f"{int(value):,}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def _headline(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The KPIs of ``table`` that are not broken down, one row each."""
+    rows = _rows(con, f"SELECT kpi, value, denominator FROM main.{table} "
+                      "WHERE dimension = 'all' ORDER BY kpi")
+    shown = [{"kpi": r["kpi"], "of": r["denominator"],
+              "value": _cell(r["value"], str(r["kpi"]).endswith(("rate", "share")))}
+             for r in rows]
+    return _table(shown, [("kpi", "KPI"), ("value", "value"), ("of", "of")])
 
 
 def _bar(rows: Rows, x: str, y: str, title: str, *, color: str | None = None,
@@ -210,8 +222,9 @@ def _campaigns(page: _Page, con: duckdb.DuckDBPyConnection) -> None:
         SELECT week_start, channel, sum(delivered) AS delivered,
                round(sum(opened) / nullif(sum(delivered), 0), 4) AS open_rate
         FROM main.fct_kpi_campaign_funnel GROUP BY ALL ORDER BY week_start""")
-    weekly_chart = alt.Chart(alt.Data(values=weekly)).mark_line(point=True).encode(
-        x=alt.X("week_start:T", title="week"), y=alt.Y("delivered:Q", title="deliveries"),
+    weekly_chart = alt.Chart(alt.Data(values=weekly)).mark_bar().encode(
+        x=alt.X("week_start:T", timeUnit="yearweek", title="ISO week"),
+        y=alt.Y("delivered:Q", title="profiles delivered to", stack="zero"),
         color="channel:N", tooltip=["week_start:T", "channel:N", "delivered:Q",
                                     alt.Tooltip("open_rate:Q", format=".1%")],
     ).properties(width=520, height=220, title="Deliveries per ISO week and channel")
@@ -327,10 +340,8 @@ def _customers(page: _Page, con: duckdb.DuckDBPyConnection) -> None:
                    for r in _long(con, table, "contactable_share")]
     tickets = [{"class": r["dimension_value"], "tickets": r["value"]}
                for r in _long(con, table, "tickets")]
-    headline = _rows(con, f"SELECT kpi, value, denominator FROM main.{table} WHERE dimension = "
-                          "'all' ORDER BY kpi")
     body = [
-        _table(headline, [("kpi", "KPI"), ("value", "value"), ("denominator", "of")]),
+        _headline(con, table),
         page.chart("customer_contactable", _bar(
             contactable, "share", "channel", "Contactable share per channel", fmt=".0%",
             x_title="share of profiles", sort="-x")),
@@ -358,12 +369,10 @@ def _identity_quality(page: _Page, con: duckdb.DuckDBPyConnection) -> None:
         FROM main.{table} WHERE dimension = 'source' AND kpi LIKE 'rows_%' OR kpi =
             'quarantine_rate'
         GROUP BY 1 ORDER BY 1""")
-    headline = _rows(con, f"SELECT kpi, value, denominator FROM main.{table} "
-                          "WHERE dimension = 'all' ORDER BY kpi")
     changes = _rows(con, f"SELECT dimension_value AS change, value AS profiles FROM main.{table}"
                          " WHERE kpi = 'profile_id_changes' ORDER BY 1")
     body = [
-        _table(headline, [("kpi", "KPI"), ("value", "value"), ("denominator", "of")]),
+        _headline(con, table),
         page.chart("identity_records", _bar(records, "records", "source",
                                             "Source records per source")),
         page.chart("identity_edges", _bar(edges, "edges", "status",
@@ -432,7 +441,8 @@ def _javascript() -> str:
     import vl_convert
 
     version = "v" + ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    return str(vl_convert.javascript_bundle(vl_version=version))
+    snippet = "window.vegaEmbed = vegaEmbed; window.vegaLite = vegaLite; window.vega = vega;"
+    return str(vl_convert.javascript_bundle(snippet, vl_version=version))
 
 
 STYLE = """

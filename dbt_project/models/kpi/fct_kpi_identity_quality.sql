@@ -1,8 +1,8 @@
 -- Identity and data-quality KPIs in long form, one row per KPI and breakdown (definitions:
--- meta.kpis of this model in kpi/_kpi.yml): records per source, profiles, records per
--- profile, multi-source profiles, identity edges per clustering decision (merged, redundant,
--- refused by which over-merge guard), profile id changes of this run, and rows loaded and
--- quarantined per source (all deliveries, and this run's). Counts only.
+-- meta.kpis of this model in kpi/_kpi.yml): records per source, profiles, records and
+-- sources per profile, multi-source profiles, identity edges per clustering decision
+-- (merged, redundant, refused by which over-merge guard), profile id changes of this run, and
+-- rows loaded and quarantined per source (all deliveries, and this run's). Counts only.
 with records as (
     select source, count(*) as n from {{ ref('fct_identity_graph') }} group by source
 ),
@@ -11,6 +11,7 @@ profiles as (
     select
         count(*) as n,
         count(*) filter (where len(sources) > 1) as multi_source,
+        sum(len(sources)) as source_memberships,
         sum(record_count) as records
     from {{ ref('dim_profiles') }}
 ),
@@ -50,6 +51,10 @@ kpis as (
 
     union all
     select 'records_per_profile', 'all', 'all', {{ kpi_rate('records', 'n') }}, n
+    from profiles
+
+    union all
+    select 'sources_per_profile', 'all', 'all', {{ kpi_rate('source_memberships', 'n') }}, n
     from profiles
 
     union all
