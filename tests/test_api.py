@@ -221,4 +221,4 @@ def test_the_latest_controlling_report_is_served(client: httpx.Client, home: Pat
     assert served.status_code == 200
     assert served.headers["content-type"].startswith("text/html")
     assert served.content == latest.read_bytes()
-    assert httpx.get(f"{client.base_url}report").status_code == 401  # the key is required
+    assert httpx.get(client.base_url.join("/report")).status_code == 401  # the key is required
