@@ -7,9 +7,10 @@ days later (40 EUR, garden) and buys garden for 20 EUR on day 10 (inside the 14-
 for 80 EUR on day 20 (outside) and fashion for 99 EUR on day 5 (another product group). One
 till row has an amount that is no number: it is quarantined.
 
-Run 1 builds that (ingest + dbt build, Splink inside). Run 2 continues on a copy of the build
-file with an eleventh customer who also gets the mail: fct_kpi_history then holds two
-snapshots, and each KPI has two points with the delta between them. Run 2 is then published
+Run 1 builds that (ingest + dbt build, Splink inside), publishes and exports every segment.
+Run 2 continues on a copy of the data directory with an eleventh customer who also gets the
+mail: its activation KPIs are run 1's exports, fct_kpi_history holds two snapshots, and each
+KPI has two points with the delta between them. Run 2 is then published
 and the pipeline's report stage writes the controlling report, which headless Chromium opens
 with the network off.
 """
@@ -30,7 +31,7 @@ from report_browser import artifacts, render
 from cdp.context import RunContext
 from cdp.dbt import run_dbt
 from cdp.demo.sources import COLUMNS
-from cdp.pipeline import ingest_source, publish, registered_sources, report
+from cdp.pipeline import export, ingest_source, publish, registered_sources, report
 from cdp.settings import data_paths
 from core.paths import DataPaths
 
@@ -99,6 +100,9 @@ def kpi_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataPaths, Dat
     _write_csv(land("email_events") / "email_1.csv", "email_events", EMAIL)
     _write_csv(land("pos_orders") / "pos_1.csv", "pos_orders", POS)
     _build(first, "kpi-run-1")
+    ctx = RunContext.at_edge(first.home, run_id="kpi-run-1", as_of=AS_OF)
+    publish(ctx)
+    export(ctx)  # what run 2's activation KPIs read
     second = data_paths(tmp_path_factory.mktemp("kpi-2") / "home")
     shutil.copytree(first.home, second.home)
     _write_csv(second.source_landing("crm_customers") / "crm_2.csv", "crm_customers",
@@ -216,6 +220,35 @@ def test_every_kpi_has_its_definition_from_the_yml(run1) -> None:
     assert all(definitions.values())
 
 
+# ----------------------------------------------------------------------------- activation
+
+
+def test_activation_kpis_are_the_earlier_publications_exports(run1, run2, kpi_builds) -> None:
+    # run 1 built before it exported: nothing yet
+    assert run1.execute("SELECT count(*) FROM main.fct_kpi_activation").fetchone() == (0,)
+    kpis = {(r["segment"], r["kpi"], r["dimension_value"]): r["value"] for r in _rows(
+        run2, "SELECT * FROM main.fct_kpi_activation WHERE export_run_id = 'kpi-run-1'")}
+    # email_newsletter: customers 0, 1, 2 (opted in, neither unsubscribed nor complained);
+    # September's mail is outside the week the frequency cap counts; nobody has ad consent
+    newsletter = {k[1:]: v for k, v in kpis.items() if k[0] == "email_newsletter"}
+    assert newsletter[("candidates", "all")] == 3
+    assert newsletter[("written", "all")] == 3
+    assert (newsletter[("joined", "all")], newsletter[("left", "all")]) == (3, 0)
+    assert {k[1]: v for k, v in newsletter.items() if k[0] == "dropped_by_step"} == {
+        "consent": 0, "frequency_cap": 0, "cooldown": 0, "excluded_product_group": 0}
+    assert newsletter[("dropped_by_purpose", "online_ads/no_opt_in")] == 3
+    # churn_winback_email: the one buyer is at low churn risk (35 days since the last order)
+    assert kpis[("churn_winback_email", "candidates", "all")] == 0
+    # every export: its steps drop exactly what lies between candidates and written
+    for segment in {k[0] for k in kpis}:
+        dropped = sum(v for k, v in kpis.items() if k[0] == segment and k[1] == "dropped_by_step")
+        assert kpis[(segment, "candidates", "all")] - dropped == kpis[(segment, "written", "all")]
+    history = dict(run2.execute(
+        "SELECT run_id, value FROM main.fct_kpi_history WHERE area = 'activation' "
+        "AND kpi = 'written' AND dimension_value = 'email_newsletter'").fetchall())
+    assert history == {"kpi-run-2": 3.0}
+
+
 # ----------------------------------------------------------------------------------- trend
 
 
@@ -228,7 +261,9 @@ def test_two_runs_give_every_kpi_two_points(run1, run2) -> None:
         FROM main.fct_kpi_history WHERE period_start IS NULL
         GROUP BY ALL""")
     by_kpi = {(p["area"], p["kpi"], p["dimension_value"]): p for p in points}
-    assert all(p["runs"] == ["kpi-run-1", "kpi-run-2"] for p in points), [
+    # every KPI of run 1 has its second point (activation starts with run 1's exports)
+    assert all(p["runs"] == ["kpi-run-1", "kpi-run-2"] for p in points
+               if p["area"] != "activation"), [
         p for p in points if p["runs"] != ["kpi-run-1", "kpi-run-2"]]
     assert by_kpi[("campaigns", "delivered", "email")]["values"] == [10.0, 11.0]
     assert by_kpi[("campaigns", "open_rate", "all")]["values"] == [0.3, 0.2727]  # 3/10, 3/11

@@ -1,7 +1,7 @@
 -- Every run's KPI snapshot, appended (definitions: kpi/_kpi.yml): the long-form KPIs of
--- fct_kpi_customers and fct_kpi_identity_quality as they are, and the campaign funnel summed
+-- fct_kpi_customers and fct_kpi_identity_quality as they are, the campaign funnel summed
 -- per channel (and over all channels) across offers and weeks, its rates recomputed on those
--- sums. Keyed by run: a run's rows are replaced when the same run builds again, never those
+-- sums, and per segment its newest export's candidates, written, joined and left. Keyed by run: a run's rows are replaced when the same run builds again, never those
 -- of other runs; a full refresh keeps them (full_refresh=false), so the trends survive
 -- rebuilds and every publication carries the whole history.
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='run_id',
@@ -44,9 +44,21 @@ funnel_long as (
                                              unsubscribe_rate, complaint_rate))
 ),
 
+latest_exports as (
+    -- each segment's newest export known to this build
+    select *
+    from {{ ref('fct_kpi_activation') }}
+    where dimension = 'all'
+    qualify dense_rank() over (partition by segment order by exported_at desc,
+                                                             export_run_id desc) = 1
+),
+
 snapshot as (
     select area, kpi, dimension, dimension_value, period_start, cast(value as double) as value
     from funnel_long
+    union all
+    select 'activation', kpi, 'segment', segment, null, value
+    from latest_exports
     union all
     select 'customers', kpi, dimension, dimension_value, period_start, value
     from {{ ref('fct_kpi_customers') }}
