@@ -17,7 +17,7 @@ with funnel as (
         sum(rejected) as rejected,
         sum(unsubscribed) as unsubscribed,
         sum(complaints) as complaints,
-        sum(attributed_revenue) as attributed_revenue
+        round(sum(attributed_revenue), 2) as attributed_revenue  -- summation order: no noise
     from {{ ref('fct_kpi_campaign_funnel') }}
     group by rollup (channel)
 ),
