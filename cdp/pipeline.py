@@ -378,8 +378,8 @@ def publication_clock(paths: DataPaths) -> datetime | None:
 def forget_person(ctx: RunContext, identifiers: list[Identifier],
                   on_step: Callable[[str], None] | None = None) -> ForgetReport:
     """Forget the person ``identifiers`` name (``privacy.forget``); the rebuild runs this
-    module's train_identity, build, quality_gate and publish on the current publication's
-    clock, under the build file's writer lock."""
+    module's train_identity, build, quality_gate, publish and report on the current
+    publication's clock, under the build file's writer lock."""
     from dataclasses import replace
 
     from cdp.locking import writer_lock
@@ -398,6 +398,11 @@ def forget_person(ctx: RunContext, identifiers: list[Identifier],
         except QualityGateFailed:
             return False
         publish(run)
+        try:  # the controlling report of the new publication; the erasure never waits on it
+            report(run)
+        except Exception as error:  # counts only in it, and only the error's type is logged
+            log.warning("controlling report not rewritten after the erasure: %s",
+                        type(error).__name__)
         return True
 
     job = Erasure(ctx.paths, ctx.registry, lambda: writer_lock(ctx.paths), rebuild)
