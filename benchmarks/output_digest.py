@@ -21,8 +21,9 @@ import duckdb
 #: Columns stamped with the time or id of the run that wrote them, not with data.
 VOLATILE = {"recorded_at", "published_at", "run_id", "_run_id", "_loaded_at", "exported_at",
             "built_at"}
-#: Per table: further run-stamped columns (the id history's change time is the run's time).
-VOLATILE_IN = {"fct_profile_id_history": {"changed_at"}}
+#: Per table: further run-stamped columns (the id history's change time and the KPI
+#: snapshot's time are the run's time).
+VOLATILE_IN = {"fct_profile_id_history": {"changed_at"}, "fct_kpi_history": {"snapshot_at"}}
 #: Columns whose value embeds the run's time: {column: SQL that strips it}. A model trained
 #: in the run is named model-<time>-<fingerprint>.json; the fingerprint is what counts.
 NORMALISED = {"model": """regexp_replace("model", '^model-[0-9]+-', 'model-')"""}

@@ -11,6 +11,7 @@ from cdp.commands.identity import explain, identity_app
 from cdp.commands.ingest import ingest_app
 from cdp.commands.privacy import privacy_app
 from cdp.commands.publish import publish_app
+from cdp.commands.report import report
 from cdp.commands.run import run
 from cdp.commands.segments import segment_app
 from cdp.commands.serve import serve
@@ -25,6 +26,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(publish_app, name="publish")
 app.add_typer(segment_app, name="segment")
 app.command("check")(check)
+app.command("report")(report)
 app.command("run")(run)
 app.command("serve")(serve)
 app.command("explain")(explain)

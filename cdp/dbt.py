@@ -98,6 +98,8 @@ def config_vars(ctx: RunContext) -> dict[str, object]:
         "build_db": str(ctx.paths.build_db),
         "run_id": ctx.run_id,
         "as_of": ctx.as_of_naive.isoformat(sep=" "),
+        # the export manifests the activation KPIs read (fct_kpi_activation)
+        "exports_dir": str(ctx.paths.exports),
         "survivorship": ctx.survivorship,
         **dbt_vars(),
         "identity": ctx.identity.to_vars(),

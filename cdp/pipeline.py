@@ -63,6 +63,8 @@ def _announce(stage: str, report: dict[str, Any]) -> None:
         detail = f"{len(report['suites'])} suites, {passed} expectations passed, {failing} failed"
     elif "sources" in report:
         detail = f"configuration valid, {len(report['sources'])} sources"
+    elif "charts" in report:
+        detail = f"{report['charts']} charts, {report['bytes'] / 1e6:.1f} MB"
     elif "statuses" in report:
         detail = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
     line = f"{'✗' if failed else '✓'} {stage.replace('__', ' ')}: {detail}"
@@ -341,6 +343,20 @@ def export(ctx: RunContext) -> dict[str, Any]:
     return report
 
 
+def report(ctx: RunContext) -> dict[str, Any]:
+    """The controlling report of the current publication (``profiles.reporting``): one
+    self-contained HTML file under ``reports/kpi/`` (``<run id>.html`` and ``latest.html``),
+    from the published warehouse's KPI marts and the export manifests. The last stage of
+    every publication; the export DAG writes it again once the exports are there."""
+    from profiles.reporting.report import build_report
+
+    with stage_report(ctx, "report") as report:
+        written = build_report(ctx.paths.published_db, ctx.paths.reports, ctx.paths.exports)
+        report.update(path=str(written.path), publication_run_id=written.run_id,
+                      charts=len(written.charts), bytes=written.bytes)
+    return report
+
+
 def publication_clock(paths: DataPaths) -> datetime | None:
     """The as-of time of the current publication's run (the rebuild keeps it, so traits and
     segments do not move because someone was forgotten); None without one."""
@@ -368,8 +384,8 @@ def publication_clock(paths: DataPaths) -> datetime | None:
 def forget_person(ctx: RunContext, identifiers: list[Identifier],
                   on_step: Callable[[str], None] | None = None) -> ForgetReport:
     """Forget the person ``identifiers`` name (``privacy.forget``); the rebuild runs this
-    module's train_identity, build, quality_gate and publish on the current publication's
-    clock, under the build file's writer lock."""
+    module's train_identity, build, quality_gate, publish and report on the current
+    publication's clock, under the build file's writer lock."""
     from dataclasses import replace
 
     from cdp.locking import writer_lock
@@ -388,6 +404,11 @@ def forget_person(ctx: RunContext, identifiers: list[Identifier],
         except QualityGateFailed:
             return False
         publish(run)
+        try:  # the controlling report of the new publication; the erasure never waits on it
+            report(run)
+        except Exception as error:  # counts only in it, and only the error's type is logged
+            log.warning("controlling report not rewritten after the erasure: %s",
+                        type(error).__name__)
         return True
 
     job = Erasure(ctx.paths, ctx.registry, lambda: writer_lock(ctx.paths), rebuild)

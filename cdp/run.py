@@ -19,7 +19,7 @@ from core.paths import DataPaths
 
 STAGES = (
     "check", "withdraw", "ingest", "train_identity", "build", "identity", "quality_gate", "publish",
-    "export", "evaluate",
+    "export", "report", "evaluate",
 )
 """Order of the summary's timing rows; identity (normalise, link, cluster) runs inside the dbt
 build and is part of it and of train_identity."""

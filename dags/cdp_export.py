@@ -30,7 +30,13 @@ def cdp_export() -> None:
     def export() -> dict[str, Any]:
         return run_stage("export")
 
-    export()
+    @task
+    def report(exported: dict[str, Any]) -> dict[str, Any]:
+        """The controlling report of the publication again, now with its exports
+        (reports/kpi/)."""
+        return run_stage("report")
+
+    report(export())
 
 
 cdp_export_dag = cdp_export()

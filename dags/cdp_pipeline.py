@@ -1,7 +1,8 @@
 """cdp_pipeline: ingest every registered source → train identity (dbt up to the normalised
 identity records, then the Splink model if needed) → dbt build (linkage inside) → quality gate →
-publish (write-audit-publish), daily unless ``$CDP_PIPELINE_SCHEDULE`` says otherwise (a cron
-expression, a preset, or ``none``). A publication is the asset ``cdp_published_warehouse``; the
+publish (write-audit-publish) → report (the controlling report of the publication, under
+reports/kpi/), daily unless ``$CDP_PIPELINE_SCHEDULE`` says otherwise (a cron expression, a
+preset, or ``none``). A publication is the asset ``cdp_published_warehouse``; the
 export DAG (dags/cdp_export.py) runs on it.
 
 Thin TaskFlow wrappers around ``cdp.pipeline`` (shared wiring: ``cdp/orchestration.py``);
@@ -94,9 +95,14 @@ def cdp_pipeline() -> None:
         events[PUBLISHED_WAREHOUSE].extra = publication_extra(task_context())
         return report
 
+    @task
+    def report(published: dict[str, Any]) -> dict[str, Any]:
+        """The controlling report of this publication (reports/kpi/)."""
+        return run_stage("report")
+
     # Each stage takes the previous one's report: the data dependency orders the tasks.
     ingested = ingest.expand(source=prepare(registered_sources()))
-    publish(quality_gate(build(train_identity(ingested))))
+    report(publish(quality_gate(build(train_identity(ingested)))))
 
 
 def _full_refresh() -> bool:

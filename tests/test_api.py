@@ -205,3 +205,20 @@ def test_a_publication_swap_is_picked_up_and_shows_as_a_change(home: Path,
     assert listed["last_export_run_id"] == pipeline_run
     assert client.get("/segments/winback/changes",
                       params={"since": pipeline_run}).json()["items"] == []
+
+
+def test_the_latest_controlling_report_is_served(client: httpx.Client, home: Path) -> None:
+    """GET /report: reports/kpi/latest.html as the report stage wrote it, byte for byte;
+    404 before the first one."""
+    latest = home / "reports" / "kpi" / "latest.html"
+    if not latest.exists():
+        missing = client.get("/report")
+        assert missing.status_code == 404 and "no report yet" in missing.text
+    latest.parent.mkdir(parents=True, exist_ok=True)
+    latest.write_text("<!DOCTYPE html><html><body><h1>Campaigns – Wochen</h1></body></html>",
+                      encoding="utf-8")
+    served = client.get("/report")
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/html")
+    assert served.content == latest.read_bytes()
+    assert httpx.get(client.base_url.join("/report")).status_code == 401  # the key is required

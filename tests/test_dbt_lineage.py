@@ -37,8 +37,10 @@ AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 #: Downstream of every source mapping identity fields, whatever its roles.
 IDENTITY_LINEAGE = {"int_identity__records", "int_identity__normalised", "int_identity__links",
                     "int_identity__clusters", "fct_identity_graph", "dim_profiles"}
-#: The one dbt source besides the registry's: what stays of erased people (privacy/).
+#: The dbt sources besides the registry's: what stays of erased people (privacy/), and
+#: ingest's load ledger (counts per delivery, read by the data-quality KPIs).
 ERASURES = "privacy._erased_identifiers"
+LEDGER = "ingest._load_ledger"
 
 
 def test_every_registered_source_is_one_table_with_its_columns_and_registry_facts() -> None:
@@ -137,7 +139,7 @@ def test_a_users_source_is_a_dbt_source_upstream_of_identity_and_its_roles(
     config = _config_with(tmp_path, {"newsletter_signups": SIGNUPS})
 
     assert _dbt_ls(home, config, "--resource-type", "source") == [
-        ERASURES, "raw.newsletter_signups"]
+        LEDGER, ERASURES, "raw.newsletter_signups"]
     downstream = set(_dbt_ls(home, config, "--select", "source:raw.newsletter_signups+",
                              "--resource-type", "model"))
     assert IDENTITY_LINEAGE | {"int_consent__events"} <= downstream
@@ -151,7 +153,7 @@ def test_a_users_source_is_a_dbt_source_upstream_of_identity_and_its_roles(
     (config / "sources.yml").write_text(yaml.safe_dump(registry, sort_keys=False))
 
     assert _dbt_ls(home, config, "--resource-type", "source") == [
-        ERASURES, "raw.newsletter_signups", "raw.webshop_orders"]
+        LEDGER, ERASURES, "raw.newsletter_signups", "raw.webshop_orders"]
     orders_downstream = set(_dbt_ls(home, config, "--select", "source:raw.webshop_orders+",
                                     "--resource-type", "model"))
     assert orders_downstream >= IDENTITY_LINEAGE
@@ -166,7 +168,7 @@ def test_the_demo_registry_is_the_demo_sources_each_feeding_identity(tmp_path: P
         (REPO / "config" / "sources.yml").read_text())["sources"])
 
     assert _dbt_ls(home, config, "--resource-type", "source") == sorted(
-        [ERASURES, *(f"raw.{name}" for name in DEMO_SOURCES)])
+        [LEDGER, ERASURES, *(f"raw.{name}" for name in DEMO_SOURCES)])
     identity_inputs = _dbt_ls(home, config, "--select", "+int_identity__records",
                               "--resource-type", "source")
     assert identity_inputs == sorted(f"raw.{name}" for name in DEMO_SOURCES)

@@ -16,7 +16,7 @@ from profiles.activation.config import load_config
 from profiles.api.dependencies import ApiState, authorised
 from profiles.api.models import ERROR_RESPONSES
 from profiles.api.privacy import UrlPrivacyMiddleware, validation_failed
-from profiles.api.routes import profile_router, segment_router
+from profiles.api.routes import profile_router, report_router, segment_router
 from profiles.api.settings import ApiConfigError, ApiSettings
 from profiles.api.warehouse import Warehouse
 
@@ -36,6 +36,7 @@ def create_app(paths: DataPaths, api_config: Path, segments_config: Path,
                                                          settings.members_max_age))
     app.include_router(segment_router(settings.default_page, settings.max_page))
     app.include_router(profile_router())
+    app.include_router(report_router(paths.reports))
     # Starlette types every handler as taking a plain Exception (Callable parameters are
     # contravariant), so a handler for one exception class never matches; Kludex/starlette#2417.
     app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]

@@ -5,11 +5,13 @@ No ``from __future__ import annotations``: FastAPI must see the endpoint annotat
 """
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import duckdb
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
 
 from core.vocabulary import safe_run_id
 from profiles.activation.discovery import available_segments
@@ -125,6 +127,25 @@ def profile_router() -> APIRouter:
         with state.warehouse.cursor(queries.IDENTITY_HASHES, build) as cur:
             found = queries.profiles_with_hash(cur, kind, digest)
         return LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind) for p in found])
+
+    return router
+
+
+def report_router(reports_dir: Path) -> APIRouter:
+    """The controlling report of the latest publication (``cdp report``, the pipeline's last
+    stage): the self-contained HTML file, as written."""
+    router = APIRouter()
+    latest = reports_dir / "kpi" / "latest.html"
+
+    @router.get("/report", response_class=HTMLResponse,
+                summary="The controlling report (KPIs, trends, definitions) as one HTML page",
+                responses={200: {"content": {"text/html": {}},
+                                 "description": "The report, self-contained."}})
+    def report() -> HTMLResponse:
+        try:
+            return HTMLResponse(latest.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HTTPException(404, "no report yet: it follows each publication") from None
 
     return router
 
