@@ -18,6 +18,7 @@ with the network off.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -237,8 +238,9 @@ def test_activation_kpis_are_the_earlier_publications_exports(run1, run2, kpi_bu
     assert {k[1]: v for k, v in newsletter.items() if k[0] == "dropped_by_step"} == {
         "consent": 0, "frequency_cap": 0, "cooldown": 0, "excluded_product_group": 0}
     assert newsletter[("dropped_by_purpose", "online_ads/no_opt_in")] == 3
-    # churn_winback_email: the one buyer is at low churn risk (35 days since the last order)
-    assert kpis[("churn_winback_email", "candidates", "all")] == 0
+    # churn_winback_email: the one buyer is at low churn risk (35 days since the last order),
+    # so the segment never had a candidate and was not exported: no activation rows
+    assert not any(k[0] == "churn_winback_email" for k in kpis)
     # every export: its steps drop exactly what lies between candidates and written
     for segment in {k[0] for k in kpis}:
         dropped = sum(v for k, v in kpis.items() if k[0] == segment and k[1] == "dropped_by_step")
@@ -288,7 +290,7 @@ def test_report_stage_writes_one_self_contained_file(published_report) -> None:
     paths, stage = published_report
     page = paths.reports / "kpi" / "kpi-run-2.html"
     assert stage["path"] == str(page) and stage["publication_run_id"] == "kpi-run-2"
-    assert stage["charts"] == 12
+    assert stage["charts"] == 13
     html = page.read_text(encoding="utf-8")
     assert (paths.reports / "kpi" / "latest.html").read_text(encoding="utf-8") == html
     assert "vegaEmbed" in html and stage["bytes"] == len(html.encode())
@@ -317,3 +319,37 @@ def test_report_renders_every_chart_offline_in_chromium(published_report) -> Non
     assert "opened / delivered" in shot.text
     assert shot.screenshot.stat().st_size > 50_000
     print(f"screenshot: {shot.screenshot}")
+
+
+def test_gate_results_per_run_and_table_are_counted_not_quoted(tmp_path: Path) -> None:
+    """The report's quality-gate table: every run's gate (failed ones too, they are the loads
+    it stopped), per checked table, counts only: a failure's text may quote a value."""
+    from profiles.reporting.report import _gate_runs, _gate_summary
+
+    runs = tmp_path / "runs"
+    for run, passed, crm_failed in (("run-a", True, 0), ("run-b", False, 2)):
+        (runs / run).mkdir(parents=True)
+        (runs / run / "quality_gate.json").write_text(json.dumps({
+            "run_id": run, "passed": passed,
+            "failures": ["raw.crm_customers: email 'anna@example.com' does not parse"]
+            if crm_failed else [],
+            "suites": [
+                {"layer": "raw", "suite": "raw.crm_customers", "table": "raw.crm_customers",
+                 "passed": 3, "failed": 0},
+                {"layer": "raw", "suite": "raw.crm_customers.formats",
+                 "table": "raw.crm_customers", "passed": 1, "failed": crm_failed},
+                {"layer": "profiles", "suite": "profiles.dim_profiles",
+                 "table": "main.dim_profiles", "passed": 5, "failed": 0}]}))
+    (runs / "run-c").mkdir()  # a run that stopped before its gate: no file, no row
+    rows = _gate_runs(runs)
+    assert "anna@example.com" not in json.dumps(rows)
+    assert _gate_summary(rows) == [
+        {"run_id": "run-b", "table": "raw.crm_customers", "gate": "failed", "passed": 4,
+         "failed": 2},
+        {"run_id": "run-b", "table": "main.dim_profiles", "gate": "failed", "passed": 5,
+         "failed": 0},
+        {"run_id": "run-a", "table": "raw.crm_customers", "gate": "passed", "passed": 4,
+         "failed": 0},
+        {"run_id": "run-a", "table": "main.dim_profiles", "gate": "passed", "passed": 5,
+         "failed": 0},
+    ]

@@ -47,10 +47,17 @@ def test_demo_report_renders_every_chart_offline_in_chromium(demo_run) -> None:
     assert shot.page_errors == [] and shot.chart_errors == [], (shot.page_errors,
                                                                shot.chart_errors)
     assert shot.requests == []
-    assert len(shot.charts) == stage["charts"] == shot.rendered == 12
+    assert len(shot.charts) == stage["charts"] == shot.rendered == 13
     assert all(svgs >= 1 for svgs in shot.charts.values()), shot.charts
     for section in ("Campaigns", "Activation", "Customers", "Identity & data quality",
                     "Trends", "KPI definitions"):
         assert section in shot.text
+    # the demo run's own gate, per checked table: every table it checked, nothing failed
+    gate = read_stage_reports(paths, summary.run_id)["quality_gate"]
+    tables = {suite["table"] for suite in gate["suites"]}
+    assert "raw.crm_customers" in tables
+    for table in tables:
+        assert re.search(rf"{re.escape(summary.run_id)}\s+{re.escape(table)}\s+passed\s+"
+                         rf"[\d,]+\s+0\b", shot.text), table
     assert shot.screenshot.stat().st_size > 100_000
     print(f"screenshot: {shot.screenshot}")

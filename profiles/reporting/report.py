@@ -116,7 +116,7 @@ def build_report(published_db: Path, reports_dir: Path, exports_dir: Path | None
         _campaigns(page, con)
         _activation(page, _manifests(exports_dir) if exports_dir else [])
         _customers(page, con)
-        _identity_quality(page, con)
+        _identity_quality(page, con, _gate_runs(reports_dir / "runs"))
         _trends(page, con)
         _definitions(page, definitions)
     document = _document(page, run_id, published_at)
@@ -353,7 +353,37 @@ def _customers(page: _Page, con: duckdb.DuckDBPyConnection) -> None:
     page.sections.append(("customers", "Customers", body))
 
 
-def _identity_quality(page: _Page, con: duckdb.DuckDBPyConnection) -> None:
+def _gate_runs(runs_dir: Path) -> Rows:
+    """Per run and checked table (from the run's ``quality_gate.json``): expectations passed
+    and failed, and whether the run's gate passed.  Counts only: a failure's text may quote a
+    value.  Failed runs count too: they are the loads the gate stopped."""
+    found: Rows = []
+    for path in sorted(runs_dir.glob("*/quality_gate.json")):
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for suite in raw.get("suites", []):
+            found.append({"run_id": raw.get("run_id"), "gate": "passed" if raw.get("passed")
+                          else "failed", "layer": suite.get("layer"),
+                          "table": suite.get("table"), "passed": suite.get("passed", 0),
+                          "failed": suite.get("failed", 0)})
+    return found
+
+
+def _gate_summary(runs: Rows) -> Rows:
+    """One row per run and checked table: expectations passed, failed (newest run first)."""
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in runs:
+        key = (str(row["run_id"]), str(row["table"]))
+        entry = summary.setdefault(key, {"run_id": key[0], "table": key[1], "gate": row["gate"],
+                                         "passed": 0, "failed": 0})
+        entry["passed"] += row["passed"] or 0
+        entry["failed"] += row["failed"] or 0
+    return sorted(summary.values(), key=lambda r: (r["run_id"], r["table"]), reverse=True)
+
+
+def _identity_quality(page: _Page, con: duckdb.DuckDBPyConnection, gate_runs: Rows) -> None:
     table = "fct_kpi_identity_quality"
     records = [{"source": r["dimension_value"], "records": r["value"]}
                for r in _long(con, table, "records")]
@@ -388,6 +418,25 @@ def _identity_quality(page: _Page, con: duckdb.DuckDBPyConnection) -> None:
                             ("quarantined_this_run", "quarantined this run")]),
         "<h3>Profile id changes this run</h3>",
         _table(changes, [("change", "change"), ("profiles", "ids")]),
+    ]
+    per_run: dict[str, dict[str, Any]] = {}
+    for row in gate_runs:
+        entry = per_run.setdefault(str(row["run_id"]), {"run": str(row["run_id"]), "failed": 0})
+        entry["failed"] += row["failed"] or 0
+    body += [
+        page.chart("quality_gate_runs", alt.Chart(alt.Data(values=list(per_run.values())))
+                   .mark_bar().encode(
+                       x=alt.X("run:N", title="run", sort="ascending",
+                               axis=alt.Axis(labelAngle=-30, labelLimit=160)),
+                       y=alt.Y("failed:Q", title="failed expectations"),
+                       tooltip=["run:N", alt.Tooltip("failed:Q", format=",")])
+                   .properties(width=520, height=160,
+                               title="Quality gate: failed expectations per run")),
+        "<h3>Quality gate per run and checked table</h3>",
+        _table(_gate_summary(gate_runs)[:60],
+               [("run_id", "run"), ("table", "table"), ("gate", "gate"),
+                ("passed", "expectations passed"), ("failed", "failed")],
+               empty="no gate result recorded"),
     ]
     page.sections.append(("identity", "Identity & data quality", body))
 
