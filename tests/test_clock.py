@@ -221,8 +221,10 @@ def test_a_later_as_of_ages_traits_by_the_days_between_and_the_size_gate_stops_t
         _, recency_now, churn_now, _, _ = after[profile]
         assert recency_now == (None if recency is None else recency + 120)
         assert churn_now >= churn
-    # Churn risk grew for many: the win-back segment jumps and the export gate refuses it.
-    assert not summary.succeeded and summary.failed_tasks == {"export": "failed"}
+    # Churn risk grew for many: the win-back segment jumps and the export gate refuses it;
+    # the report of the exports is not rewritten (the publication's own report stands).
+    assert not summary.succeeded
+    assert summary.failed_tasks == {"export": "failed", "report": "upstream_failed"}
     error = summary.errors["export"]
     assert error.startswith("export gate failed: [exports] exports.churn_winback_email.size")
     assert "segment churn_winback_email (previous export " in error and " members, now " in error
