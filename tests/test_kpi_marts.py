@@ -17,7 +17,6 @@ with the network off.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -28,11 +27,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from report_browser import artifacts, render
+from small_builds import ingest_and_build, read_build, write_landing_csv
 
 from cdp.context import RunContext
-from cdp.dbt import run_dbt
 from cdp.demo.sources import COLUMNS
-from cdp.pipeline import export, ingest_source, publish, registered_sources, report
+from cdp.pipeline import export, publish, report
 from cdp.settings import data_paths
 from core.paths import DataPaths
 
@@ -76,60 +75,36 @@ RUN2_CRM = [_crm(10)]
 RUN2_EMAIL = [_mail("delivered", 10, "2026-09-07T08:00:00")]
 
 
-def _write_csv(path: Path, source: str, rows: list[tuple[str, ...]],
-               delimiter: str = ",") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter=delimiter)
-        writer.writerow(COLUMNS[source])
-        writer.writerows(rows)
-
-
-def _build(paths: DataPaths, run_id: str) -> None:
-    ctx = RunContext.at_edge(paths.home, run_id=run_id, as_of=AS_OF)
-    for source in registered_sources(ctx):
-        ingest_source(ctx, source)
-    run_dbt(ctx, ["build"])
-
-
 @pytest.fixture(scope="module")
 def kpi_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataPaths, DataPaths]:
     """(run 1, run 2) data directories, each with a built warehouse; run 2 continues run 1's."""
     first = data_paths(tmp_path_factory.mktemp("kpi-1")).ensure()
     land = first.source_landing
-    _write_csv(land("crm_customers") / "crm_1.csv", "crm_customers", CRM, ";")
-    _write_csv(land("email_events") / "email_1.csv", "email_events", EMAIL)
-    _write_csv(land("pos_orders") / "pos_1.csv", "pos_orders", POS)
-    _build(first, "kpi-run-1")
+    write_landing_csv(land("crm_customers") / "crm_1.csv", COLUMNS["crm_customers"], CRM, ";")
+    write_landing_csv(land("email_events") / "email_1.csv", COLUMNS["email_events"], EMAIL)
+    write_landing_csv(land("pos_orders") / "pos_1.csv", COLUMNS["pos_orders"], POS)
+    ingest_and_build(first, "kpi-run-1", AS_OF)
     ctx = RunContext.at_edge(first.home, run_id="kpi-run-1", as_of=AS_OF)
     publish(ctx)
     export(ctx)  # what run 2's activation KPIs read
     second = data_paths(tmp_path_factory.mktemp("kpi-2") / "home")
     shutil.copytree(first.home, second.home)
-    _write_csv(second.source_landing("crm_customers") / "crm_2.csv", "crm_customers",
-               RUN2_CRM, ";")
-    _write_csv(second.source_landing("email_events") / "email_2.csv", "email_events",
-               RUN2_EMAIL)
-    _build(second, "kpi-run-2")
+    write_landing_csv(second.source_landing("crm_customers") / "crm_2.csv",
+                      COLUMNS["crm_customers"], RUN2_CRM, ";")
+    write_landing_csv(second.source_landing("email_events") / "email_2.csv",
+                      COLUMNS["email_events"], RUN2_EMAIL)
+    ingest_and_build(second, "kpi-run-2", AS_OF)
     return first, second
-
-
-def _connect(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(paths.build_db), read_only=True)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
 def run1(kpi_builds: tuple[DataPaths, DataPaths]) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from _connect(kpi_builds[0])
+    yield from read_build(kpi_builds[0])
 
 
 @pytest.fixture(scope="module")
 def run2(kpi_builds: tuple[DataPaths, DataPaths]) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from _connect(kpi_builds[1])
+    yield from read_build(kpi_builds[1])
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, *params: object) -> list[dict[str, object]]:

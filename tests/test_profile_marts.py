@@ -8,7 +8,6 @@ her opt-in, and corrects a CRM row whose wrong email had merged two people (a sp
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from collections.abc import Iterator
@@ -17,11 +16,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from small_builds import ingest_and_build, read_build, write_landing_csv
 
 from cdp.context import RunContext
 from cdp.dbt import run_dbt
 from cdp.demo.sources import COLUMNS  # the landing files' column contract
-from cdp.pipeline import ingest_source, registered_sources
 from cdp.settings import data_paths
 from core.paths import DataPaths
 
@@ -143,31 +142,15 @@ LATE_CRM = [
 ]
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[tuple[str, ...]],
-               delimiter: str = ",") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter=delimiter)
-        writer.writerow(columns)
-        writer.writerows(rows)
-
-
 def _write_landing(paths: DataPaths) -> None:
     land = paths.source_landing
-    _write_csv(land("crm_customers") / "crm_1.csv", COLUMNS["crm_customers"], CRM, ";")
+    write_landing_csv(land("crm_customers") / "crm_1.csv", COLUMNS["crm_customers"], CRM, ";")
     for source, rows in (("shop_accounts", SHOP), ("email_events", EMAIL), ("pos_orders", POS),
                          ("support_tickets", TICKETS), ("consent_log", CONSENT)):
-        _write_csv(land(source) / f"{source}_1.csv", COLUMNS[source], rows)
+        write_landing_csv(land(source) / f"{source}_1.csv", COLUMNS[source], rows)
     web = land("web_events") / "events_1.jsonl"
     web.parent.mkdir(parents=True, exist_ok=True)
     web.write_text("".join(json.dumps(event) + "\n" for event in WEB), encoding="utf-8")
-
-
-def _ingest_and_build(paths: DataPaths, run_id: str) -> None:
-    ctx = RunContext.at_edge(paths.home, run_id=run_id, as_of=AS_OF)
-    for source in registered_sources(ctx):
-        ingest_source(ctx, source)
-    run_dbt(ctx, ["build"])
 
 
 @pytest.fixture(scope="module")
@@ -175,33 +158,25 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataPaths, DataPat
     """(phase 1, phase 2) data directories, each with a built warehouse."""
     first = data_paths(tmp_path_factory.mktemp("profiles-1")).ensure()
     _write_landing(first)
-    _ingest_and_build(first, "phase-1")
+    ingest_and_build(first, "phase-1", AS_OF)
     second = data_paths(tmp_path_factory.mktemp("profiles-2") / "home")
     shutil.copytree(first.home, second.home)
     with duckdb.connect(str(second.build_db)) as con:  # erasure of Anna's ESP data
         con.execute("DELETE FROM raw.email_events WHERE event_id = 'E-A1'")
-    _write_csv(second.source_landing("crm_customers") / "crm_2.csv", COLUMNS["crm_customers"],
-               LATE_CRM, ";")
-    _ingest_and_build(second, "phase-2")
+    write_landing_csv(second.source_landing("crm_customers") / "crm_2.csv",
+                      COLUMNS["crm_customers"], LATE_CRM, ";")
+    ingest_and_build(second, "phase-2", AS_OF)
     return first, second
-
-
-def _connect(paths: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = duckdb.connect(str(paths.build_db), read_only=True)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
 def phase1(builds: tuple[DataPaths, DataPaths]) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from _connect(builds[0])
+    yield from read_build(builds[0])
 
 
 @pytest.fixture(scope="module")
 def phase2(builds: tuple[DataPaths, DataPaths]) -> Iterator[duckdb.DuckDBPyConnection]:
-    yield from _connect(builds[1])
+    yield from read_build(builds[1])
 
 
 def profile_of(con: duckdb.DuckDBPyConnection, source: str, record_id: str) -> str:

@@ -80,8 +80,6 @@ def evaluate(
 ) -> None:
     """Pairwise precision, recall and F1 of the published identity graph against a truth file,
     why the missed true pairs were missed, and figures per truth `pattern`."""
-    import pandas as pd
-
     from cdp.run import evaluate_published
     from identity.diagnostics import MAX_PERSON_RECORDS, diagnose_publication
 
