@@ -31,6 +31,24 @@ class IngestError(RuntimeError):
         self.file = file
         self.report = report
 
+    @property
+    def final(self) -> bool:
+        """True when the error is a verdict (:class:`IngestVerdict`): trying again fails the
+        same way, so a task fails at once instead of retrying."""
+        return False
+
+
+class IngestVerdict(IngestError):
+    """A verdict on the bytes of a file or on the configuration: the file is not in its
+    registered format or lacks a mapped column, a source or delivery named does not exist.
+    Trying again with the same files and configuration fails the same way; a passing failure
+    (a file still being written, an operating-system error, a busy lock) stays an
+    :class:`IngestError`."""
+
+    @property
+    def final(self) -> bool:
+        return True
+
 
 class IngestRunError(IngestError):
     """Some sources of a ``load_all`` run failed; the others were loaded and are reported."""
@@ -41,6 +59,11 @@ class IngestRunError(IngestError):
         lines = [f"{len(self.failed)} source(s) failed to load:"]
         lines += [f"  - {r.source}: {r.error}" for r in self.failed]
         super().__init__("\n".join(lines))
+
+    @property
+    def final(self) -> bool:
+        """Every failed source failed for a verdict only."""
+        return bool(self.failed) and all(r.final for r in self.failed)
 
     def __reduce__(self):
         """Pickle by reports (Airflow/multiprocessing may ship exceptions across processes)."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import IngestError
+from ingest.errors import IngestError, IngestVerdict
 from ingest.registry import SourceSpec
 
 CHUNK = 4 << 20
@@ -200,14 +200,16 @@ def read_csv_header(path: Path, spec: SourceSpec, file_name: str) -> list[str]:
                 csv.reader(io.StringIO(_first_record(reader)), delimiter=options.delimiter), None
             )
     except UnicodeDecodeError as error:
-        raise IngestError(
+        raise IngestVerdict(
             f"source {spec.name}: file {file_name}: header is not valid {options.encoding} "
             f"({error.reason} at byte {error.start})",
             source=spec.name,
             file=file_name,
         ) from error
     except (OSError, EOFError, csv.Error) as error:
-        raise IngestError(
+        # a truncated gzip stream (EOFError) may be a file still being written
+        failure = IngestVerdict if isinstance(error, csv.Error) else IngestError
+        raise failure(
             f"source {spec.name}: file {file_name}: cannot read CSV header: {error}",
             source=spec.name,
             file=file_name,

@@ -32,7 +32,7 @@ import duckdb
 
 from core.vocabulary import identifier_hash
 from core.vocabulary import quote_identifier as q
-from ingest.errors import IngestError, IngestRunError, safe_reason
+from ingest.errors import IngestError, IngestRunError, IngestVerdict, safe_reason
 from ingest.files import Fingerprint, discover, fingerprint
 from ingest.ledger import (
     CONTENT_HASH,
@@ -129,7 +129,7 @@ def _evolve_schema(
             )
             added.append(column)
         elif current.upper() != target:
-            raise IngestError(
+            raise IngestVerdict(
                 f"source {spec.name}: column {column!r} is {current} in raw.{spec.table} but "
                 f"the registry makes it {target}; migrate the raw table first",
                 source=spec.name,
@@ -669,7 +669,8 @@ def load_source(
     report.error = report.failure_summary()
     report.seconds = round(time.perf_counter() - started, 3)
     if report.error is not None:
-        raise IngestError(report.error, source=spec.name, report=report)
+        failure = IngestVerdict if report.final else IngestError
+        raise failure(report.error, source=spec.name, report=report)
     log.info(
         "source=%s run=%s files_seen=%d loaded=%d skipped=%d rows_loaded=%d rows_rejected=%d "
         "rows_future_dated=%d rows_erased=%d rows_duplicate=%d new_columns=%s seconds=%.2f",
@@ -697,9 +698,14 @@ def _deliver(
     seen: set[str],
     not_after: datetime | None,
 ) -> FileLoadReport:
-    """One landing file: skip known bytes, check its columns, load it; a failure sets it aside."""
+    """One landing file: skip known bytes, check its columns, load it; a failure sets it aside.
+
+    A verdict on the file is final only if the file did not change meanwhile (one still being
+    written may read as garbage or lack columns).
+    """
     name = path.relative_to(landing_dir).as_posix()
     sha256 = ""
+    fp: Fingerprint | None = None
     try:
         try:
             fp = fingerprint(path, landing_dir, text=spec.format != "parquet")
@@ -719,7 +725,7 @@ def _deliver(
         if not columns.empty:
             missing = missing_columns(spec, columns.names)
             if missing:
-                raise IngestError(
+                raise IngestVerdict(
                     f"source {spec.name}: file {fp.name}: missing mapped column(s) "
                     f"{', '.join(repr(c) for c in missing)} (record key, timestamp, typed or "
                     "identity columns of the registry); nothing of this file was loaded",
@@ -734,7 +740,8 @@ def _deliver(
             retry_conflicts(
                 lambda: record_file_failure(con, spec.name, name, sha256, reason, run_id)
             )
-        return FileLoadReport(name, sha256, "failed", error=reason)
+        final = error.final and fp is not None and fp.unchanged()
+        return FileLoadReport(name, sha256, "failed", error=reason, final=final)
 
 
 def _load_file(
@@ -817,7 +824,7 @@ def load_all(
     if sources is not None:
         unknown = [name for name in sources if name not in by_name]
         if unknown:
-            raise IngestError(f"unknown source(s) {unknown}; registered: {sorted(by_name)}")
+            raise IngestVerdict(f"unknown source(s) {unknown}; registered: {sorted(by_name)}")
         selected = [by_name[name] for name in sources]
     else:
         selected = specs

@@ -25,6 +25,9 @@ class FileLoadReport:
     #: rows identical to a version of the record an earlier delivery already loaded
     rows_duplicate: int = 0
     error: str | None = None
+    #: a failed file's error is a verdict on its bytes or the registry (not in the registered
+    #: format, a missing mapped column): loading it again fails the same way
+    final: bool = False
     new_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -52,6 +55,12 @@ class SourceLoadReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def final(self) -> bool:
+        """The source failed, and only for verdicts on its files (see ``FileLoadReport.final``)."""
+        failed = [f for f in self.files if f.status == "failed"]
+        return self.error is not None and bool(failed) and all(f.final for f in failed)
 
     def add(self, item: FileLoadReport) -> None:
         self.files.append(item)

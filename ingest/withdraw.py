@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from core.vocabulary import quote_identifier as q
-from ingest.errors import IngestError
+from ingest.errors import IngestVerdict
 from ingest.files import fingerprint
 from ingest.ledger import (
     CONTENT_HASH,
@@ -65,7 +65,7 @@ def resolve_delivery(
             {"s": spec.name, "h": target},
         ).fetchone()
         if row is None:
-            raise IngestError(
+            raise IngestVerdict(
                 f"source {spec.name}: no delivery with sha256 {target} (neither loaded nor set "
                 "aside)", source=spec.name)
         return str(row[0]), target
@@ -78,12 +78,12 @@ def resolve_delivery(
         {"s": spec.name, "f": target},
     ).fetchall()
     if not rows:
-        raise IngestError(
+        raise IngestVerdict(
             f"source {spec.name}: no loaded delivery named {target!r} and no such file in "
             f"{landing_dir}", source=spec.name, file=target)
     if len(rows) > 1:
         shas = ", ".join(str(r[0]) for r in rows)
-        raise IngestError(
+        raise IngestVerdict(
             f"source {spec.name}: {len(rows)} loaded deliveries are named {target!r}; "
             f"name one by its sha256: {shas}", source=spec.name, file=target)
     return target, str(rows[0][0])
@@ -157,14 +157,14 @@ def reinstate(
         elif len(rows) == 1:
             sha = str(rows[0][0])
         else:
-            raise IngestError(
+            raise IngestVerdict(
                 f"source {spec.name}: {len(rows)} withdrawn deliveries named {target!r}; "
                 "name one by its sha256", source=spec.name, file=target)
     deleted = execute_count(
         con, f"DELETE FROM {qualified(RAW, LEDGER)} WHERE source = $s AND file_sha256 = $h "
         "AND status = 'withdrawn'", {"s": spec.name, "h": sha})
     if not deleted:
-        raise IngestError(
+        raise IngestVerdict(
             f"source {spec.name}: delivery {sha} is not withdrawn", source=spec.name)
     return sha
 

@@ -22,7 +22,7 @@ import duckdb
 
 from core.vocabulary import METADATA_COLUMNS
 from core.vocabulary import quote_identifier as q
-from ingest.errors import IngestError, safe_reason
+from ingest.errors import IngestError, IngestVerdict, safe_reason
 from ingest.files import Fingerprint, unique_names
 from ingest.registry import SourceSpec
 from ingest.temp_tables import (
@@ -73,10 +73,16 @@ class StagedFile:
     header_lines: int = 0
 
 
-def reader_error(spec: SourceSpec, fp: Fingerprint, reason: str) -> IngestError:
-    """A file that cannot be read at all (the loader sets it aside)."""
-    return IngestError(
-        f"source {spec.name}: file {fp.name} (sha256 {fp.sha256[:12]}): {reason}",
+def reader_error(
+    spec: SourceSpec, fp: Fingerprint, what: str, error: duckdb.Error
+) -> IngestError:
+    """A file that cannot be read at all (the loader sets it aside): a verdict on its bytes
+    when DuckDB rejects them as input (not the format, invalid encoding); any other error
+    (the file is gone, out of memory) may pass."""
+    failure = IngestVerdict if isinstance(error, duckdb.InvalidInputException) else IngestError
+    return failure(
+        f"source {spec.name}: file {fp.name} (sha256 {fp.sha256[:12]}): "
+        f"{what}: {safe_reason(error)}",
         source=spec.name,
         file=fp.name,
     )
@@ -212,7 +218,7 @@ def scan_lines(
             {"path": str(fp.path), "sep": LINE_SCAN_SEPARATOR, "encoding": encoding},
         )
     except duckdb.Error as error:
-        raise reader_error(spec, fp, f"cannot read file: {safe_reason(error)}") from error
+        raise reader_error(spec, fp, "cannot read file", error) from error
     create_csv_rejects(con, "unreadable line", first_data_line)
     row = con.execute(f"SELECT count(DISTINCT line) FROM temp.main.{q(CSV_ERRORS)}").fetchone()
     has_errors = bool(row and row[0])

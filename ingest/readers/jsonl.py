@@ -5,7 +5,6 @@ from __future__ import annotations
 import duckdb
 
 from core.vocabulary import quote_identifier as q
-from ingest.errors import safe_reason
 from ingest.files import Fingerprint
 from ingest.readers.common import (
     LINE_SCAN_SEPARATOR,
@@ -35,7 +34,7 @@ def _json_keys(con: duckdb.DuckDBPyConnection, spec: SourceSpec, fp: Fingerprint
     try:
         rows = con.execute(sql, {"path": str(fp.path), "sep": LINE_SCAN_SEPARATOR}).fetchall()
     except duckdb.Error as error:
-        raise reader_error(spec, fp, f"cannot read JSONL file: {safe_reason(error)}") from error
+        raise reader_error(spec, fp, "cannot read JSONL file", error) from error
     return [str(k) for (k,) in rows]
 
 

@@ -7,7 +7,6 @@ import re
 import duckdb
 
 from core.vocabulary import quote_identifier as q
-from ingest.errors import safe_reason
 from ingest.files import Fingerprint
 from ingest.readers.common import FileColumns, StagedFile, canonical_names, reader_error
 from ingest.registry import SourceSpec
@@ -26,7 +25,7 @@ def inspect_parquet(
             {"path": str(fp.path)},
         ).fetchall()
     except duckdb.Error as error:
-        raise reader_error(spec, fp, f"cannot read Parquet file: {safe_reason(error)}") from error
+        raise reader_error(spec, fp, "cannot read Parquet file", error) from error
     names = [str(name) for name, _ in described]
     mapped = canonical_names(spec, names)
     return FileColumns(
@@ -63,7 +62,7 @@ def stage_parquet(
             {"path": str(fp.path)},
         )
     except duckdb.Error as error:
-        raise reader_error(spec, fp, f"cannot read Parquet file: {safe_reason(error)}") from error
+        raise reader_error(spec, fp, "cannot read Parquet file", error) from error
     con.execute(
         f"CREATE TEMP TABLE {q(REJECTS)} (_line_number BIGINT, _reason VARCHAR, _raw_line VARCHAR)"
     )
