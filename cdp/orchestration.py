@@ -97,11 +97,14 @@ def run_stage(name: str, *args: Any) -> Any:
 def verdict_of(error: BaseException) -> AirflowFailException | None:
     """The final failure ``error`` is, or None when another try may help. Invalid
     configuration, a failed quality gate and a failing dbt model or test are verdicts on the
-    data or the configuration: trying again gives the same answer, as does a privacy request
-    that names nobody or is malformed. The message is the error's own (file, key or
-    expectation; never personal data)."""
+    data or the configuration: trying again gives the same answer, as does a landing file
+    ingest cannot read or that lacks a mapped column, an unknown source or delivery
+    (:class:`ingest.errors.IngestVerdict`) and a privacy request that names nobody or is
+    malformed. The message is the error's own (file, key or expectation; never personal
+    data)."""
     from cdp.context import InvalidConfiguration
     from cdp.dbt import DbtBuildFailed, DbtCrashed
+    from ingest.errors import IngestError
     from privacy.identifiers import InvalidRequest
     from privacy.locate import UnknownPerson
     from quality.gate import QualityGateFailed
@@ -110,6 +113,8 @@ def verdict_of(error: BaseException) -> AirflowFailException | None:
         return None
     if isinstance(error, InvalidConfiguration | QualityGateFailed | DbtBuildFailed
                   | InvalidRequest | UnknownPerson):
+        return AirflowFailException(str(error))
+    if isinstance(error, IngestError) and error.final:
         return AirflowFailException(str(error))
     return None
 

@@ -1,9 +1,12 @@
 """The DAGs retry a failed task (``cdp/orchestration.py``), which is safe only because every
 task is idempotent: running a finished run's tasks again, with the same run id and clock,
-changes nothing a user sees. Verdicts (a failed gate, invalid configuration) are not retried."""
+changes nothing a user sees. Verdicts (a failed gate, invalid configuration, an unreadable
+landing file) are not retried."""
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -14,6 +17,20 @@ import cdp.pipeline as pipeline
 from cdp.context import RunContext
 from cdp.run import load_dag
 from core.paths import DataPaths
+from ingest.errors import IngestRunError
+from ingest.loader import load_all
+from ingest.registry import load_registry
+
+SOURCES = """\
+sources:
+  orders:
+    kind: offline
+    format: csv
+    path: "*.csv*"
+    record_key: order_id
+    timestamp: order_ts
+    identity: {email: email}
+"""
 
 
 def _raw_counts(paths: DataPaths) -> dict[str, int]:
@@ -80,3 +97,54 @@ def test_a_verdict_fails_its_task_at_once_and_a_passing_error_is_retried() -> No
                       AirflowFailException)
     assert verdict_of(DbtCrashed("dbt build crashed: worker killed")) is None
     assert verdict_of(RuntimeError("lock busy")) is None
+
+
+def _ingest_failure(tmp_path: Path, file_name: str, data: bytes) -> IngestRunError:
+    """What the ingest task's load raises for a landing folder holding one file of ``data``."""
+    config = tmp_path / "sources.yml"
+    config.write_text(SOURCES)
+    landing = tmp_path / "landing" / "orders"
+    landing.mkdir(parents=True)
+    (landing / file_name).write_bytes(data)
+    with pytest.raises(IngestRunError) as failed:
+        load_all(tmp_path / "build.duckdb", load_registry(config), tmp_path / "landing", "r1",
+                 ["orders"])
+    return failed.value
+
+
+@pytest.mark.parametrize(("file_name", "data"), [
+    ("garbage.csv", b"\x00\x01\x02not a csv at all\xff\xfe" * 10),
+    ("no_email.csv", b"order_id,order_ts\n1,2026-01-01 10:00:00\n"),
+])
+def test_an_unreadable_landing_file_fails_its_task_at_once(
+        tmp_path: Path, file_name: str, data: bytes) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from cdp.orchestration import verdict_of
+
+    verdict = verdict_of(_ingest_failure(tmp_path, file_name, data))
+    assert isinstance(verdict, AirflowFailException) and file_name in str(verdict)
+
+
+def test_a_landing_file_still_being_written_is_retried(tmp_path: Path) -> None:
+    from cdp.orchestration import verdict_of
+
+    # a gzip writer that has flushed its first block only: the stream ends early
+    written = gzip.compress(b"order_id,email,order_ts\n" + b"1,a@example.com,2026-01-01\n" * 999)
+    assert verdict_of(_ingest_failure(tmp_path, "day.csv.gz", written[:30])) is None
+
+
+def test_a_garbled_file_that_changes_while_ingest_reads_it_is_retried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.loader
+    from cdp.orchestration import verdict_of
+
+    inspect = ingest.loader.inspect_columns
+
+    def inspect_while_written(con: Any, spec: Any, fp: Any) -> Any:
+        with fp.path.open("ab") as delivery:
+            delivery.write(b"more bytes\n")
+        return inspect(con, spec, fp)
+
+    monkeypatch.setattr(ingest.loader, "inspect_columns", inspect_while_written)
+    assert verdict_of(_ingest_failure(tmp_path, "day.csv", b"\xff\xfe not yet")) is None
