@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -169,13 +170,12 @@ def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
     for column in table.column_names:
         values = pc.utf8_trim_whitespace(pc.cast(table[column], pa.string()))
         wanted = needles | keys if column == spec.record_key else needles
-        theirs = pc.or_(theirs, pc.fill_null(pc.is_in(values, pa.array(sorted(wanted))), False))
+        theirs = pc.or_(theirs, _among(values, wanted))
     if spec.composite_key and all(part in table.column_names for part in spec.key_columns):
         parts = [pc.cast(table[part], pa.string()).to_pylist() for part in spec.key_columns]
         composed = pa.array([compose_key(values) for values in zip(*parts, strict=True)],
                             pa.string())
-        theirs = pc.or_(theirs, pc.fill_null(pc.is_in(composed, pa.array(sorted(keys),
-                                                                          pa.string())), False))
+        theirs = pc.or_(theirs, _among(composed, keys))
     removed = int(pc.sum(pc.cast(theirs, pa.int64())).as_py() or 0)
     if not removed:
         return path.read_bytes(), 0, table.num_rows
@@ -183,6 +183,14 @@ def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
     kept = table.filter(pc.invert(theirs))
     pq.write_table(kept, buffer, compression="zstd")
     return bytes(buffer.getvalue().to_pybytes()), removed, kept.num_rows
+
+
+def _among(values: Any, wanted: set[str]) -> Any:
+    """Per value of a string array: one of ``wanted`` (an empty set too: typed as strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.is_in(values, pa.array(sorted(wanted), pa.string())), False)
 
 
 def _take_over_ledger(con: duckdb.DuckDBPyConnection, source: str, old: str, new: str | None,

@@ -22,8 +22,10 @@ from small_builds import ingest_and_build, write_landing_csv
 from cdp.dbt_sources import source_tables
 from cdp.settings import data_paths
 from ingest.errors import IngestRunError
-from ingest.loader import load_all
+from ingest.loader import connect, load_all
 from ingest.registry import RegistryError, compose_key, composed_key_sql, parse_registry
+from ingest.withdraw import withdraw
+from privacy.landing import rewrite_landing
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = ("store_id", "receipt_no", "email", "amount")
@@ -128,6 +130,38 @@ def test_a_file_without_a_key_column_is_set_aside_naming_source_file_and_column(
     assert report.error is not None
     assert "source receipts: file a.csv: missing mapped column(s) 'receipt_no'" in report.error
     assert "a@example.org" not in report.error
+
+
+def test_withdrawal_hands_a_resent_record_over_by_the_composite_key(env: dict) -> None:
+    receipts(env, "a.csv", [("S1", "R1", "", "1"), ("S1", "R2", "", "2")])
+    receipts(env, "b.csv", [("S1", "R2", "", "2"), ("S2", "R1", "", "3")])
+    run(env, "r1")
+    con = connect(env["db"])
+    try:
+        report = withdraw(con, env["registry"]["receipts"], env["landing"] / "receipts",
+                          "a.csv", "w1")
+    finally:
+        con.close()
+    assert (report.rows_removed, report.rows_handed_over) == (1, 1)
+    assert query(env, "SELECT _record_key, _source_file FROM raw.receipts ORDER BY 1") == [
+        ("S1|R2", "b.csv"), ("S2|R1", "b.csv")]
+
+
+def test_erasure_rewrites_landing_files_by_the_composed_key(env: dict) -> None:
+    receipts(env, "a.csv", [("S1", "R1", "", "1"), ("S1", "R2", "", "2"), ("S2", "R1", "", "3")])
+    pq.write_table(pa.table({"system": ["pos", "pos"], "id": pa.array([7, 8], pa.int64())}),
+                   env["landing"] / "tills" / "a.parquet")
+    run(env, "r1")
+    con = connect(env["db"])
+    try:
+        files = rewrite_landing(con, env["registry"], env["landing"],
+                                {"receipts": {"S1|R2"}, "tills": {"pos|8"}}, set())
+    finally:
+        con.close()
+    assert sorted((f.source, f.rows_removed) for f in files) == [("receipts", 1), ("tills", 1)]
+    lines = (env["landing"] / "receipts" / "a.csv").read_text().splitlines()
+    assert [line.split(",")[:2] for line in lines[1:]] == [["S1", "R1"], ["S2", "R1"]]
+    assert pq.read_table(env["landing"] / "tills" / "a.parquet")["id"].to_pylist() == [7]
 
 
 def test_typed_parquet_parts_compose_from_their_text(env: dict) -> None:
