@@ -99,8 +99,9 @@ def _roles(spec: SourceSpec) -> list[str]:
 
 
 def _columns(spec: SourceSpec) -> list[dict[str, Any]]:
-    """The columns every file of the source carries (the registry's required columns) with
-    what the registry says of them, then the load metadata ingest adds."""
+    """The columns every file of the source carries (the registry's required columns) and a
+    composed record key, with what the registry says of them, then the load metadata ingest
+    adds."""
     types = spec.column_types
     fields: dict[str, list[str]] = {}
     for field, column in spec.identity.items():
@@ -114,10 +115,15 @@ def _columns(spec: SourceSpec) -> list[dict[str, Any]]:
         for column in declaration.columns if declaration is not None else []:
             read_by.setdefault(column, []).append(role)
     columns = []
-    for name in spec.required_columns:
+    for name in spec.raw_columns:
         said = []
-        if name == spec.record_key:
+        if name == spec.record_key and spec.composite_key:
+            said.append("Record key: identifies one record of the source; composed at ingest "
+                        "from the key columns (each trimmed, joined by a vertical bar).")
+        elif name == spec.record_key:
             said.append("Record key: identifies one record of the source.")
+        elif name in spec.key_columns:
+            said.append("Part of the record key.")
         if name == spec.timestamp:
             said.append("When the record happened or last changed.")
         if name in fields:

@@ -46,8 +46,11 @@ LOAD_COLUMNS: tuple[str, ...] = (
 )
 #: Further columns of the quarantine (``raw.<source>__rejected``) tables.
 QUARANTINE_COLUMNS: tuple[str, ...] = ("_line_number", "_reason", "_raw_line")
+#: The raw (and quarantine) column holding a record key composed of several columns
+#: (``record_key: [a, b]`` in sources.yml), built once at ingest; see ``ingest.registry``.
+COMPOSED_KEY = "_record_key"
 #: Every name ingest reserves in raw and quarantine tables.
-METADATA_COLUMNS: tuple[str, ...] = (*LOAD_COLUMNS, *QUARANTINE_COLUMNS)
+METADATA_COLUMNS: tuple[str, ...] = (*LOAD_COLUMNS, *QUARANTINE_COLUMNS, COMPOSED_KEY)
 
 #: Contact channels consent, suppression and segments are decided for.
 CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "post", "online_ads")

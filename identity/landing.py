@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from identity.normalise import INPUT_COLUMNS
-from ingest.registry import SourceSpec, load_registry
+from ingest.registry import SourceSpec, compose_key, load_registry
 
 
 def _read_file(path: Path, spec: SourceSpec) -> pd.DataFrame:
@@ -41,7 +41,13 @@ def read_source(landing: Path, spec: SourceSpec) -> pd.DataFrame:
     raw = pd.concat(frames, ignore_index=True)
     out = pd.DataFrame(index=raw.index)
     out["source"] = name
-    out["record_id"] = raw[spec.record_key].astype("string").str.strip()
+    if spec.composite_key:  # composed as ingest composes it (ingest.registry.compose_key)
+        parts = [raw[part].astype("object").where(raw[part].notna(), None)
+                 for part in spec.key_columns]
+        out["record_id"] = pd.Series([compose_key(values) for values in zip(*parts, strict=True)],
+                                     index=raw.index, dtype="string")
+    else:
+        out["record_id"] = raw[spec.record_key].astype("string").str.strip()
     ts_raw = raw[spec.timestamp] if spec.timestamp else pd.Series(pd.NA, index=raw.index)
     out["record_ts"] = pd.to_datetime(ts_raw, format=spec.timestamp_format or "ISO8601",
                                       errors="coerce", utc=False)

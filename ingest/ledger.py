@@ -199,7 +199,7 @@ def ensure_source_tables(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> No
 
     def create() -> None:
         types = spec.column_types
-        wanted = [(c, DUCK_TYPES[types.get(c, "varchar")]) for c in spec.required_columns]
+        wanted = [(c, DUCK_TYPES[types.get(c, "varchar")]) for c in spec.raw_columns]
         _ensure_table(con, spec.table, [*RAW_METADATA, *wanted])
         _ensure_table(con, spec.rejected_table, [*REJECTED_COLUMNS, (spec.record_key, "VARCHAR")])
         refresh_latest_view(con, spec)

@@ -527,7 +527,7 @@ def _insert_rows(
     def collect_bad(source: str) -> str:
         return f"""CREATE TEMP TABLE {q(BAD)} AS
             SELECT s._row_number AS _line_number, {plan.reason()} AS _reason,
-                   {staged.raw_line_sql} AS _raw_line, CAST(s.{key} AS VARCHAR) AS _key
+                   {staged.raw_line_sql} AS _raw_line, {plan.key} AS _key
             FROM {source} s WHERE {plan.bad}"""
 
     values = "".join(f"{value} AS {q(column)}, " for column, value in plan.values.items())

@@ -14,7 +14,7 @@ from datetime import datetime
 from core.vocabulary import quote_identifier as q
 from ingest.ledger import DUCK_TYPES
 from ingest.readers.common import StagedFile
-from ingest.registry import SourceSpec
+from ingest.registry import SourceSpec, composed_key_sql
 
 
 def typed_value(
@@ -61,6 +61,7 @@ class CastPlan:
     values: dict[str, str]  # column -> typed value expression over alias s
     failures: list[tuple[str, str]]  # (failure condition over alias s, reason parameter)
     params: dict[str, object]
+    key: str = "NULL"  # the record key as VARCHAR over alias s (kept with a quarantined row)
 
     @property
     def bad(self) -> str:
@@ -85,11 +86,18 @@ def plan_casts(
     values: dict[str, str] = {}
     failures: list[tuple[str, str]] = []
     params: dict[str, object] = {}
-    key_ref = f"s.{q(spec.record_key)}"
-    if staged.columns.get(spec.record_key, "VARCHAR").upper() != "VARCHAR":
-        key_ref = f"CAST({key_ref} AS VARCHAR)"
-    failures.append((f"({key_ref} IS NULL OR trim({key_ref}) = '')", "reason_key"))
-    params["reason_key"] = f"missing record key {spec.record_key!r}"
+    # a composed key (record_key: [a, b]) is built from each part's text as delivered; a
+    # row missing any part is quarantined naming that part
+    key_refs = []
+    for index, part in enumerate(spec.key_columns):
+        key_ref = f"s.{q(part)}"
+        if staged.columns.get(part, "VARCHAR").upper() != "VARCHAR":
+            key_ref = f"CAST({key_ref} AS VARCHAR)"
+        key_refs.append(key_ref)
+        name = "reason_key" if index == 0 else f"reason_key_{index}"
+        failures.append((f"({key_ref} IS NULL OR trim({key_ref}) = '')", name))
+        params[name] = f"missing record key {part!r}"
+    key = composed_key_sql(key_refs) if spec.composite_key else key_refs[0]
     for index, (column, staged_type) in enumerate(staged.columns.items()):
         target = types.get(column, "varchar")
         fmt = None
@@ -118,4 +126,6 @@ def plan_casts(
                 f"{FUTURE_DATED}: column {column!r} is after {not_after.isoformat(sep=' ')} "
                 "(the run's as-of time plus tolerance)"
             )
-    return CastPlan(values=values, failures=failures, params=params)
+    if spec.composite_key:
+        values[spec.record_key] = key
+    return CastPlan(values=values, failures=failures, params=params, key=key)

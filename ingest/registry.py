@@ -9,7 +9,7 @@ that needs a source's shape (ingest, quality, identity) reads it from :class:`So
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core.config import ConfigError, read_yaml, validate
-from core.vocabulary import CANONICAL_FIELDS, METADATA_COLUMNS
+from core.vocabulary import CANONICAL_FIELDS, COMPOSED_KEY, METADATA_COLUMNS
 from ingest.roles import (
     SINGLE_ROLES,
     ConsentStatement,
@@ -132,12 +132,57 @@ def _encoding(name: str) -> str:
     return normalised
 
 
+#: Joins the parts of a composed record key (``record_key: [a, b]``); a part's own ``|`` and
+#: ``\\`` are escaped with a backslash, so two different part lists never compose alike.
+KEY_SEPARATOR = "|"
+
+
+def _key_list(value: object) -> object:
+    """``record_key: id`` is the one-column list ``[id]``."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise _problem("record_key must be a column name or a list of column names")
+    return value
+
+
+def _distinct_key_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    if not columns:
+        raise _problem("record_key must name at least one column")
+    if len({column.lower() for column in columns}) != len(columns):
+        raise _problem("record_key lists a column twice (column names compare in any case)")
+    return columns
+
+
+def compose_key(parts: Sequence[object]) -> str | None:
+    """A composed record key from its parts' values, as ingest builds it in SQL
+    (:func:`composed_key_sql`): each part as text, spaces trimmed, ``\\`` and ``|`` escaped,
+    joined by ``|``. None when a part is missing or blank (such a row is quarantined)."""
+    texts = [None if part is None else str(part).strip(" ") for part in parts]
+    if any(not text for text in texts):
+        return None
+    return KEY_SEPARATOR.join(
+        str(text).replace("\\", "\\\\").replace(KEY_SEPARATOR, "\\" + KEY_SEPARATOR)
+        for text in texts)
+
+
+def composed_key_sql(parts: Sequence[str]) -> str:
+    """SQL of :func:`compose_key` over the parts' text expressions (VARCHAR): NULL when a
+    part is NULL or blank."""
+    escaped = [f"replace(replace(nullif(trim({part}), ''), '\\', '\\\\'), '|', '\\|')"
+               for part in parts]
+    return " || '|' || ".join(escaped)
+
+
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
 SourceName = Annotated[StrictStr, AfterValidator(_source_name)]
 ColumnName = Annotated[StrictStr, AfterValidator(_column_name)]
+#: ``record_key``: one column, or a list of columns the key is composed of.
+KeyColumns = Annotated[tuple[ColumnName, ...], BeforeValidator(_key_list),
+                       AfterValidator(_distinct_key_columns)]
 CanonicalField = Annotated[StrictStr, AfterValidator(_canonical_field)]
 StrptimeFormat = Annotated[StrictStr, AfterValidator(_strptime_format)]
 #: Column types are case-insensitive in the file and lower case in the spec.
@@ -178,6 +223,8 @@ class SourceSpec(BaseModel):
 
     ``name`` is the source's key in the registry (set by :class:`Registry`'s validation);
     ``identity`` maps canonical fields onto this source's columns, in the file's order.
+    ``record_key`` in the file is one column or a list (``key_columns``); the raw column that
+    identifies a record is :attr:`record_key` either way.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -185,7 +232,7 @@ class SourceSpec(BaseModel):
     # kind and format first: later validators read the format
     kind: Kind
     format: Format
-    record_key: ColumnName
+    key_columns: KeyColumns = Field(alias="record_key")
     # Optional: snapshot exports (a CRM dump, a benchmark file) often carry no change time;
     # their records are then dated by their load time.
     timestamp: ColumnName | None = None
@@ -237,6 +284,22 @@ class SourceSpec(BaseModel):
         return self._name
 
     @property
+    def composite_key(self) -> bool:
+        """The record key is composed of several columns (``record_key: [a, b]``)."""
+        return len(self.key_columns) > 1
+
+    @property
+    def record_key(self) -> str:
+        """The raw column that identifies a record: the key column, or for a composite key
+        ``_record_key``, which ingest fills from the key columns (:func:`compose_key`)."""
+        return COMPOSED_KEY if self.composite_key else self.key_columns[0]
+
+    @property
+    def raw_columns(self) -> list[str]:
+        """Columns ``raw.<source>`` always has: the required ones and a composed key."""
+        return [*self.required_columns, *([COMPOSED_KEY] if self.composite_key else [])]
+
+    @property
     def table(self) -> str:
         """Name of the append-only raw table (schema ``raw``)."""
         return self._name
@@ -256,13 +319,13 @@ class SourceSpec(BaseModel):
 
     @property
     def required_columns(self) -> list[str]:
-        """Columns every file must carry: record key, timestamp, typed, identity and role
-        columns."""
+        """Columns every file must carry: record key column(s), timestamp, typed, identity and
+        role columns."""
         roles = [column for statement in self.consent for column in statement.columns]
         for name in SINGLE_ROLES:
             role = getattr(self, name)
             roles += role.columns if role is not None else []
-        ordered = [self.record_key, self.timestamp, *self.identity.values(), *self.columns,
+        ordered = [*self.key_columns, self.timestamp, *self.identity.values(), *self.columns,
                    *roles]
         return [column for column in dict.fromkeys(ordered) if column]
 

@@ -24,12 +24,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from ingest.files import discover, fingerprint, is_gzip, read_csv_header
 from ingest.ledger import FILE_QUARANTINE, LEDGER, RAW, REDELIVERED
-from ingest.registry import SourceSpec
+from ingest.registry import SourceSpec, compose_key
 from ingest.sql import qualified
 
 
@@ -97,6 +98,11 @@ def _without(spec: SourceSpec, path: Path, name: str, keys: set[str],
     return content, removed, kept
 
 
+def _key_of(spec: SourceSpec, parts: list[object]) -> object:
+    """A row's record key from its key column values (composed as ingest composes it)."""
+    return compose_key(parts) if spec.composite_key else parts[0]
+
+
 def _is_theirs(values: Iterable[object], key: object, keys: set[str],
                needles: set[str]) -> bool:
     if key is not None and str(key).strip() in keys:
@@ -110,13 +116,15 @@ def _csv_without(spec: SourceSpec, path: Path, name: str, raw: bytes, keys: set[
     encoding = "utf-8-sig" if options.encoding == "utf-8" else options.encoding
     text = raw.decode(encoding)
     header = read_csv_header(path, spec, name)
-    key_at = header.index(spec.record_key) if spec.record_key in header else None
+    parts_at = ([header.index(part) for part in spec.key_columns]
+                if all(part in header for part in spec.key_columns) else None)
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=options.delimiter))
     body_start = 1 if options.header else 0
     kept = rows[:body_start]
     removed = 0
     for row in rows[body_start:]:
-        key = row[key_at] if key_at is not None and key_at < len(row) else None
+        key = (_key_of(spec, [row[at] for at in parts_at])
+               if parts_at is not None and max(parts_at) < len(row) else None)
         if _is_theirs(row, key, keys, needles):
             removed += 1
         else:
@@ -139,7 +147,8 @@ def _jsonl_without(spec: SourceSpec, raw: bytes, keys: set[str],
         except ValueError:  # a line ingest quarantined: judge it by its text
             record = None
         if isinstance(record, dict):
-            theirs = _is_theirs(record.values(), record.get(spec.record_key), keys, needles)
+            key = _key_of(spec, [record.get(part) for part in spec.key_columns])
+            theirs = _is_theirs(record.values(), key, keys, needles)
         else:
             decoded = line.decode("utf-8", "replace")
             theirs = any(needle in decoded for needle in needles)
@@ -161,7 +170,12 @@ def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
     for column in table.column_names:
         values = pc.utf8_trim_whitespace(pc.cast(table[column], pa.string()))
         wanted = needles | keys if column == spec.record_key else needles
-        theirs = pc.or_(theirs, pc.fill_null(pc.is_in(values, pa.array(sorted(wanted))), False))
+        theirs = pc.or_(theirs, _among(values, wanted))
+    if spec.composite_key and all(part in table.column_names for part in spec.key_columns):
+        parts = [pc.cast(table[part], pa.string()).to_pylist() for part in spec.key_columns]
+        composed = pa.array([compose_key(values) for values in zip(*parts, strict=True)],
+                            pa.string())
+        theirs = pc.or_(theirs, _among(composed, keys))
     removed = int(pc.sum(pc.cast(theirs, pa.int64())).as_py() or 0)
     if not removed:
         return path.read_bytes(), 0, table.num_rows
@@ -169,6 +183,14 @@ def _parquet_without(spec: SourceSpec, path: Path, keys: set[str],
     kept = table.filter(pc.invert(theirs))
     pq.write_table(kept, buffer, compression="zstd")
     return bytes(buffer.getvalue().to_pybytes()), removed, kept.num_rows
+
+
+def _among(values: Any, wanted: set[str]) -> Any:
+    """Per value of a string array: one of ``wanted`` (an empty set too: typed as strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.is_in(values, pa.array(sorted(wanted), pa.string())), False)
 
 
 def _take_over_ledger(con: duckdb.DuckDBPyConnection, source: str, old: str, new: str | None,

@@ -104,12 +104,13 @@ def text_columns(spec: SourceSpec, names: Sequence[str]) -> FileColumns:
 def missing_columns(spec: SourceSpec, present: Mapping[str, object] | Sequence[str]) -> list[str]:
     """Registry columns (key, timestamp, identity, typed) the file does not carry.
 
-    JSON omits absent values, so a JSONL file only has to carry record key and timestamp;
-    its other mapped keys may be missing from every line (they load as NULL).
+    JSON omits absent values, so a JSONL file only has to carry record key column(s) and
+    timestamp; its other mapped keys may be missing from every line (they load as NULL).
     """
     have = {str(name) for name in present}
     required = (
-        [spec.record_key, spec.timestamp] if spec.format == "jsonl" else spec.required_columns
+        [*spec.key_columns, spec.timestamp] if spec.format == "jsonl"
+        else spec.required_columns
     )
     return [column for column in dict.fromkeys(required) if column and column not in have]
 
