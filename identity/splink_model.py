@@ -38,7 +38,7 @@ from identity.normalise.birth_date import BIRTH_DATE_PARTS, PART_DTYPE
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "cdp-identity-splink"
-MODEL_VERSION = 3  # bump when the comparisons / node columns below change
+MODEL_VERSION = 4  # bump when the comparisons / node columns below change
 SPLINK_COLUMNS: tuple[str, ...] = (
     "first_name", "last_name", "birth_date", *BIRTH_DATE_PARTS, "email", "phone", "street",
     "house_number", "postcode", "city",
@@ -71,6 +71,16 @@ def _address_comparison() -> cl.CustomComparison:
     )
 
 
+def _in_other_field(column: str, other: str) -> str:
+    """One side's ``column`` is the other side's ``other`` name, and the remaining two names
+    do not contradict a swap (one is missing or they are alike: a swap with a typo).
+    ``Isaac James`` / ``James Dixon`` are two people, ``Anna Berg`` / ``Berg Ana`` one."""
+    def crossed(a: str, b: str) -> str:
+        return (f'"{column}_{a}" = "{other}_{b}" AND coalesce(jaro_winkler_similarity('
+                f'"{other}_{a}", "{column}_{b}") >= 0.8, true)')
+    return f"({crossed('l', 'r')}) OR ({crossed('r', 'l')})"
+
+
 def _name_comparison(column: str, other: str, crossed: bool) -> cl.CustomComparison:
     """Splink's name levels (exact with term frequencies, Jaro-Winkler bands) plus both names
     entered the wrong way round, one name holding the other (an initial, a second given name
@@ -96,7 +106,7 @@ def _name_comparison(column: str, other: str, crossed: bool) -> cl.CustomCompari
                 label_for_charts="first and last name swapped", is_null_level=not crossed),
             cll.JaroWinklerLevel(column, 0.92),
             cll.JaroWinklerLevel(column, 0.88),
-            *([cll.CustomLevel(f'{left} = "{other}_r" OR "{other}_l" = {right}',
+            *([cll.CustomLevel(_in_other_field(column, other),
                                "a name given in the other name field")]
               if crossed else []),
             cll.CustomLevel(holds, f"one {column} holds the other"),
@@ -137,13 +147,19 @@ def _birth_date_comparison() -> cl.CustomComparison:
     )
 
 
+# Two edits turn any short local part into any other (``f.j`` / ``h.k``): a typo is only
+# evidence in a local part at least this long.
+MIN_TYPO_LOCAL_PART = 6
+
+
 def _email_comparison() -> cl.CustomComparison:
     """Exact address, same local part at another provider, or a typo at the same provider.
 
     No general fuzzy level: local parts are built from names, so "similar e-mail" mostly
     re-counts the name evidence and made namesakes look like one person.  A difference only
     in digits (``anna.berg`` / ``anna.berg2``) is a provider-level name clash - two people -
-    so the typo level requires the letters to differ.
+    so the typo level requires the letters to differ, and a local part long enough for two
+    edits to be a typo rather than another address.
     """
     return cl.CustomComparison(
         output_column_name="email",
@@ -155,7 +171,9 @@ def _email_comparison() -> cl.CustomComparison:
             cll.ExactMatchLevel("email_local").configure(label_for_charts="same local part"),
             cll.And(cll.ExactMatchLevel("email_domain"),
                     cll.DamerauLevenshteinLevel("email_local", 2),
-                    cll.Not(cll.ExactMatchLevel("email_letters"))).configure(
+                    cll.Not(cll.ExactMatchLevel("email_letters")),
+                    cll.CustomLevel(f'least(length("email_local_l"), length("email_local_r"))'
+                                    f' >= {MIN_TYPO_LOCAL_PART}')).configure(
                 label_for_charts="typo in local part, same provider"),
             cll.ElseLevel(),
         ],

@@ -194,3 +194,52 @@ def test_config_file_that_is_not_utf8_is_named_as_such(tmp_path: Path) -> None:
     path.write_bytes(b"identity:\n  default_region: D\xff\n")
     with pytest.raises(IdentityConfigError, match=r"cannot be read \(UnicodeDecodeError\)"):
         IdentityConfig.from_yaml(path)
+
+
+def _level(comparison: object, pair: dict[str, str | None]) -> str:
+    """Label of the first level of a Splink comparison that holds for one pair, evaluated by
+    DuckDB on the level's own SQL (columns ``<name>_l`` / ``<name>_r``)."""
+    import duckdb
+
+    levels = comparison.get_comparison("duckdb").comparison_levels  # type: ignore[attr-defined]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE pair AS SELECT " + ", ".join(
+        f"CAST(? AS VARCHAR) AS \"{name}\"" for name in pair), list(pair.values()))
+    for level in levels:
+        if level.sql_condition == "ELSE":
+            return "ELSE"
+        if con.execute(f"SELECT coalesce(({level.sql_condition}), false) FROM pair"
+                       ).fetchone()[0]:
+            return str(level.label_for_charts)
+    raise AssertionError("no level holds")
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), [
+    ("anna.berger", "anna.bergre", "typo in local part, same provider"),
+    ("f.j", "h.k", "ELSE"),  # two edits turn any short local part into any other
+])
+def test_a_typo_level_needs_a_local_part_long_enough_to_hold_a_typo(
+        left: str, right: str, expected: str) -> None:
+    from identity.splink_model import _email_comparison
+
+    pair = {f"{column}_{side}": value for side, local in (("l", left), ("r", right))
+            for column, value in (("email", f"{local}@sharp.com"), ("email_local", local),
+                                  ("email_domain", "sharp.com"),
+                                  ("email_letters", local.replace(".", "")))}
+    assert _level(_email_comparison(), pair).startswith(expected)
+
+
+@pytest.mark.parametrize(("left", "right", "in_other_field"), [
+    (("anna", "berg"), ("berg", "ana"), True),      # swapped, with a typo
+    (("anna", "berg"), ("berg", None), True),       # the given name missing on one side
+    (("isaac", "james"), ("james", "dixon"), False),  # two people
+])
+def test_a_name_in_the_other_field_counts_only_where_the_rest_fits_a_swap(
+        left: tuple[str, str | None], right: tuple[str, str | None],
+        in_other_field: bool) -> None:
+    from identity.splink_model import _name_comparison
+
+    pair = {"first_name_l": left[0], "last_name_l": left[1],
+            "first_name_r": right[0], "last_name_r": right[1]}
+    label = _level(_name_comparison("first_name", "last_name", crossed=True), pair)
+    assert (label == "a name given in the other name field") is in_other_field
