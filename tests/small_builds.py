@@ -4,6 +4,7 @@ exactly as a run does it, read back from the build file."""
 from __future__ import annotations
 
 import csv
+import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,17 @@ from cdp.context import RunContext
 from cdp.dbt import run_dbt
 from cdp.pipeline import ingest_source, registered_sources
 from core.paths import DataPaths
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def configuration_with_only(folder: Path, registry: str) -> Path:
+    """The shipped configuration copied to ``folder``, its sources.yml keeping the header
+    comment and holding only ``registry`` (a ``sources:`` block): a user's own sources."""
+    shutil.copytree(REPO / "config", folder)
+    shipped = (folder / "sources.yml").read_text()
+    (folder / "sources.yml").write_text(shipped[: shipped.index("\nsources:\n") + 1] + registry)
+    return folder
 
 
 def write_landing_csv(path: Path, columns: tuple[str, ...], rows: list[tuple[str, ...]],

@@ -9,7 +9,6 @@ reads that one column. The last test carries a record through a small dbt build 
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from small_builds import ingest_and_build, write_landing_csv
+from small_builds import configuration_with_only, ingest_and_build, write_landing_csv
 
 from cdp.dbt_sources import source_tables
 from cdp.settings import data_paths
@@ -27,7 +26,6 @@ from ingest.registry import RegistryError, compose_key, composed_key_sql, parse_
 from ingest.withdraw import withdraw
 from privacy.landing import rewrite_landing
 
-REPO = Path(__file__).resolve().parent.parent
 HEADER = ("store_id", "receipt_no", "email", "amount")
 SOURCES = {
     "receipts": {
@@ -206,14 +204,11 @@ def test_a_one_column_list_is_a_plain_key() -> None:
 def test_the_composed_key_is_the_record_id_in_the_identity_graph(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    shipped = (config / "sources.yml").read_text()
-    (config / "sources.yml").write_text(
-        shipped[: shipped.index("\nsources:\n") + 1]
-        + "sources:\n  receipts:\n    kind: offline\n    format: csv\n"
-          "    delivery: snapshot\n    record_key: [store_id, receipt_no]\n"
-          "    identity: {email: email, first_name: given, last_name: family}\n")
+    config = configuration_with_only(
+        tmp_path / "config",
+        "sources:\n  receipts:\n    kind: offline\n    format: csv\n"
+        "    delivery: snapshot\n    record_key: [store_id, receipt_no]\n"
+        "    identity: {email: email, first_name: given, last_name: family}\n")
     monkeypatch.setenv("CDP_CONFIG", str(config))
     paths = data_paths(tmp_path / "home").ensure()
     rows = [(f"S{i % 3}", f"R{i // 3}", f"p{i}@example.org", f"Given{i}", f"Family{i}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from small_builds import configuration_with_only
 
 from cdp.run import RunSummary, run_pipeline
 from cdp.settings import data_paths
@@ -27,7 +28,6 @@ from quality.thresholds import Thresholds, load_thresholds
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parent.parent
 SOURCE = "members"
 MEMBERS = f"""sources:
   {SOURCE}:
@@ -49,10 +49,7 @@ PEOPLE, TWICE = 180, 20  # 180 people, 20 of them with a second record: 200 reco
 
 def _user_configuration(folder: Path) -> Path:
     """The shipped configuration, its sources.yml holding only the user's source."""
-    shutil.copytree(REPO / "config", folder)
-    shipped = (folder / "sources.yml").read_text()
-    (folder / "sources.yml").write_text(shipped[: shipped.index("\nsources:\n") + 1] + MEMBERS)
-    return folder
+    return configuration_with_only(folder, MEMBERS)
 
 
 def _land_members(paths: DataPaths) -> None:

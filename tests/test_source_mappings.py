@@ -8,18 +8,17 @@ only that source; the checks read the real build and publication.
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from small_builds import configuration_with_only
 
 from cdp.run import run_pipeline
 from cdp.settings import data_paths
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parent.parent
 SOURCE = "register"
 REGISTER = f"""sources:
   {SOURCE}:
@@ -60,10 +59,7 @@ def _rows() -> list[dict[str, str]]:
 def test_split_birth_date_partial_dates_and_records_without_identifiers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    shipped = (config / "sources.yml").read_text()
-    (config / "sources.yml").write_text(shipped[: shipped.index("\nsources:\n") + 1] + REGISTER)
+    config = configuration_with_only(tmp_path / "config", REGISTER)
     paths = data_paths(tmp_path / "home").ensure()
     rows = _rows()
     (paths.landing / SOURCE).mkdir(parents=True)
