@@ -6,17 +6,21 @@ always gets its *own* in-memory DuckDB connection: inside dbt-duckdb the session
 cursor wrapper Splink cannot drive, and a private connection keeps Splink's scratch tables out
 of the warehouse.
 
-Model files are JSON: ``{"format", "model_version", "fingerprint", "trained_at", "splink"}``
-where ``splink`` is Splink's own settings dict and ``fingerprint`` identifies the node data
-the model was trained on (row count + content hash), for lineage.
+Model files are JSON: ``{"format", "model_version", "fingerprint", "trained_at", "splink",
+"blocking", "term_frequencies"}`` where ``splink`` is Splink's own settings dict,
+``fingerprint`` identifies the node data the model was trained on (row count + content hash),
+for lineage, and ``blocking`` and ``term_frequencies`` are fixed at training, so scoring a pair
+depends on the pair and the model only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +42,7 @@ from identity.normalise.birth_date import BIRTH_DATE_PARTS, PART_DTYPE
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "cdp-identity-splink"
-MODEL_VERSION = 4  # bump when the comparisons / node columns below change
+MODEL_VERSION = 5  # bump when the comparisons / node columns below change
 SPLINK_COLUMNS: tuple[str, ...] = (
     "first_name", "last_name", "birth_date", *BIRTH_DATE_PARTS, "email", "phone", "street",
     "house_number", "postcode", "city",
@@ -64,8 +68,10 @@ def _address_comparison() -> cl.CustomComparison:
             cll.And(cll.ExactMatchLevel("postcode"), cll.JaroWinklerLevel("street", 0.88)
                     ).configure(label_for_charts="same postcode, similar street"),
             cll.ExactMatchLevel("postcode").configure(label_for_charts="same postcode"),
-            cll.JaroWinklerLevel("city", 0.92).configure(label_for_charts="same city"),
-            cll.JaroWinklerLevel("city", 0.8).configure(label_for_charts="similar city"),
+            cll.ExactMatchLevel("city", term_frequency_adjustments=True).configure(
+                label_for_charts="same city"),
+            cll.JaroWinklerLevel("city", 0.92).configure(label_for_charts="similar city"),
+            cll.JaroWinklerLevel("city", 0.8).configure(label_for_charts="city alike"),
             cll.ElseLevel().configure(label_for_charts="different address"),
         ],
     )
@@ -130,7 +136,7 @@ def _birth_date_comparison() -> cl.CustomComparison:
         comparison_description="birth date (partial dates kept)",
         comparison_levels=[
             cll.NullLevel("birth_date_text"),
-            cll.ExactMatchLevel("birth_date_text").configure(
+            cll.ExactMatchLevel("birth_date_text", term_frequency_adjustments=True).configure(
                 label_for_charts="same birth date"),
             cll.DamerauLevenshteinLevel("birth_date_text", 1).configure(
                 label_for_charts="one typo in birth date"),
@@ -366,13 +372,19 @@ def _register(frame: pd.DataFrame, con: duckdb.DuckDBPyConnection) -> SplinkData
 
 
 # Deterministic rules for the match prior: pairs they admit are (almost) certainly one person.
-PRIOR_RULES: tuple[str, ...] = (
-    "l.email = r.email AND l.first_name = r.first_name",
-    "l.phone = r.phone AND l.first_name = r.first_name",
-    "l.first_name = r.first_name AND l.last_name = r.last_name "
-    "AND l.birth_date = r.birth_date",
+# Each rule is exact agreement on these columns; a column is compared by the comparison of the
+# same name (``birth_date_text`` by ``birth_date``), whose first level after "missing" is
+# exact agreement.
+PRIOR_RULES: tuple[tuple[str, ...], ...] = (
+    ("email", "first_name"),
+    ("phone", "first_name"),
+    ("first_name", "last_name", "birth_date_text"),
 )
+PRIOR_RULE_COMPARISON = {"birth_date_text": "birth_date"}
+# Before EM, the share of true pairs the rules admit is guessed; afterwards it follows from
+# the trained model, within these bounds (below the lower one the rules say little).
 PRIOR_RULES_RECALL = 0.8
+PRIOR_RECALL_BOUNDS = (0.01, 1.0)
 # Fewer pairs than this admitted by PRIOR_RULES is no evidence for a prior (a source without
 # e-mails, phones or birth dates admits none): fall back to ``config.default_match_prior``.
 MIN_PRIOR_PAIRS = 10
@@ -382,6 +394,109 @@ MIN_PRIOR_PAIRS = 10
 EM_SESSIONS: tuple[tuple[str, ...], ...] = (("first_name", "last_name"),
                                             ("birth_date_text",), ("email",))
 EM_FALLBACK_SESSIONS: tuple[tuple[str, ...], ...] = (("postcode",), ("city",))
+
+
+def _prior_rule_sql(columns: tuple[str, ...]) -> str:
+    return " AND ".join(f'l."{column}" = r."{column}"' for column in columns)
+
+
+def prior_rules_recall(m_exact: dict[str, float], filled: dict[str, float]) -> float:
+    """The share of true pairs :data:`PRIOR_RULES` admit, as the model sees it: a column
+    agrees exactly in a true pair with probability ``filled² × m(exact)`` (both sides filled,
+    then the trained m of exact agreement), columns independently (the model's own
+    assumption); the rules' union by inclusion-exclusion."""
+    def agree(column: str) -> float:
+        return filled[column] ** 2 * m_exact[PRIOR_RULE_COMPARISON.get(column, column)]
+    recall = 0.0
+    for size in range(1, len(PRIOR_RULES) + 1):
+        for rules in itertools.combinations(PRIOR_RULES, size):
+            columns = set().union(*rules)
+            recall += (-1) ** (size + 1) * math.prod(agree(column) for column in columns)
+    return recall
+
+
+def _reestimate_prior(linker: Linker, frame: pd.DataFrame, guessed: float) -> float | None:
+    """The prior with the rules' recall implied by the trained model instead of the guess
+    :data:`PRIOR_RULES_RECALL` (None: the model gives no usable recall).  A guess that is
+    too high made a source with few e-mails and no phones look like it held few duplicates,
+    and true pairs with a typo or two stayed below the threshold."""
+    m_exact = {}
+    for comparison in linker._settings_obj.comparisons:
+        exact = comparison._comparison_levels_excluding_null[0]
+        if not exact._trained_m_probabilities:
+            continue
+        m_exact[comparison.output_column_name] = float(exact.m_probability)
+    columns = {column for rule in PRIOR_RULES for column in rule}
+    rows = max(len(frame), 1)
+    filled = {column: float(frame[column].notna().sum()) / rows for column in columns}
+    for column in columns:  # a column nobody filled admits no pair, whatever its m
+        compared_by = PRIOR_RULE_COMPARISON.get(column, column)
+        if compared_by not in m_exact:
+            if filled[column] > 0:
+                return None
+            m_exact[compared_by] = 0.0
+    recall = prior_rules_recall(m_exact, filled)
+    low, high = PRIOR_RECALL_BOUNDS
+    if not low <= recall <= high:
+        return None
+    prior = guessed * PRIOR_RULES_RECALL / recall
+    return prior if _valid_prior(prior) else None
+
+
+# Term frequencies are part of the model, so a pair's score depends on the pair and the model
+# only (records arriving later never move the weights of existing pairs).  Stored per value
+# hash, and only for values held by at least this many training records: the model file
+# names no rare value, and every other value gets the column's "rare" frequency.
+TF_MIN_RECORDS = 10
+TF_HASH_CHARS = 16  # hex digits of sha256 kept: 64 bits, no collisions at model sizes
+
+
+def _tf_columns(linker: Linker) -> list[str]:
+    return sorted(column.unquote().name for column in
+                  linker._settings_obj._term_frequency_columns)
+
+
+def _value_hash_sql(column: str) -> str:
+    return f'left(sha256(CAST("{column}" AS VARCHAR)), {TF_HASH_CHARS})'
+
+
+def term_frequency_tables(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+                          ) -> dict[str, Any]:
+    """Per column: the frequency of each value held by :data:`TF_MIN_RECORDS` or more
+    records (keyed by value hash) and ``rare``, the frequency a record with any other value
+    has on average."""
+    tables: dict[str, Any] = {}
+    for column in columns:
+        counts = con.sql(f'SELECT {_value_hash_sql(column)} AS h, count(*) AS n FROM {table} '
+                         f'WHERE "{column}" IS NOT NULL GROUP BY 1').df()
+        total = max(int(counts["n"].sum()), 1)
+        common = counts[counts["n"] >= TF_MIN_RECORDS].sort_values("h")
+        rare = counts.loc[counts["n"] < TF_MIN_RECORDS, "n"]
+        rare_tf = float((rare ** 2).sum() / rare.sum() / total) if len(rare) else 1.0 / total
+        tables[column] = {"rare": rare_tf, "values": {
+            str(h): float(n) / total for h, n in zip(common["h"], common["n"], strict=True)}}
+    return {"min_records": TF_MIN_RECORDS, "hash": f"sha256[:{TF_HASH_CHARS}]",
+            "columns": tables}
+
+
+def _register_term_frequencies(linker: Linker, con: duckdb.DuckDBPyConnection, table: str,
+                               stored: dict[str, Any]) -> None:
+    """Give Splink the model's frequencies for the values in ``table`` instead of letting it
+    count them in the data at hand."""
+    db_api = DuckDBAPI(connection=con)
+    for column in _tf_columns(linker):
+        entry = stored["columns"][column]
+        known = pd.DataFrame({"h": pd.Series(list(entry["values"]), dtype="string"),
+                              "tf": pd.Series(list(entry["values"].values()), dtype=float)})
+        con.register("__cdp_tf_known", known)
+        lookup = f"__cdp_tf_{column}"
+        con.execute(f'CREATE OR REPLACE TABLE {lookup} AS SELECT v."{column}", '
+                    f'coalesce(k.tf, {float(entry["rare"])!r}) AS "tf_{column}" FROM '
+                    f'(SELECT DISTINCT "{column}", {_value_hash_sql(column)} AS h FROM {table} '
+                    f'WHERE "{column}" IS NOT NULL) v LEFT JOIN __cdp_tf_known k USING (h)')
+        con.unregister("__cdp_tf_known")
+        linker.table_management.register_term_frequency_lookup(
+            db_api.register(lookup, table_name=f"tf_lookup_{column}"), column)
 
 
 def _valid_prior(value: Any) -> bool:
@@ -404,7 +519,7 @@ def _estimate_prior(linker: Linker, frame: pd.DataFrame, config: IdentityConfig)
     pairs = len(frame) * (len(frame) - 1) / 2
     try:
         linker.training.estimate_probability_two_random_records_match(
-            list(PRIOR_RULES), recall=PRIOR_RULES_RECALL)
+            [_prior_rule_sql(rule) for rule in PRIOR_RULES], recall=PRIOR_RULES_RECALL)
     except ValueError:  # tiny or duplicate-heavy inputs: rules admit more than recall allows
         settings._probability_two_random_records_match = config.default_match_prior
         return "default (rules admit too many pairs)"
@@ -459,7 +574,6 @@ def _untrained_name_comparisons(linker: Linker, frame: pd.DataFrame) -> list[str
 
 def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -> None:
     how = _estimate_prior(linker, frame, config)
-    log.info("identity splink: match prior %s", how)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs,
                                                      seed=config.seed)
     trained = skipped = 0
@@ -480,6 +594,13 @@ def _train_linker(linker: Linker, frame: pd.DataFrame, config: IdentityConfig) -
                          "+".join(columns))
                 break
     log.info("identity splink: %d EM sessions trained, %d skipped", trained, skipped)
+    settings = linker._settings_obj
+    if how == "estimated":
+        prior = _reestimate_prior(linker, frame, settings._probability_two_random_records_match)
+        if prior is not None:
+            settings._probability_two_random_records_match = prior
+            how = "estimated (rules' recall from the trained model)"
+    log.info("identity splink: match prior %s", how)
 
 
 def _model_document(linker: Linker, frame: pd.DataFrame, sources: list[str]
@@ -509,6 +630,9 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"identity model {path} has no usable match prior "
                          "(probability_two_random_records_match must be in (0, 1)); retrain "
                          "with identity.train()")
+    if not isinstance(document.get("term_frequencies"), dict):
+        raise ValueError(f"identity model {path} holds no term frequencies; retrain with "
+                         "identity.train()")
     names = [c.get("output_column_name") for c in document["splink"].get("comparisons", [])]
     if tuple(names) != COMPARISON_NAMES:
         raise ValueError(f"identity model {path} has comparisons {names}, expected "
@@ -549,6 +673,8 @@ def _trained(sdf: SplinkDataFrame, frame: pd.DataFrame, config: IdentityConfig,
     linker = Linker(sdf, settings_creator(), log_level=None)
     _train_linker(linker, frame, config)
     document = _model_document(linker, frame, sources)
+    document["term_frequencies"] = term_frequency_tables(con, sdf.physical_name,
+                                                         _tf_columns(linker))
     blocking = choose_blocking(con, sdf.physical_name, len(frame),
                                config.blocking_comparisons_per_record)
     document["blocking"] = {"rules": list(blocking.rules), "dropped": blocking.dropped}
@@ -620,6 +746,8 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
             settings = {**document["splink"], "blocking_rules_to_generate_predictions": [
                 {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in blocking.rules]}
             linker = Linker(sdf, settings, log_level=None)
+            _register_term_frequencies(linker, con, sdf.physical_name,
+                                       document["term_frequencies"])
             predictions = linker.inference.predict(
                 threshold_match_probability=config.match_threshold, warning_mode="never")
             gamma_cols = [f"gamma_{name}" for name in COMPARISON_NAMES]

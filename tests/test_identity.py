@@ -402,9 +402,9 @@ def test_resolve_fake_1000_quality_and_shape(fake_1000) -> None:
     assert result.clusters[["source", "record_id"]].duplicated().sum() == 0
     assert result.clusters["profile_id"].str.fullmatch(r"P[0-9a-f]{16}").all()
     metrics = evaluate(result.clusters, truth)
-    # measured: P=1.000 R=0.76 F1=0.86 at the default threshold (noisy benchmark data)
-    assert metrics.precision >= 0.97
-    assert metrics.f1 >= 0.82
+    # measured: P=1.000 R=0.919 F1=0.958 at the default threshold (noisy benchmark data)
+    assert metrics.precision >= 0.99
+    assert metrics.f1 >= 0.95
     splink = result.edges[result.edges["edge_type"] == "splink"]
     assert len(splink) > 0 and splink["match_probability"].between(0, 1).all()
     gamma = json.loads(splink["gamma"].iloc[0])
@@ -446,7 +446,8 @@ def test_train_writes_model_and_resolve_reuses_it(fake_1000, tmp_path: Path) -> 
 def test_source_without_emails_phones_or_usable_birth_dates_resolves(caplog) -> None:
     """Regression: historical_50k (names, pre-1900 birth dates, places; no e-mail/phone)
     gave the deterministic prior rules no pairs, the prior became 0 and Splink crashed with
-    'math domain error' in EM and again in predict."""
+    'math domain error' in EM and again in predict.  Rules on e-mail and phone admit nothing
+    here; the prior rests on the names and the stated date parts."""
     raw = pd.read_parquet(benchmark_file(HISTORICAL_50K)).sample(2000, random_state=42)
     records = pd.DataFrame({
         "source": "historical", "record_id": raw["unique_id"], "first_name": raw["first_name"],
@@ -458,9 +459,13 @@ def test_source_without_emails_phones_or_usable_birth_dates_resolves(caplog) -> 
         result = resolve(records, IdentityConfig())
     assert len(result.clusters) == len(records)
     assert result.model is not None
-    assert result.model["splink"]["probability_two_random_records_match"] == pytest.approx(
-        IdentityConfig().default_match_prior)
-    assert "match prior default" in caplog.text
+    # the rules admit pairs on the stated parts of the old dates; the prior follows the
+    # share of true pairs among all pairs (about 0.024 %)
+    sizes = truth["person_id"].value_counts()
+    true_share = float((sizes * (sizes - 1) / 2).sum() / (len(raw) * (len(raw) - 1) / 2))
+    prior = result.model["splink"]["probability_two_random_records_match"]
+    assert true_share / 2 <= prior <= true_share * 2
+    assert "match prior estimated (rules' recall from the trained model)" in caplog.text
     assert result.stats["splink_edges"] > 0
     assert evaluate(result.clusters, truth).precision >= 0.9
 
