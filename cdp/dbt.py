@@ -176,7 +176,10 @@ def dbt_build(ctx: RunContext, part: str = "all", full_refresh: bool = False) ->
     """``dbt build``: ``part='input'`` up to the records the identity training step reads,
     ``'rest'`` everything else (after training), ``'all'`` both in one go. ``full_refresh``
     rebuilds incremental models, except those configured ``full_refresh=false`` (the
-    suppression log and the profile-id history keep what no source holds any more)."""
+    suppression log and the profile-id history keep what no source holds any more), and
+    starts the identity state (normalised records, Splink scores) afresh."""
     selection = {"all": [], "input": ["--select", UP_TO_TRAINING],
                  "rest": ["--exclude", UP_TO_TRAINING]}[part]
-    return run_dbt(ctx, ["build", *selection, *(["--full-refresh"] if full_refresh else [])])
+    refresh = ["--full-refresh", "--vars", json.dumps({"identity_full_refresh": True})] \
+        if full_refresh else []
+    return run_dbt(ctx, ["build", *selection, *refresh])

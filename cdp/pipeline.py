@@ -268,7 +268,7 @@ def _write_identity_report(ctx: RunContext, node_seconds: dict[str, float]) -> N
     timed = {**trained.get("node_seconds", {}), **node_seconds}
     seconds = {f"seconds_{node}": round(timed[node], 2) for node in IDENTITY_NODES
                if node in timed}
-    report = {**build_stats(ctx.paths.build_db), "model": trained.get("model"),
+    report = {**build_stats(ctx.paths.build_db, ctx.run_id), "model": trained.get("model"),
               "model_action": trained.get("model_action"), **seconds,
               "seconds_total": round(sum(seconds.values()), 2)}
     folder = ctx.paths.run_reports(ctx.run_id)

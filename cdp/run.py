@@ -39,6 +39,8 @@ class RunSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     profiles: int | None = None
     identity: dict[str, Any] | None = None
+    #: what the identity stage computed itself rather than took from the identity state
+    identity_touched: dict[str, int] | None = None
     quality: dict[str, Any] | None = None
     published: Path | None = None
     exports: list[dict[str, Any]] = field(default_factory=list)
@@ -58,7 +60,8 @@ def demo_as_of(paths: DataPaths) -> datetime | None:
 
 
 def run_pipeline(
-    paths: DataPaths, withdraw: list[str] | None = None, as_of: datetime | None = None
+    paths: DataPaths, withdraw: list[str] | None = None, as_of: datetime | None = None,
+    full_refresh: bool = False,
 ) -> RunSummary:
     """Run ``cdp_pipeline`` once on this data directory, then (when it published) ``cdp_export``
     as the publication would trigger it, and summarise both.
@@ -66,6 +69,8 @@ def run_pipeline(
     ``withdraw``: deliveries (``<source>/<file or sha256>``) to take back before ingest.
     ``as_of``: the run's clock (the DAG's ``as_of`` param); default :func:`demo_as_of` on
     generated demo data, else the DAG's own (the time the run starts).
+    ``full_refresh``: rebuild incremental models and the identity state from raw (the DAG's
+    ``full_refresh`` param).
     """
     paths.ensure()
     ensure_metadata_db(paths)
@@ -75,7 +80,7 @@ def run_pipeline(
     if as_of is not None:
         conf["as_of"] = as_of.isoformat()
     pipeline_run = load_dag("cdp_pipeline").test(
-        run_conf={**conf, "withdraw": list(withdraw or [])})
+        run_conf={**conf, "withdraw": list(withdraw or []), "full_refresh": full_refresh})
     runs = [pipeline_run]
     if str(pipeline_run.state) == "success":
         # as a publication triggers it: on the publishing run's clock, under its run id
@@ -125,6 +130,9 @@ def summarise(paths: DataPaths, run_id: str, state: str, seconds: float) -> RunS
         stage = name.split("__", 1)[0]
         if stage == "identity":  # written by the identity model from inside the dbt build
             summary.stage_seconds[stage] = float(report.get("seconds_total", 0.0))
+            if "touched" in report:
+                summary.identity_touched = {**report["touched"],
+                                            "records": int(report.get("records", 0))}
             continue
         if report.get("error"):
             summary.errors[name.replace("__", " ")] = str(report["error"])

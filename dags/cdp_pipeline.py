@@ -47,9 +47,10 @@ from cdp.orchestration import (
             False,
             type="boolean",
             title="Full refresh",
-            description="Rebuild incremental dbt models from raw (dbt --full-refresh). The "
-            "suppression log and the profile-id history are never rebuilt: they keep what no "
-            "source holds any more.",
+            description="Rebuild incremental dbt models and the identity state (normalised "
+            "records, Splink scores) from raw (dbt --full-refresh). The suppression log and "
+            "the profile-id history are never rebuilt: they keep what no source holds any "
+            "more.",
         ),
     }),
 )

@@ -12,6 +12,8 @@ from typing import Any
 
 import duckdb
 
+from identity.state import RUN_COLUMN, SCORED_NODES, SCORED_PAIRS, SCORED_RUN, STATE_SCHEMA
+
 COLLAPSE_RULE = "identical_identifiers"  # records folded into their identity node's first
 
 _COUNTS = f"""
@@ -33,16 +35,38 @@ group by 1 order by 1
 """
 
 
-def build_stats(build_db: Path) -> dict[str, Any]:
+def _touched_sql(run_id: str) -> str:
+    """What this run computed rather than took from the identity state (identity.state)."""
+    run = run_id.replace("'", "''")
+    return f"""
+select
+    (select count(*) from intermediate.int_identity__normalised
+     where {RUN_COLUMN} = '{run}') as records_normalised,
+    (select count(*) from {SCORED_NODES} where {SCORED_RUN} = '{run}') as person_nodes_scored,
+    (select count(*) from {SCORED_NODES}) as person_nodes,
+    (select count(*) from {SCORED_PAIRS} where {SCORED_RUN} = '{run}') as splink_pairs_scored
+"""
+
+
+def build_stats(build_db: Path, run_id: str | None = None) -> dict[str, Any]:
     """Records, identity nodes, Splink / must-link / merged edges, refused edges by reason and
-    profiles of the identity tables in ``build_db`` (counts only, no personal data)."""
+    profiles of the identity tables in ``build_db`` (counts only, no personal data); with
+    ``run_id``, also what that run normalised and scored itself (``touched``)."""
     con = duckdb.connect(str(build_db), read_only=True)
     try:
         counts = con.execute(_COUNTS)
         columns = [column[0] for column in counts.description]
         (row,) = counts.fetchall()
         refused = dict(con.sql(_REFUSED).fetchall())
+        touched: dict[str, int] = {}
+        if run_id is not None and con.execute(
+                "select count(*) from information_schema.tables where table_schema = ?",
+                [STATE_SCHEMA]).fetchall()[0][0]:
+            result = con.execute(_touched_sql(run_id))
+            names = [column[0] for column in result.description]
+            touched = {n: int(v) for n, v in zip(names, result.fetchall()[0], strict=True)}
     finally:
         con.close()
     return {**{name: int(value) for name, value in zip(columns, row, strict=True)},
-            "refused_edges": {str(k): int(v) for k, v in refused.items()}}
+            "refused_edges": {str(k): int(v) for k, v in refused.items()},
+            **({"touched": touched} if touched else {})}

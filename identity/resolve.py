@@ -27,7 +27,7 @@ from identity.arrow_memory import prefer_jemalloc
 from identity.clustering import birth_dates_conflict, cluster_nodes, components_from_edges
 from identity.config import IdentityConfig
 from identity.keys import record_keys
-from identity.normalise import normalise_records
+from identity.normalise import IDENTITY_COLUMNS, normalise_records
 from identity.rules import (
     PRIORITY_SPLINK,
     build_nodes,
@@ -47,6 +47,7 @@ from identity.splink_model import (
     train_model,
 )
 from identity.stable_ids import assign_persistent_ids, profile_id_for
+from identity.state import MemoScoring, ScoreMemo, model_key, score_with_memo
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Linkage:
     edges: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] | None = None
+    memo: ScoreMemo | None = None  # the Splink scores to keep for the next run
 
 
 def _nodes(norm: pd.DataFrame, overrides: pd.DataFrame | None
@@ -173,13 +175,16 @@ def resolve(records: pd.DataFrame | pa.Table, config: IdentityConfig | None = No
 
 def link(norm: pd.DataFrame, config: IdentityConfig, *,
          overrides: pd.DataFrame | None = None,
-         model_path: str | Path | None = None) -> Linkage:
+         model_path: str | Path | None = None,
+         memo: ScoreMemo | None = None) -> Linkage:
     """Edges between normalised records (``normalise_records`` output) and what clustering
     decided about each, without profiles: a build derives those once, from the merged edges
-    (``int_identity__clusters``)."""
+    (``int_identity__clusters``).  With a model file, ``memo`` (the previous run's Splink
+    scores, :mod:`identity.state`) limits scoring to the pairs of new nodes; the result is
+    the same, and :attr:`Linkage.memo` holds the scores for the next run."""
     prefer_jemalloc()
     with gc_paused():
-        return _link(norm, config, overrides, model_path)
+        return _link(norm, config, overrides, model_path, memo)
 
 
 @contextmanager
@@ -197,7 +202,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | None,
-          model_path: str | Path | None) -> Linkage:
+          model_path: str | Path | None, memo: ScoreMemo | None) -> Linkage:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     checked, exact_keys, nodes, node_of_record = _nodes(norm, overrides)
@@ -205,13 +210,14 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
 
     # Splink scores in DuckDB (which releases the GIL) while the rule edges are built here
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scoring = pool.submit(_splink_edges, nodes, config, model_path) \
+        scoring = pool.submit(_splink_edges, nodes, config, model_path, memo) \
             if config.use_splink else None
         must_edges, cannot_pairs = override_edges(checked, exact_keys, node_of_record)
         rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
         email_names = email_name_edges(nodes)
         timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
-        prediction = scoring.result() if scoring is not None \
+        scored = scoring.result() if scoring is not None else None
+        prediction = scored.prediction if scored is not None \
             else Prediction(empty_splink_edges(), None, None)
         splink_edges, model = prediction.edges, prediction.model
         timings["splink_wait"], mark = time.perf_counter() - mark, time.perf_counter()
@@ -254,18 +260,29 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         "blocking_rules": list(prediction.blocking.rules) if prediction.blocking else [],
         "blocking_rules_dropped": dict(prediction.blocking.dropped)
         if prediction.blocking else {},
+        **(scored.touched if scored is not None else {}),
         **{f"seconds_{phase}": round(seconds, 2) for phase, seconds in timings.items()},
         "seconds_total": round(time.perf_counter() - started, 2),
     }
     log.info("identity link: %d records, %d nodes, %d profiles in %.1fs",
              stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
-    return Linkage(edges=edges, stats=stats, model=model)
+    return Linkage(edges=edges, stats=stats, model=model,
+                   memo=scored.memo if scored is not None else None)
 
 
-def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None
-                  ) -> Prediction:
+def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None,
+                  memo: ScoreMemo | None) -> MemoScoring:
+    """Splink's edges over all nodes, scored afresh or (with a model file and a memo) only
+    where the memo has no score; the memo to keep comes back with them (None without)."""
     document = load_model(model_path) if model_path is not None else None
-    return predict_edges(nodes, config, document)
+    if document is None or memo is None:
+        return MemoScoring(predict_edges(nodes, config, document), None, {})
+    if memo.model != model_key(document):
+        if memo.model:
+            log.info("identity state: Splink scores were made with another model; scoring "
+                     "every pair again")
+        memo = ScoreMemo(model_key(document), memo.threshold)
+    return score_with_memo(nodes, config, document, memo, list(IDENTITY_COLUMNS))
 
 
 AUTO_GUARD_MIN_PROBABILITY = 0.99

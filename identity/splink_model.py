@@ -722,14 +722,31 @@ SHARED_CONTACT_SQL = (
     'jaro_winkler_similarity("street_l", "street_r") >= 0.88), false)')
 
 
+FRESH_COLUMN = "_fresh"
+
+
+def _only_fresh(rule: str) -> str:
+    """A blocking rule narrowed to pairs with at least one fresh node."""
+    return f'({rule}) AND (l."{FRESH_COLUMN}" OR r."{FRESH_COLUMN}")'
+
+
 def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
-                  model: dict[str, Any] | None = None) -> Prediction:
+                  model: dict[str, Any] | None = None,
+                  fresh: np.ndarray | None = None) -> Prediction:
     """Score candidate pairs of named nodes; return edges above the threshold.
 
     Trains in memory when ``model`` (a loaded model document) is None.  The blocking rules
-    are chosen for this data (:func:`choose_blocking`), whatever the model was trained with.
+    are the model's (chosen on its training data, :func:`choose_blocking`).  ``fresh`` (a
+    mask by node id) scores only the pairs with at least one fresh node: the same pairs, with
+    the same scores, that a run over all nodes finds for them (:mod:`identity.state`).
     """
     frame = splink_input(nodes)
+    if fresh is not None and model is not None:
+        frame[FRESH_COLUMN] = fresh[frame["unique_id"].to_numpy()]
+        if not frame[FRESH_COLUMN].any():
+            return Prediction(empty_splink_edges(), model, model_blocking(model))
+        if frame[FRESH_COLUMN].all():
+            frame = frame.drop(columns=FRESH_COLUMN)
     if len(frame) < MIN_SPLINK_NODES and model is None:
         log.info("identity splink: skipped, only %d named nodes", len(frame))
         return Prediction(empty_splink_edges(), None, None)
@@ -743,8 +760,10 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
                 _trained(sdf, frame, config, node_sources(nodes), con)
             blocking = model_blocking(document) or choose_blocking(
                 con, sdf.physical_name, len(frame), config.blocking_comparisons_per_record)
+            rules = [_only_fresh(rule) for rule in blocking.rules] \
+                if FRESH_COLUMN in frame.columns else list(blocking.rules)
             settings = {**document["splink"], "blocking_rules_to_generate_predictions": [
-                {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in blocking.rules]}
+                {"blocking_rule": rule, "sql_dialect": "duckdb"} for rule in rules]}
             linker = Linker(sdf, settings, log_level=None)
             _register_term_frequencies(linker, con, sdf.physical_name,
                                        document["term_frequencies"])

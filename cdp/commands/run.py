@@ -30,6 +30,10 @@ def run(
         "given): traits, suppression windows and future-dated records are judged against it. "
         "Default: the time the run starts; on generated demo data the generator's reference "
         "date.")] = None,
+    full_refresh: Annotated[bool, typer.Option(
+        "--full-refresh", help="Rebuild incremental models and the identity state "
+        "(normalised records, Splink scores) from raw instead of updating them with what "
+        "changed; gives the same result, slower.")] = False,
     debug: Annotated[bool, typer.Option(
         "--debug", help="Show Airflow's own log and tracebacks of failed tasks.")] = False,
 ) -> None:
@@ -53,7 +57,7 @@ def run(
     # scheduling chatter) stays out of it unless --debug: the summary names what failed.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "DEBUG" if debug else "CRITICAL")
     with run_progress(console):
-        summary = run_pipeline(paths, as_of=clock)
+        summary = run_pipeline(paths, as_of=clock, full_refresh=full_refresh)
     print_summary(summary)
     if not summary.succeeded:
         raise typer.Exit(1)
@@ -99,6 +103,13 @@ def print_summary(summary: object) -> None:
                           f"raw.{source}__rejected)[/]")
     if summary.profiles is not None:
         out.print(f"profiles: [bold]{summary.profiles:,}[/]")
+    if summary.identity_touched:
+        t = summary.identity_touched
+        out.print(
+            "identity touched: {records_normalised:,} of {records:,} records normalised, "
+            "{person_nodes_scored:,} of {person_nodes:,} person nodes scored, "
+            "{splink_pairs_scored:,} new Splink pairs (the rest from the identity state)"
+            .format(**t))
     if summary.identity:
         m = summary.identity
         out.print(

@@ -3,9 +3,11 @@
 The only place linkage runs in a build, on the records int_identity__normalised normalised
 (not again here).  Clusters are derived from the merged edges (int_identity__clusters), so
 what `cdp explain` shows is exactly what joined the profile.  Splink runs on its own in-memory
-DuckDB connection (the dbt session is a cursor wrapper Splink cannot drive).  Settings, the
-overrides and the model file to load come in as the model's config (dbt vars set by cdp.dbt;
-the training step chose the file): this model decides nothing about models and writes no files.
+DuckDB connection (the dbt session is a cursor wrapper Splink cannot drive) and scores only
+the pairs of person nodes its memo (identity.state, kept in the build file) has no score for;
+``cdp run --full-refresh`` forgets the memo.  Settings, the overrides and the model file to
+load come in as the model's config (dbt vars set by cdp.dbt; the training step chose the
+file): this model decides nothing about models and writes no files.
 """
 
 from pathlib import Path
@@ -15,16 +17,22 @@ from identity.explain import comparison_weights
 from identity.normalise import as_normalised
 from identity.overrides import overrides_from_records
 from identity.resolve import link
+from identity.state import clear_memo, load_memo, save_memo
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     config = IdentityConfig.from_dict(dbt.config.get("identity"), "dbt var 'identity'")
     model_file = dbt.config.get("identity_model")
+    if dbt.config.get("identity_full_refresh"):
+        clear_memo(session)
+    memo = load_memo(session, config.match_threshold) if model_file else None
     norm = as_normalised(dbt.ref("int_identity__normalised").to_arrow_table())
     linkage = link(norm, config,
                    overrides=overrides_from_records(dbt.config.get("identity_overrides")),
-                   model_path=model_file)
+                   model_path=model_file, memo=memo)
+    if linkage.memo is not None:
+        save_memo(session, linkage.memo, dbt.config.get("run_id"))
     edges = linkage.edges
     edges["comparison_weights"] = (comparison_weights(edges["gamma"], linkage.model)
                                    if linkage.model is not None else None)

@@ -1,17 +1,29 @@
 """Normalised identity attributes per source record (emails, E.164 phones, folded names).
 
-Runs the identity package's normalisers (phonenumbers cannot run in SQL) once per build, so
-linkage, the identity graph and consent all see the same canonical contact points.  Settings
-arrive as the model's config (dbt vars set by cdp.dbt), never read from files here.
+Runs the identity package's normalisers (phonenumbers cannot run in SQL) on the records whose
+version this model has not normalised before; every other row comes from its previous table
+(identity.state), so a daily run normalises what changed.  ``cdp run --full-refresh``
+normalises everything.  Settings arrive as the model's config (dbt vars set by cdp.dbt),
+never read from files here.
 """
 
 from identity.config import IdentityConfig
-from identity.normalise import normalise_records
+from identity.state import normalise_incrementally
+
+
+def _exists(session, schema, table):
+    found = session.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = ? and table_name = ?", [schema, table]).fetchall()
+    return bool(found and found[0][0])
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     config = IdentityConfig.from_dict(dbt.config.get("identity"), "dbt var 'identity'")
-    records = dbt.ref("int_identity__records").df()
-    return normalise_records(records, default_region=config.default_region,
-                             min_birth_date=config.min_birth_date)
+    previous = None
+    if not dbt.config.get("identity_full_refresh") and _exists(
+            session, dbt.this.schema, dbt.this.identifier):
+        previous = str(dbt.this)
+    return normalise_incrementally(session, dbt.ref("int_identity__records"), previous,
+                                   config, dbt.config.get("run_id")).relation
