@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from identity.config import STRONG_FIELDS
 from identity.keys import key_positions, record_keys
 from identity.normalise.birth_date import BIRTH_DATE_PARTS
-from identity.config import STRONG_FIELDS
 from identity.rules import EMAIL_NAME_RULE, authoritative_mask, authorities
 from identity.similarity import first_names_compatible
 
