@@ -58,7 +58,14 @@ Date = Annotated[dt.date, BeforeValidator(_as_date)]
 #: names one person.  E-mails, phones and cookies are shared by households and devices, and
 #: names and addresses are no identifiers at all.
 STRONG_FIELDS: tuple[str, ...] = ("customer_number", "national_id", "loyalty_card", "user_id")
-StrongField = Literal["customer_number", "national_id", "loyalty_card", "user_id"]
+#: The sources with authority over a strong identifier: source names, or every source.
+Authority = tuple[StrictStr, ...] | Literal["all"]
+
+
+def _default_strong() -> dict[str, Authority]:
+    return {"customer_number": ("crm_customers",)}
+
+
 #: The key ``strong_identifiers`` replaced.
 _REPLACED_KEYS = {"customer_number_sources": "strong_identifiers"}
 
@@ -126,8 +133,8 @@ class IdentityConfig(BaseModel):
     u_max_pairs: Annotated[Number, Field(ge=1e3)] = 2e6
     default_match_prior: Annotated[Number, Field(gt=0.0, lt=1.0)] = 1e-4
     max_identifier_people: Annotated[Integer, Field(ge=2)] = 10
-    strong_identifiers: dict[StrongField, tuple[StrictStr, ...] | Literal["all"]] = Field(
-        default_factory=lambda: {"customer_number": ("crm_customers",)})
+    # fields are checked against STRONG_FIELDS by ``_strong``
+    strong_identifiers: dict[str, Authority] = Field(default_factory=_default_strong)
     pairwise_group_limit: Annotated[Integer, Field(ge=2)] = 30
     first_name_similarity: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.8
     birth_date_guard: StrictBool | Literal["auto"] = "auto"
@@ -165,7 +172,7 @@ class IdentityConfig(BaseModel):
     def authoritative_sources(self, field: str) -> tuple[str, ...] | None:
         """The sources with authority over ``field`` (``()``: every source); None where the
         field is no strong identifier."""
-        sources = self.strong_identifiers.get(field)  # type: ignore[call-overload]
+        sources = self.strong_identifiers.get(field)
         if sources is None:
             return None
         return () if sources == "all" else tuple(sources)
