@@ -91,16 +91,18 @@ class IdentityConfig(BaseModel):
             have authority over it (a list of source names, or ``all``), e.g.
             ``{customer_number: [crm_customers], national_id: [bank_kyc]}``.  Where a source
             has authority, two records sharing the value are one person (a hard rule edge,
-            ``same_<field>``), and no profile ever holds two different values of the field
-            from such sources (the merge is refused, ``<field>_conflict``; the quality gate
-            checks it too).  A value from any other source is evidence only as its rule in
-            :mod:`identity.rules` says: a customer number, loyalty card or user id, which we
-            issue ourselves, links wherever it appears (and never vetoes); a national id
-            from a source without authority is soft evidence (``same_national_id_unconfirmed``,
-            refused like a shared e-mail when the people clearly differ).  An identifier not
-            named here has no authority anywhere.  This key replaces the former
-            ``customer_number_sources`` (one idea, one key): an identity.yml still holding
-            that key is refused with the replacement spelled out, never half-read.
+            ``same_<field>``; like every hard edge it yields only to a person conflict:
+            first names and birth dates both clearly different), and no profile ever holds
+            two different values of the field from such sources (the merge is refused,
+            ``<field>_conflict``; the quality gate checks it too).  A value from any other
+            source is evidence only as its rule in :mod:`identity.rules` says: a customer
+            number, loyalty card or user id, which we issue ourselves, links wherever it
+            appears (and never vetoes); a national id from a source without authority is
+            soft evidence (``same_national_id_unconfirmed``, refused like a shared e-mail
+            when the people clearly differ).  An identifier not named here has no authority
+            anywhere.  This key replaces the former ``customer_number_sources`` (one idea,
+            one key): an identity.yml still holding that key is refused with the replacement
+            spelled out, never half-read.
         pairwise_group_limit: identifier groups up to this many nodes get all-pairs rule
             edges (so conflict checks can pick the right partner); larger groups get a star.
         first_name_similarity: Jaro-Winkler below which two first names "clearly conflict"

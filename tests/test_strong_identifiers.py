@@ -198,6 +198,28 @@ def test_strong_identifier_configuration_errors_are_clear(tmp_path: Path, text: 
     assert raised.value.file == str(path)
 
 
+def test_cdp_check_warns_of_authority_given_to_no_registered_source(tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from cdp.cli import app
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "config", config)
+    settings = yaml.safe_load((config / "identity.yml").read_text())
+    settings["identity"]["strong_identifiers"] = {"customer_number": ["crm_customers"],
+                                                  "national_id": ["crm_customer"]}
+    (config / "identity.yml").write_text(yaml.safe_dump(settings))
+    result = CliRunner(env={"COLUMNS": "500"}).invoke(
+        app, ["check", "--home", str(tmp_path / "home"), "--config-dir", str(config)])
+    stderr = " ".join(result.stderr.split())
+    assert result.exit_code == 0, stderr
+    assert (f"warning: {config / 'identity.yml'}: identity.strong_identifiers.national_id: "
+            "'crm_customer' is no registered source (sources.yml)") in stderr
+    assert "'crm_customers' is no registered" not in stderr
+
+
 # ------------------------------------------------------------- erasure: a replayed file
 
 REGISTRY = """\
