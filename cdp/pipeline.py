@@ -291,7 +291,7 @@ def quality_gate(ctx: RunContext) -> dict[str, Any]:
                 run_id=ctx.run_id,
                 previous_db=paths.published_db if paths.published_db.exists() else None,
                 sources_config=ctx.config.sources,
-                customer_number_sources=ctx.identity.customer_number_sources,
+                strong_identifiers=ctx.identity.strong_identifiers,
             )
         except QualityGateFailed as failed:
             # The verdict line only: suites, failures and notes are in the report's own fields.

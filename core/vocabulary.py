@@ -27,10 +27,25 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "city",
     "country",
     "customer_number",
+    # a government-issued number (national id card, tax id, passport, social security
+    # number): sensitive; normalised as a code, never logged, hashed in the published marts
+    "national_id",
     "user_id",
     "anonymous_id",
     "loyalty_card",
 )
+
+#: Canonical fields the published marts hold only as a hash (``identifier_hash``: SHA-256 of
+#: ``kind:value`` of the normalised value), in a column named by :func:`published_column`:
+#: a lookup by the hash still finds the profile, a reader of the warehouse learns no number.
+HASHED_FIELDS: tuple[str, ...] = ("national_id",)
+
+
+def published_column(field: str) -> str:
+    """The identity graph's column for a canonical field (``national_id_sha256`` for a
+    hashed one)."""
+    return f"{field}_sha256" if field in HASHED_FIELDS else field
+
 
 #: Columns every identity record carries besides the canonical fields.
 RECORD_COLUMNS: tuple[str, ...] = ("source", "record_id", "record_ts")
@@ -86,6 +101,7 @@ def quote_identifier(identifier: str) -> str:
 def dbt_vars() -> dict[str, object]:
     """The vocabulary as dbt vars: models and yml tests read ``var('channels')``."""
     return {"channels": list(CHANNELS), "canonical_fields": list(CANONICAL_FIELDS),
+            "hashed_fields": list(HASHED_FIELDS),
             "suppression_channels": list(SUPPRESSION_CHANNELS),
             "channel_contact_points": {channel: list(points)
                                        for channel, points in CHANNEL_CONTACT_POINTS.items()}}

@@ -4,10 +4,10 @@ archive, exports, reports and task logs; their hashed identifiers stay suppresse
 warehouse is rebuilt and published without them.
 
 The identifiers come in a CSV file (``kind,value`` per row; kinds: email, phone,
-customer_number, loyalty_card, profile_id), named by the ``requests_file`` param and deleted
-when the request completes: values typed into the trigger form would be kept in Airflow's
-metadata database with the run's conf, where no erasure reaches. A rerun of a failed or killed
-run resumes the request.
+customer_number, national_id, loyalty_card, profile_id), named by the ``requests_file``
+param and deleted when the request completes: values typed into the trigger form would be kept
+in Airflow's metadata database with the run's conf, where no erasure reaches. A rerun of a
+failed or killed run resumes the request.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ identifiers, soft identifiers between matching people, Splink edges by falling p
 then attachments of records without person data) into a union-find, and an edge is *refused*
 when the merge would
 
-* join two different authoritative (CRM) customer numbers,
+* join two different authoritative values of a strong identifier (identity.yml
+  ``strong_identifiers``: the CRM's customer numbers, a KYC-checked national id, ...),
 * (edges resting on a shared contact point: a soft identifier, or a Splink match whose two
   sides share an e-mail, phone or full address) join people whose first names clearly
   differ, or whose birth dates all clearly differ - a household shares surname, address,
@@ -26,7 +27,7 @@ clusters rather than as a repair afterwards (equivalent outcome, one pass, no re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,9 +35,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from identity.config import STRONG_FIELDS
 from identity.keys import key_positions, record_keys
 from identity.normalise.birth_date import BIRTH_DATE_PARTS
-from identity.rules import EMAIL_NAME_RULE
+from identity.rules import EMAIL_NAME_RULE, authoritative_mask, authorities
 from identity.similarity import first_names_compatible
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def _no_birth_date_fits(a: Set[BirthDate], b: Set[BirthDate]) -> bool:
 class _Component:
     """What a component's merge guards look at (sizes are kept apart, see the union-find)."""
 
-    customer_numbers: Set[str] = _EMPTY
+    strong: Set[tuple[str, str]] = _EMPTY  # (field, value) of authoritative identifiers
     birth_dates: Set[BirthDate] = _EMPTY
     first_names: Set[str] = _EMPTY
     last_names: Set[str] = _EMPTY
@@ -125,7 +127,7 @@ def _merged(mine: Set, theirs: Set) -> Set:
 class _ConstrainedUnionFind:
     """Union-find over node ids with merge guards.
 
-    Only components holding something a guard looks at (customer number, birth date, names,
+    Only components holding something a guard looks at (strong identifier, birth date, names,
     cannot-links) carry a :class:`_Component`; it is built lazily from the node's own values
     on first use (``seed`` returns None for a node with none of them).  Most nodes are
     person-less event identities: merging those only ever needs the size check.
@@ -177,9 +179,11 @@ class _ConstrainedUnionFind:
             return None
         if oversize:
             return "max_cluster_size"
-        cn_a, cn_b = a.customer_numbers, b.customer_numbers
-        if cn_a and cn_b and not (cn_a <= cn_b or cn_b <= cn_a):
-            return "customer_number_conflict"
+        strong_a, strong_b = a.strong, b.strong
+        if strong_a and strong_b and not (strong_a <= strong_b or strong_b <= strong_a):
+            field = strong_conflict(strong_a, strong_b)
+            if field is not None:
+                return f"{field}_conflict"
         dates_clash = self.dob_guard and bool(a.birth_dates) and bool(b.birth_dates) \
             and _no_birth_date_fits(a.birth_dates, b.birth_dates)
         if check_person and dates_clash:
@@ -224,7 +228,7 @@ class _ConstrainedUnionFind:
         if a is None:  # both roots are in ``state`` now (looked up above)
             state[rx] = b
         elif b is not None:
-            a.customer_numbers = _merged(a.customer_numbers, b.customer_numbers)
+            a.strong = _merged(a.strong, b.strong)
             a.birth_dates = _merged(a.birth_dates, b.birth_dates)
             a.first_names = _merged(a.first_names, b.first_names)
             a.last_names = _merged(a.last_names, b.last_names)
@@ -279,22 +283,39 @@ def _attach(uf: _ConstrainedUnionFind, orphan: int, positions: list[int], rights
             status[i] = "refused:minority"
 
 
+def strong_conflict(a: Set[tuple[str, str]], b: Set[tuple[str, str]]) -> str | None:
+    """The first strong identifier (in :data:`STRONG_FIELDS` order) whose values on one side
+    neither hold nor are held by the other side's: two different people's numbers."""
+    for field in STRONG_FIELDS:
+        mine = {value for f, value in a if f == field}
+        theirs = {value for f, value in b if f == field}
+        if mine and theirs and not (mine <= theirs or theirs <= mine):
+            return field
+    return None
+
+
 def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
                   cannot_links: list[tuple[int, int]], *, max_cluster_size: int,
                   first_name_similarity: float, birth_date_guard: bool = True,
-                  customer_number_sources: tuple[str, ...]) -> ClusterOutcome:
+                  strong_identifiers: Mapping[str, Sequence[str] | str]) -> ClusterOutcome:
     """Apply ``edges`` in order (they must already be sorted strongest first).
 
     ``nodes`` needs ``node_id`` (0..n-1), ``first_name``, ``last_name``, the birth-date parts,
-    ``customer_number`` and ``sources`` (comma-separated source names of the node's records).
+    each field of ``strong_identifiers`` (identity.yml: field -> sources with authority over
+    it, or ``all``) and ``sources`` (comma-separated source names of the node's records).
+    A merge joining two different authoritative values of one field is refused with reason
+    ``<field>_conflict`` (``customer_number_conflict``, ``national_id_conflict``).
     """
     n = len(nodes)
-    authoritative = nodes["customer_number"].notna().to_numpy(dtype=bool).copy()
-    if customer_number_sources:
-        wanted = set(customer_number_sources)
-        codes, combos = pd.factorize(nodes["sources"])  # few distinct source combinations
-        fits = np.array([bool(wanted & set(str(c).split(","))) for c in combos] + [False])
-        authoritative &= fits[codes]
+    strong_values: list[list[tuple[str, str]] | None] = [None] * n
+    for field, sources in authorities(strong_identifiers).items():
+        mask = authoritative_mask(nodes, field, sources)
+        for row, value in zip(np.flatnonzero(mask).tolist(),
+                              _values(nodes[field][mask]), strict=True):
+            held = strong_values[row]
+            if held is None:
+                held = strong_values[row] = []
+            held.append((field, str(value)))
     node_ids = nodes["node_id"].to_numpy(dtype=np.int64)
 
     def by_node(values: list[_T]) -> Sequence[_T | None]:
@@ -306,8 +327,8 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
             out[node] = value
         return out
 
-    numbers = by_node([str(v) if ok and v is not None else None for v, ok in zip(
-        _values(nodes["customer_number"]), authoritative.tolist(), strict=True)])
+    strong: Sequence[frozenset[tuple[str, str]] | None] = by_node(
+        [None if held is None else frozenset(held) for held in strong_values])
     born: Sequence[BirthDate | None] = by_node(_birth_dates(nodes))
     firsts: Sequence[str | None] = by_node(_values(nodes["first_name"]))
     lasts: Sequence[str | None] = by_node(_values(nodes["last_name"]))
@@ -316,8 +337,8 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
         cannot.setdefault(a, []).append((key, 0))
         cannot.setdefault(b, []).append((key, 1))
 
-    guarded = [number is not None or dob is not None or first is not None or last is not None
-               for number, dob, first, last in zip(numbers, born, firsts, lasts, strict=True)]
+    guarded = [held is not None or dob is not None or first is not None or last is not None
+               for held, dob, first, last in zip(strong, born, firsts, lasts, strict=True)]
     for node in cannot:
         guarded[node] = True
     empty = _EMPTY
@@ -325,9 +346,9 @@ def cluster_nodes(nodes: pd.DataFrame, edges: pd.DataFrame,
     def seed(node: int) -> _Component | None:
         if not guarded[node]:
             return None
-        number, dob, first, last = numbers[node], born[node], firsts[node], lasts[node]
+        held, dob, first, last = strong[node], born[node], firsts[node], lasts[node]
         return _Component(
-            empty if number is None else frozenset((number,)),
+            empty if held is None else held,
             empty if dob is None else frozenset((dob,)),
             empty if first is None else frozenset((first,)),
             empty if last is None else frozenset((last,)),

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from core.config import ConfigError, read_yaml, validate
+from core.config import ConfigError, key_path, read_yaml, validate
 from identity.normalise.birth_date import MIN_BIRTH_DATE
 
 DEFAULT_CONFIG_FILE = "identity.yml"
@@ -54,6 +54,20 @@ def _as_date(value: object) -> dt.date:
 Number = Annotated[float, BeforeValidator(_not_bool)]
 Integer = Annotated[int, BeforeValidator(_not_bool)]
 Date = Annotated[dt.date, BeforeValidator(_as_date)]
+#: Canonical fields that may be declared strong identifiers (``strong_identifiers``): each
+#: names one person.  E-mails, phones and cookies are shared by households and devices, and
+#: names and addresses are no identifiers at all.
+STRONG_FIELDS: tuple[str, ...] = ("customer_number", "national_id", "loyalty_card", "user_id")
+#: The sources with authority over a strong identifier: source names, or every source.
+Authority = tuple[StrictStr, ...] | Literal["all"]
+
+
+def _default_strong() -> dict[str, Authority]:
+    return {"customer_number": ("crm_customers",)}
+
+
+#: The key ``strong_identifiers`` replaced.
+_REPLACED_KEYS = {"customer_number_sources": "strong_identifiers"}
 
 
 class IdentityConfig(BaseModel):
@@ -73,8 +87,22 @@ class IdentityConfig(BaseModel):
             means one pair in 10,000 is the same person.
         max_identifier_people: an e-mail/phone/cookie shared by more distinct names than this
             is a generic identifier (info@, a call centre, a shop terminal) and yields no edges.
-        customer_number_sources: sources whose customer numbers are authoritative: a profile
-            never holds two different numbers from these.  Empty means every source.
+        strong_identifiers: the identifiers that prove identity, each with the sources that
+            have authority over it (a list of source names, or ``all``), e.g.
+            ``{customer_number: [crm_customers], national_id: [bank_kyc]}``.  Where a source
+            has authority, two records sharing the value are one person (a hard rule edge,
+            ``same_<field>``; like every hard edge it yields only to a person conflict:
+            first names and birth dates both clearly different), and no profile ever holds
+            two different values of the field from such sources (the merge is refused,
+            ``<field>_conflict``; the quality gate checks it too).  A value from any other
+            source is evidence only as its rule in :mod:`identity.rules` says: a customer
+            number, loyalty card or user id, which we issue ourselves, links wherever it
+            appears (and never vetoes); a national id from a source without authority is
+            soft evidence (``same_national_id_unconfirmed``, refused like a shared e-mail
+            when the people clearly differ).  An identifier not named here has no authority
+            anywhere.  This key replaces the former ``customer_number_sources`` (one idea,
+            one key): an identity.yml still holding that key is refused with the replacement
+            spelled out, never half-read.
         pairwise_group_limit: identifier groups up to this many nodes get all-pairs rule
             edges (so conflict checks can pick the right partner); larger groups get a star.
         first_name_similarity: Jaro-Winkler below which two first names "clearly conflict"
@@ -107,7 +135,8 @@ class IdentityConfig(BaseModel):
     u_max_pairs: Annotated[Number, Field(ge=1e3)] = 2e6
     default_match_prior: Annotated[Number, Field(gt=0.0, lt=1.0)] = 1e-4
     max_identifier_people: Annotated[Integer, Field(ge=2)] = 10
-    customer_number_sources: tuple[StrictStr, ...] = ("crm_customers",)
+    # fields are checked against STRONG_FIELDS by ``_strong``
+    strong_identifiers: dict[str, Authority] = Field(default_factory=_default_strong)
     pairwise_group_limit: Annotated[Integer, Field(ge=2)] = 30
     first_name_similarity: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.8
     birth_date_guard: StrictBool | Literal["auto"] = "auto"
@@ -122,6 +151,33 @@ class IdentityConfig(BaseModel):
         if not (len(value) == 2 and value.isalpha()):
             raise ValueError("must be a 2-letter region code")
         return value.upper()
+
+    @field_validator("strong_identifiers", mode="before")
+    @classmethod
+    def _strong(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of identifier field to its authoritative "
+                             "sources, e.g. {national_id: [crm_customers]}")
+        for field, sources in value.items():
+            if field not in STRONG_FIELDS:
+                raise ValueError(f"{field!s:.40}: not an identifier that names one person; "
+                                 f"one of {', '.join(STRONG_FIELDS)}")
+            if isinstance(sources, str) and sources != "all":
+                raise ValueError(f"{field}: a list of source names, or 'all'")
+            if isinstance(sources, list | tuple) and not sources:
+                raise ValueError(f"{field}: names no source; list the sources with authority "
+                                 "over it, or 'all' for every source")
+            if isinstance(sources, list | tuple) and len(set(map(str, sources))) < len(sources):
+                raise ValueError(f"{field}: names a source twice")
+        return value
+
+    def authoritative_sources(self, field: str) -> tuple[str, ...] | None:
+        """The sources with authority over ``field`` (``()``: every source); None where the
+        field is no strong identifier."""
+        sources = self.strong_identifiers.get(field)
+        if sources is None:
+            return None
+        return () if sources == "all" else tuple(sources)
 
     @field_validator("min_birth_date")
     @classmethod
@@ -141,6 +197,12 @@ class IdentityConfig(BaseModel):
     def from_dict(cls, data: dict[str, Any] | None, file: str | Path = "identity config",
                   prefix: tuple[int | str, ...] = ()) -> IdentityConfig:
         """Validate a plain mapping (unknown keys and wrong types rejected loudly)."""
+        replaced = [(key_path((*prefix, old)), f"replaced by {new}: write {new}: "
+                     f"{{customer_number: [<sources>]}} (and any further strong identifier "
+                     f"with its sources, e.g. national_id)")
+                    for old, new in _REPLACED_KEYS.items() if old in (data or {})]
+        if replaced:
+            raise IdentityConfigError(file, replaced)
         try:
             return validate(cls, dict(data or {}), file, prefix)
         except ConfigError as error:

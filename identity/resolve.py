@@ -213,7 +213,8 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         scoring = pool.submit(_splink_edges, nodes, config, model_path, memo) \
             if config.use_splink else None
         must_edges, cannot_pairs = override_edges(checked, exact_keys, node_of_record)
-        rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people)
+        rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people,
+                           config.strong_identifiers)
         email_names = email_name_edges(nodes)
         timings["rules"], mark = time.perf_counter() - mark, time.perf_counter()
         scored = scoring.result() if scoring is not None else None
@@ -239,7 +240,7 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         nodes, candidates, cannot_pairs, max_cluster_size=config.max_cluster_size,
         first_name_similarity=config.first_name_similarity,
         birth_date_guard=dob_guard,
-        customer_number_sources=config.customer_number_sources)
+        strong_identifiers=config.strong_identifiers)
     candidates["status"] = outcome.status
     timings["clustering"], mark = time.perf_counter() - mark, time.perf_counter()
     edges = _record_edges(nodes, node_of_record, norm, candidates)

@@ -9,12 +9,18 @@ Rule edges connect nodes sharing an identifier.  Identifiers we issue ourselves 
 number, loyalty card, shop user id) are *hard*; identifiers people share (e-mail, phone, a
 browser's anonymous id) are *soft*: the clustering stage refuses a soft edge when the two sides
 clearly are different people (household e-mail with different first names or birth dates).
+
+A national id is issued by somebody else: it is hard (``same_national_id``) only between
+nodes whose values come from a source with authority over it (identity.yml
+``strong_identifiers``); any other shared national id is soft evidence
+(``same_national_id_unconfirmed``): a mistyped or borrowed number must not fuse two people.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +55,36 @@ RULES: tuple[Rule, ...] = (
     Rule("same_phone", "phone", hard=False),
     # the same digits under another country code: a foreign number written nationally
     Rule("same_phone_digits", "phone_digits", hard=False),
+    # a national id from a source without authority over it: evidence, no proof
+    Rule("same_national_id_unconfirmed", "national_id", hard=False),
 )
+#: Rules applied to the values of sources with authority over the field only (identity.yml
+#: ``strong_identifiers``); fields whose rule above is hard already need none.
+AUTHORITY_RULES: dict[str, Rule] = {
+    "national_id": Rule("same_national_id", "national_id", hard=True),
+}
+#: Suffix of the node column holding a field's authoritative values only.
+_AUTHORITATIVE = "__authoritative"
+
+
+def authorities(strong_identifiers: Mapping[str, Sequence[str] | str] | None
+                ) -> dict[str, tuple[str, ...]]:
+    """identity.yml ``strong_identifiers`` as field -> authoritative sources (``()``: every
+    source)."""
+    return {field: () if sources == "all" else tuple(sources)
+            for field, sources in (strong_identifiers or {}).items()}
+
+
+def authoritative_mask(nodes: pd.DataFrame, field: str, sources: Sequence[str]) -> np.ndarray:
+    """Nodes holding a value of ``field`` that a record of one of ``sources`` (``()``: any
+    source) carries: ``sources`` is the node's comma-joined source names."""
+    mask = nodes[field].notna().to_numpy(dtype=bool).copy()
+    if sources:
+        wanted = set(sources)
+        codes, combos = pd.factorize(nodes["sources"])  # few distinct source combinations
+        fits = np.array([bool(wanted & set(str(c).split(","))) for c in combos] + [False])
+        mask &= fits[codes]
+    return mask
 
 # Edge priorities: lower is processed first by the clustering stage.
 PRIORITY_MUST_LINK = 0
@@ -221,9 +256,13 @@ def _email_name_fit(nodes: pd.DataFrame, edges: pd.DataFrame) -> tuple[np.ndarra
 
 
 def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
-               max_identifier_people: int = 10) -> pd.DataFrame:
+               max_identifier_people: int = 10,
+               strong_identifiers: Mapping[str, Sequence[str] | str] | None = None
+               ) -> pd.DataFrame:
     """Candidate edges between nodes sharing an identifier value.
 
+    ``strong_identifiers`` (identity.yml): the sources with authority per identifier; a
+    field of :data:`AUTHORITY_RULES` gets its hard rule over those sources' values only.
     Hard identifiers give a star per value.  For soft identifiers, nodes carrying person data
     are connected pairwise (small groups; a star above ``pairwise_group_limit``) so the
     clustering can pick compatible partners, and nodes without person data hang off the group
@@ -233,7 +272,14 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
     parts: list[pd.DataFrame] = []
     has_person = nodes["has_person"].to_numpy()
     dropped_generic = 0
-    for rule in RULES:
+    rules = list(RULES)
+    for field, sources in authorities(strong_identifiers).items():
+        if field in AUTHORITY_RULES and field in nodes.columns:
+            column = field + _AUTHORITATIVE
+            values = nodes[field].where(authoritative_mask(nodes, field, sources))
+            nodes = nodes.assign(**{column: values})
+            rules.insert(0, Rule(AUTHORITY_RULES[field].name, column, hard=True))
+    for rule in rules:
         sub = nodes.loc[nodes[rule.column].notna(), ["node_id", rule.column]]
         if sub.empty:
             continue

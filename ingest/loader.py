@@ -252,7 +252,8 @@ def _commit_file(
 
 
 #: Canonical identity fields an erasure keeps the hash of (``privacy.identifiers``).
-ERASABLE_FIELDS: tuple[str, ...] = ("email", "phone", "customer_number", "loyalty_card")
+ERASABLE_FIELDS: tuple[str, ...] = ("email", "phone", "customer_number", "national_id",
+                                     "loyalty_card")
 #: Region phones without a country code are read in, as the identity resolver's default
 #: (``identity.yml`` ``default_region``); a source mapping ``country`` reads each row's own.
 DEFAULT_PHONE_REGION = "DE"
@@ -265,12 +266,12 @@ def _quarantine_erased(
     """Move this file's rows that carry an erased identifier to quarantine; returns how many.
 
     Runs inside the file's transaction, after its rows were appended. The identity columns
-    (e-mail, phone, customer number, loyalty card) are normalised as the identity resolver
-    normalises them and hashed as ``privacy.identifiers.identifier_hash`` hashes them; a row
-    whose hash is in ``raw._erased_identifiers`` leaves ``raw.<source>`` and is kept in
-    ``raw.<source>__rejected`` with reason ``erased`` and nothing of its values (no raw line,
-    no record key): only where it came from. Cheap when nothing applies: one query when
-    nothing of the source's identifier kinds was ever erased; otherwise only the distinct
+    (e-mail, phone, customer number, national id, loyalty card) are normalised as the
+    identity resolver normalises them and hashed as ``privacy.identifiers.identifier_hash``
+    hashes them; a row whose hash is in ``raw._erased_identifiers`` leaves ``raw.<source>``
+    and is kept in ``raw.<source>__rejected`` with reason ``erased`` and nothing of its values
+    (no raw line, no record key): only where it came from. Cheap when nothing applies: one query
+    when nothing of the source's identifier kinds was ever erased; otherwise only the distinct
     values of the columns of an erased kind are read (parsing phones is the costly part, about
     30 s per million distinct numbers, so phones are parsed only once a phone was erased).
     """
@@ -357,7 +358,7 @@ def _erase_quarantined_lines(
             found = {("email", normalise_email_value(value)) if "@" in value else ("", None),
                      ("phone", normalise_phone_value(value, DEFAULT_PHONE_REGION)),
                      *((kind, normalise_code_value(value))
-                       for kind in ("customer_number", "loyalty_card"))}
+                       for kind in ("customer_number", "national_id", "loyalty_card"))}
             if any(v and identifier_hash(k, v) in erased for k, v in found if k in kinds):
                 hits.append(rowid)
                 break

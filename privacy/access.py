@@ -90,7 +90,7 @@ GOLDEN_ATTRIBUTES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 #: Identity-graph columns that hold the person's identifiers.
 IDENTIFIER_COLUMNS = ("email", "phone", "customer_number", "user_id", "anonymous_id",
-                      "loyalty_card")
+                      "loyalty_card", "national_id_sha256")
 _KEYS = "_access_records"  # temp table: the person's (source, record_id)
 
 Row = dict[str, Any]

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 STEPS = ("register", "raw", "landing", "rebuild", "archives", "exports", "files", "finish")
 #: Identifier kinds whose hashes stay (suppression: e-mail and phone; replay guard: all).
-KEPT_KINDS = ("email", "phone", "customer_number", "loyalty_card")
+KEPT_KINDS = ("email", "phone", "customer_number", "national_id", "loyalty_card")
 
 
 @dataclass

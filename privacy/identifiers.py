@@ -1,4 +1,5 @@
-"""Who a request is about: e-mail, phone, customer number, loyalty card or profile id.
+"""Who a request is about: e-mail, phone, customer number, national id, loyalty card or
+profile id.
 
 Values are normalised as the identity resolver normalises them, so ``Anna.Schmidt@Web.de`` and
 ``anna.schmidt@web.de`` are one person, and hashed as the suppression list hashes them
@@ -18,12 +19,18 @@ from identity.normalise.email import normalise_email_value
 from identity.normalise.identifiers import normalise_code_value
 from identity.normalise.phone import normalise_phone_value
 
-Kind = Literal["email", "phone", "customer_number", "loyalty_card", "profile_id"]
+Kind = Literal["email", "phone", "customer_number", "national_id", "loyalty_card",
+               "profile_id"]
 KINDS: tuple[str, ...] = get_args(Kind)
-#: Identity-graph columns a request kind is looked up in (profile ids: the profile).
+#: Identity-graph columns a request kind is looked up in (profile ids: the profile; a national
+#: id, which the published graph holds only hashed: the normalised records of the build file,
+#: see ``privacy.locate``).
 GRAPH_COLUMNS: dict[str, str] = {"email": "email", "phone": "phone",
                                  "customer_number": "customer_number",
+                                 "national_id": "national_id",
                                  "loyalty_card": "loyalty_card", "profile_id": "profile_id"}
+#: Kinds normalised as identifier codes (upper-case alphanumerics).
+CODE_KINDS: tuple[str, ...] = ("customer_number", "national_id", "loyalty_card")
 
 
 class InvalidRequest(ValueError):
@@ -52,7 +59,7 @@ def normalise(kind: str, raw: str, region: str = "DE") -> str | None:
         return normalise_email_value(text)
     if kind == "phone":
         return normalise_phone_value(text, region)
-    if kind in ("customer_number", "loyalty_card"):
+    if kind in CODE_KINDS:
         return normalise_code_value(text)
     if kind == "profile_id":
         return text
@@ -61,7 +68,7 @@ def normalise(kind: str, raw: str, region: str = "DE") -> str | None:
 
 def parse(text: str, where: str = "argument", region: str = "DE") -> Identifier:
     """``kind:value`` (``email:anna@example.org``, ``phone:+49 171 …``, ``customer_number:…``,
-    ``loyalty_card:…``, ``profile_id:…``)."""
+    ``national_id:…``, ``loyalty_card:…``, ``profile_id:…``)."""
     kind, sep, raw = text.partition(":")
     kind = kind.strip().lower()
     if not sep or kind not in KINDS:

@@ -4,8 +4,8 @@ A request names identifiers; the person is more than the records carrying them, 
 the profile they resolved into (a profile may have merged two people, or this person may be
 the bridge between two):
 
-1. *seeds*: every record whose normalised e-mail, phone, customer number or loyalty card is a
-   requested one; a requested profile id: every record of that profile;
+1. *seeds*: every record whose normalised e-mail, phone, customer number, national id or
+   loyalty card is a requested one; a requested profile id: every record of that profile;
 2. then every record that carries no other person's name (no name; or a found last name with
    a found first name, its initial, or none; or a found first name and no last name) and
    shares an identifier (e-mail, phone, customer number, loyalty card, user id, cookie id)
@@ -29,11 +29,16 @@ from ingest.registry import Registry
 from privacy.identifiers import GRAPH_COLUMNS, Identifier
 
 #: Identity-graph columns that tie records of one person together.
-LINKING_COLUMNS = ("email", "phone", "customer_number", "loyalty_card", "user_id",
-                   "anonymous_id")
+LINKING_COLUMNS = ("email", "phone", "customer_number", "national_id", "loyalty_card",
+                   "user_id", "anonymous_id")
+#: Of those, the ones read from the normalised records (the graph holds only their hash).
+NORMALISED_COLUMNS = ("national_id",)
+#: Identifier kinds a found record's values are kept (and hashed) as.
+KEPT_COLUMNS = ("email", "phone", "customer_number", "national_id", "loyalty_card")
 #: Canonical fields whose values are searched for in files a row-level rewrite cannot parse
 #: (logs, quarantined raw lines): the identifiers, and the name.
-NEEDLE_FIELDS = ("email", "phone", "customer_number", "loyalty_card", "user_id")
+NEEDLE_FIELDS = ("email", "phone", "customer_number", "national_id", "loyalty_card",
+                 "user_id")
 
 
 class UnknownPerson(LookupError):
@@ -102,7 +107,7 @@ def locate(con: duckdb.DuckDBPyConnection, registry: Registry,
     for row in found.values():
         person.records.setdefault(str(row["source"]), set()).add(str(row["record_id"]))
         person.profile_ids.add(str(row["profile_id"]))
-        for column in ("email", "phone", "customer_number", "loyalty_card"):
+        for column in KEPT_COLUMNS:
             if row[column]:
                 person.identifiers.add(Identifier(column, str(row[column])))
     if person.records:
@@ -123,9 +128,9 @@ def _rows(con: duckdb.DuckDBPyConnection, values: dict[str, list[str]]) -> list[
     values = {k: v for k, v in values.items() if v}
     if not values:
         return []
-    conditions = " OR ".join(f"g.{GRAPH_COLUMNS.get(k, k)} IN (SELECT unnest(${k}))"
+    conditions = " OR ".join(f"{_column(GRAPH_COLUMNS.get(k, k))} IN (SELECT unnest(${k}))"
                              for k in values)
-    columns = ", ".join(f"g.{c}" for c in LINKING_COLUMNS)
+    columns = ", ".join(f"{_column(c)} AS {c}" for c in LINKING_COLUMNS)
     result = con.execute(
         f"""SELECT g.profile_id, g.source, g.record_id, {columns}, n.first_name, n.last_name
             FROM main.fct_identity_graph g
@@ -134,6 +139,12 @@ def _rows(con: duckdb.DuckDBPyConnection, values: dict[str, list[str]]) -> list[
     names = [d[0] for d in result.description]
     return [dict(zip(names, (None if v is None else str(v) for v in row), strict=True))
             for row in result.fetchall()]
+
+
+def _column(name: str) -> str:
+    """A looked-up column: from the graph, or from the normalised records where the graph
+    holds only a hash."""
+    return f"n.{name}" if name in NORMALISED_COLUMNS else f"g.{name}"
 
 
 def _tied(rows: list[Row], found: dict[tuple[str, str], Row], profiles: set[str],

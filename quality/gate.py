@@ -4,7 +4,7 @@ Called from an Airflow task (plain Python, no GX operator) and from the CLI::
 
     result = run_gate(paths.build_db, ["raw", "identity", "profiles"], paths.reports,
                       ctx.thresholds, run_id, sources_config=ctx.config.sources,
-                      customer_number_sources=ctx.identity.customer_number_sources)
+                      strong_identifiers=ctx.identity.strong_identifiers)
 
 Design choices and why:
 
@@ -30,7 +30,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,7 +183,7 @@ def run_gate(
     *,
     sources_config: Path,
     previous_db: Path | None = None,
-    customer_number_sources: Sequence[str] = (),
+    strong_identifiers: Mapping[str, Sequence[str] | str] | None = None,
 ) -> GateResult:
     """Validate ``layers`` of the DuckDB file at ``db_path``; raise QualityGateFailed on failure.
 
@@ -193,8 +193,9 @@ def run_gate(
     (the last published file) enables the comparisons with the previous publication:
     singleton share and profile id changes (identity), row drop (profiles); without it the
     run is a first publication and what it observes is the calibration.
-    ``customer_number_sources``: the sources whose customer numbers are authoritative (the
-    identity configuration's ``customer_number_sources``; empty: every source).
+    ``strong_identifiers``: per strong identifier the sources with authority over it (the
+    identity configuration's ``strong_identifiers``; ``all``: every source), each checked
+    for at most one value per profile; None: customer numbers of every source.
     """
     started = time.perf_counter()
     if not isinstance(thresholds, Thresholds):
@@ -215,7 +216,7 @@ def run_gate(
             thresholds,
             sources_config=Path(sources_config),
             previous_db=Path(previous_db) if previous_db is not None else None,
-            customer_number_sources=customer_number_sources,
+            strong_identifiers=strong_identifiers,
         )
     return validate_plans(plans, Path(reports_dir), run_id, started)
 

@@ -158,11 +158,11 @@ def _only_authoritative_customer_numbers_count(
     default (identity.yml: crm_customers), so the gate passes; declared authoritative,
     it fails naming the profiles, never the numbers."""
     build = _second_build(paths, folder)
-    _gate(paths, config, build, customer_number_sources=("crm_customers",))
+    _gate(paths, config, build, strong_identifiers={"customer_number": ["crm_customers"]})
 
     with pytest.raises(QualityGateFailed) as failed:
-        _gate(paths, config, build, customer_number_sources=(SOURCE,))
+        _gate(paths, config, build, strong_identifiers={"customer_number": [SOURCE]})
     [failure] = failed.value.result.failures
     assert failure.column == "customer_numbers"
-    assert failure.setting == "identity.yml customer_number_sources"
+    assert failure.setting == "identity.yml strong_identifiers.customer_number"
     assert len(failure.examples) == 5 and "N0" not in failure.describe()

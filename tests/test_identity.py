@@ -318,7 +318,7 @@ def test_over_merge_guard_cuts_weakest_splink_edge(weak: tuple[int, int],
     edges = _splink_edges([(*strong, 0.999), (*weak, 0.97)])
     outcome = cluster_nodes(_chain_nodes(), edges, [], max_cluster_size=100,
                             first_name_similarity=0.8,
-                            customer_number_sources=("crm_customers",))
+                            strong_identifiers={"customer_number": ("crm_customers",)})
     assert outcome.component.tolist() == expected
     assert outcome.refused == {"customer_number_conflict": 1}
 
@@ -724,7 +724,7 @@ def test_person_guards_weigh_evidence(first, born, shared_contact, status) -> No
     born = tuple(tuple(None if p == 0 else p for p in b) for b in born)
     edges = _splink_edges([(0, 1, 0.99)]).assign(check_person=shared_contact)
     outcome = cluster_nodes(_two_people(first, born), edges, [], max_cluster_size=100,
-                            first_name_similarity=0.8, customer_number_sources=())
+                            first_name_similarity=0.8, strong_identifiers={})
     assert outcome.status == [status]
 
 

@@ -239,8 +239,9 @@ def _renamed_config(folder: Path) -> Path:
     shutil.copyfile(RENAMED_REGISTRY, folder / "sources.yml")
     identity = yaml.safe_load((folder / "identity.yml").read_text(encoding="utf-8"))
     settings = identity["identity"]
-    settings["customer_number_sources"] = [
-        RENAMING[name].name for name in settings.get("customer_number_sources", [])]
+    settings["strong_identifiers"] = {
+        field: [RENAMING[name].name for name in sources]
+        for field, sources in settings.get("strong_identifiers", {}).items()}
     (folder / "identity.yml").write_text(yaml.safe_dump(identity, sort_keys=False),
                                          encoding="utf-8")
     survivorship = yaml.safe_load((folder / "survivorship.yml").read_text(encoding="utf-8"))

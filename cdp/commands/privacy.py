@@ -1,8 +1,8 @@
 """``cdp privacy forget | access``: a data subject's rights (GDPR Art. 15, 17, 19).
 
 Identifiers as ``kind:value`` arguments (``email:anna@example.org``, ``phone:…``,
-``customer_number:…``, ``loyalty_card:…``, ``profile_id:…``) or a CSV with columns
-``kind,value``. Values are never printed: the summary names hashes, counts and places.
+``customer_number:…``, ``national_id:…``, ``loyalty_card:…``, ``profile_id:…``) or a CSV
+with columns ``kind,value``. Values are never printed: the summary names hashes, counts and places.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ privacy_app = typer.Typer(help="Data-subject requests: forget a person, or show 
                           no_args_is_help=True)
 
 IdentifiersArgument = Annotated[list[str] | None, typer.Argument(
-    help="kind:value, kind one of email, phone, customer_number, loyalty_card, profile_id.",
+    help="kind:value, kind one of email, phone, customer_number, national_id, loyalty_card, "
+    "profile_id.",
     show_default=False)]
 FromCsvOption = Annotated[Path | None, typer.Option(
     "--from-csv", help="CSV with the columns kind and value, one identifier per row.")]

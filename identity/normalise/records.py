@@ -97,6 +97,7 @@ def normalise_records(records: pd.DataFrame | pa.Table, default_region: str = "D
     out["city"] = map_distinct(frame["city"], normalise_city_value)
     out["country"] = country
     out["customer_number"] = map_distinct(frame["customer_number"], normalise_code_value)
+    out["national_id"] = map_distinct(frame["national_id"], normalise_code_value)
     out["user_id"] = map_distinct(frame["user_id"], strip_value)
     out["anonymous_id"] = map_distinct(frame["anonymous_id"], strip_value)
     out["loyalty_card"] = map_distinct(frame["loyalty_card"], normalise_code_value)

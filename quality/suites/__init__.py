@@ -20,7 +20,7 @@ failing values themselves (emails, names) out of results, messages and Data Docs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -42,14 +42,15 @@ def plan_layers(
     *,
     sources_config: Path,
     previous_db: Path | None = None,
-    customer_number_sources: Sequence[str] = (),
+    strong_identifiers: Mapping[str, Sequence[str] | str] | None = None,
 ) -> list[LayerPlan]:
     """Read everything the requested layers need from ``con`` (read-only) into check specs.
 
     All reading happens here so the database can be closed before GX runs.
     ``sources_config`` is the ``sources.yml`` for format-checked columns the warehouse's
     registry table does not name; ``previous_db`` the last publication, if any;
-    ``customer_number_sources`` the sources whose customer numbers are authoritative.
+    ``strong_identifiers`` per strong identifier the sources with authority over it
+    (identity.yml; None: customer numbers of every source).
     """
     unknown = [layer for layer in layers if layer not in LAYERS]
     if unknown:
@@ -61,7 +62,7 @@ def plan_layers(
             plans.append(plan_raw(con, catalog, thresholds, sources_config))
         elif layer == "identity":
             plans.append(plan_identity(con, catalog, thresholds, previous_db,
-                                       customer_number_sources))
+                                       strong_identifiers))
         else:
             plans.append(plan_profiles(con, catalog, thresholds, previous_db))
     return plans

@@ -1,5 +1,6 @@
 """Identity-layer suites on the identity graph: one profile per source record, sane cluster
-sizes, one authoritative customer number per profile, and against the last publication a
+sizes, at most one authoritative value of each strong identifier (customer number, national
+id, ...) per profile, and against the last publication a
 singleton share that did not jump and stable profile ids.
 
 The singleton share is a property of the data (a mostly-singleton source is normal), so it is
@@ -10,12 +11,13 @@ must have joined more than a degenerate few (``min_shared_identifier_linked_shar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from core.vocabulary import published_column
 from core.vocabulary import quote_identifier as q
 from quality.gx import gx
 from quality.suites.catalog import (
@@ -36,12 +38,13 @@ def plan_identity(
     catalog: Catalog,
     thresholds: Thresholds,
     previous_db: Path | None,
-    customer_number_sources: Sequence[str] = (),
+    strong_identifiers: Mapping[str, Sequence[str] | str] | None = None,
 ) -> LayerPlan:
     """Checks of ``fct_identity_graph``; those past the schema need its key columns.
 
-    ``customer_number_sources``: the sources whose customer numbers are authoritative (the
-    identity configuration's, so the gate agrees with the merge guard); empty: every source.
+    ``strong_identifiers``: per strong identifier the sources with authority over it (the
+    identity configuration's ``strong_identifiers``, so the gate agrees with the merge
+    guard; ``all`` or ``()``: every source); None: customer numbers of every source.
     """
     plan = LayerPlan("identity")
     table = f"main.{IDENTITY_GRAPH}"
@@ -78,7 +81,7 @@ def plan_identity(
     )
 
     if frame.empty:
-        plan.notes.append(f"{table} is empty: cluster and customer-number checks skipped")
+        plan.notes.append(f"{table} is empty: cluster and strong-identifier checks skipped")
         return plan
 
     clusters = labelled_frame(
@@ -123,7 +126,11 @@ def plan_identity(
                          plan.notes)
     )
     plan.checks.extend(_shared_identifiers_linked(con, columns, thresholds, plan.notes))
-    plan.checks.extend(_customer_numbers(con, columns, customer_number_sources, plan.notes))
+    strong = {"customer_number": "all"} if strong_identifiers is None else strong_identifiers
+    for field, sources in strong.items():
+        plan.checks.extend(_strong_identifier(con, columns, field,
+                                              () if sources == "all" else tuple(sources),
+                                              plan.notes))
     plan.checks.extend(_profile_id_changes(frame, previous_db, thresholds, plan.notes))
     return plan
 
@@ -281,20 +288,23 @@ def _shared_identifiers_linked(
     ]
 
 
-def _customer_numbers(
-    con: duckdb.DuckDBPyConnection, columns: list[str], sources: Sequence[str],
+def _strong_identifier(
+    con: duckdb.DuckDBPyConnection, columns: list[str], field: str, sources: Sequence[str],
     notes: list[str],
 ) -> list[CheckSpec]:
-    """At most one authoritative customer number per profile.
+    """At most one authoritative value of the strong identifier ``field`` per profile.
 
-    Only the numbers of ``sources`` count (empty: every source), as for the merge guard:
+    Only the values of ``sources`` count (empty: every source), as for the merge guard:
     a number a shop form or a till receipt carries may be mistyped, and two of those in one
-    profile say nothing about two known customers merged.
+    profile say nothing about two known customers merged. Counts distinct values (a hashed
+    field's hashes) per profile; examples are profile ids, never a value.
     """
     table = f"main.{IDENTITY_GRAPH}"
-    if "customer_number" not in columns:
-        notes.append(f"{table} has no customer_number column: "
-                     "'one customer number per profile' not checked")
+    column = published_column(field)
+    words = field.replace("_", " ")
+    key = f"strong_identifiers.{field}"
+    if column not in columns:
+        notes.append(f"{table} has no {column} column: 'one {words} per profile' not checked")
         return []
     graph = f"main.{q(IDENTITY_GRAPH)}"
     where, params = "profile_id IS NOT NULL", []
@@ -303,16 +313,17 @@ def _customer_numbers(
         params.append(list(sources))
         found = con.execute(f"SELECT count(*) FROM {graph} WHERE {where}", params).fetchone()
         if not found or not found[0]:
-            notes.append(f"{table}: no record of the customer_number_sources "
-                         f"({', '.join(sources)}; identity.yml): 'one customer number per "
+            notes.append(f"{table}: no record of the sources with authority over {field} "
+                         f"({', '.join(sources)}; identity.yml {key}): 'one {words} per "
                          "profile' not checked")
             return []
+    counted_column = f"{field}s"
     numbers = labelled_frame(
         con,
         f"""
         SELECT CAST(profile_id AS VARCHAR) AS _example,
-               count(DISTINCT nullif(trim(CAST(customer_number AS VARCHAR)), ''))
-                   AS customer_numbers
+               count(DISTINCT nullif(trim(CAST({q(column)} AS VARCHAR)), ''))
+                   AS {q(counted_column)}
         FROM {graph}
         WHERE {where}
         GROUP BY profile_id
@@ -322,11 +333,10 @@ def _customer_numbers(
     counted = ", ".join(sources) if sources else "every source"
     return [
         max_check(
-            "identity", f"identity.{IDENTITY_GRAPH}.customer_numbers", table, numbers,
-            column="customer_numbers", max_value=1,
-            notes="Two authoritative customer numbers in one profile means two known "
-            "customers were merged.",
-            meta=setting("customer_number_sources", f"customer numbers of {counted}",
-                         file="identity.yml"),
+            "identity", f"identity.{IDENTITY_GRAPH}.{counted_column}", table, numbers,
+            column=counted_column, max_value=1,
+            notes=f"Two authoritative {words}s in one profile means two known people "
+            "were merged.",
+            meta=setting(key, f"{words}s of {counted}", file="identity.yml"),
         )
     ]
