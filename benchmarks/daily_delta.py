@@ -104,8 +104,9 @@ def write_delta(home: Path, share: float, day: str, seed: int = 7) -> dict[str, 
                            if spec.format == "csv" else pd.read_json(p, lines=True, dtype=False)
                            for p in files], ignore_index=True)
         count = max(1, int(len(frame) * share))
-        picked = frame.iloc[rng.choice(len(frame), count, replace=False)].copy()
         key, identity = spec.key_columns[0], spec.identity
+        picked = frame.iloc[rng.choice(len(frame), count, replace=False)]
+        picked = picked.drop_duplicates(key).copy()  # one version per key in a file
         if name in {"crm_customers", "shop_accounts"}:
             half = len(picked) // 2
             changed, new = picked.iloc[:half].copy(), picked.iloc[half:].copy()
@@ -113,7 +114,8 @@ def write_delta(home: Path, share: float, day: str, seed: int = 7) -> dict[str, 
                 changed[identity["last_name"]] = changed[identity["last_name"]] + "-Neu"
             if "email" in identity:
                 email = identity["email"]
-                changed.loc[changed.index[::2], email] = "neu." + changed[email].astype(str)
+                given = changed.index[changed[email].astype(str).str.contains("@")][::2]
+                changed.loc[given, email] = "neu." + changed.loc[given, email].astype(str)
             new[key] = new[key].astype(str) + "-N"
             if "first_name" in identity:
                 first = identity["first_name"]

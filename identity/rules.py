@@ -35,6 +35,9 @@ from identity.similarity import email_contradicts_name, email_name_affinity
 log = logging.getLogger(__name__)
 
 PERSON_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "birth_date")
+#: Values that say who someone is called and roughly where, not who they are: records
+#: holding nothing else never collapse into one node (see :func:`build_nodes`).
+NAME_ONLY_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "city", "country")
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,11 @@ def build_nodes(norm: pd.DataFrame, pinned: np.ndarray | None = None,
     for column in IDENTITY_COLUMNS:
         codes[column] = _sorted_codes(norm[column])
     # a record without any identity value shares nothing with another: its own node (and
-    # profile), never one node for all of them
-    blank = np.logical_and.reduce([c < 0 for c in codes.values()]) if codes else None
+    # profile), never one node for all of them; nor does a record holding names only (a
+    # ticket signed "Anna Berg"): two such records are namesakes as often as one person,
+    # so Splink weighs them instead of their collapsing into one node unseen
+    identifying = [column for column in IDENTITY_COLUMNS if column not in NAME_ONLY_COLUMNS]
+    blank = np.logical_and.reduce([codes[c] < 0 for c in identifying]) if identifying else None
     if blank is not None and blank.any():
         pinned = blank if pinned is None else pinned | blank
     if pinned is not None and pinned.any():

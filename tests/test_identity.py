@@ -192,6 +192,19 @@ def test_identical_event_rows_collapse_to_one_node() -> None:
     assert int(nodes["n_records"].iloc[0]) == 500
 
 
+def test_records_holding_names_only_never_collapse_unseen() -> None:
+    """Two tickets signed "Anna Berg" (nothing else) are namesakes as often as one person:
+    each stays a node of its own for Splink to weigh; with one identifier more (a city is
+    none) identical records are one node."""
+    signed = [{"source": "support_tickets", "record_id": f"t{i}", "first_name": "Anna",
+               "last_name": "Berg", "city": "Köln"} for i in range(3)]
+    nodes, node_of_record = build_nodes(normalise_records(frame(signed)))
+    assert len(nodes) == 3 and sorted(node_of_record) == [0, 1, 2]
+    with_mail = [dict(row, email="anna.berg@example.org") for row in signed]
+    nodes, node_of_record = build_nodes(normalise_records(frame(with_mail)))
+    assert len(nodes) == 1 and (node_of_record == 0).all()
+
+
 @pytest.mark.integration  # property test over resolve, ~8 s
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a@x.de", "b@x.de", None]),
@@ -210,8 +223,9 @@ def test_nodes_numbered_by_identity_values_not_record_order(rows, rng) -> None:
         norm = normalise_records(data)
         nodes, node_of_record = build_nodes(norm)
         values = norm[["email", "first_name", "birth_date"]]
-        blank = int(values.isna().all(axis=1).sum())  # no identity value: a node each
-        assert len(nodes) == len(values[values.notna().any(axis=1)].drop_duplicates()) + blank
+        # nothing but a name (or nothing at all): a node each
+        alone = values[["email", "birth_date"]].isna().all(axis=1)
+        assert len(nodes) == len(values[~alone].drop_duplicates()) + int(alone.sum())
         per_record.append(dict(zip(norm["record_id"], node_of_record.tolist(), strict=True)))
         tuples = [tuple("" if pd.isna(v) else str(v) for v in row)
                   for row in nodes[["email", "phone", "first_name", "last_name",
