@@ -37,7 +37,9 @@ CANONICAL_FIELDS: tuple[str, ...] = (
 
 #: Canonical fields the published marts hold only as a hash (``identifier_hash``: SHA-256 of
 #: ``kind:value`` of the normalised value), in a column named by :func:`published_column`:
-#: a lookup by the hash still finds the profile, a reader of the warehouse learns no number.
+#: a lookup by the hash still finds the profile, and the number is not in clear text.  The
+#: hash is unkeyed and national ids are few enough to try them all: it is pseudonymised
+#: personal data, not anonymous (a keyed hash is the planned fix).
 HASHED_FIELDS: tuple[str, ...] = ("national_id",)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from identity.state import RUN_COLUMN, SCORED_NODES, SCORED_PAIRS, SCORED_RUN, STATE_SCHEMA
+from identity.state import RUN_COLUMN, SCORED_NODES, SCORED_PAIRS, SCORED_RUN, table_exists
 
 COLLAPSE_RULE = "identical_identifiers"  # records folded into their identity node's first
 
@@ -35,16 +35,14 @@ group by 1 order by 1
 """
 
 
-def _touched_sql(run_id: str) -> str:
-    """What this run computed rather than took from the identity state (identity.state)."""
-    run = run_id.replace("'", "''")
-    return f"""
+# What a run computed rather than took from the identity state (identity.state).
+_TOUCHED = f"""
 select
     (select count(*) from intermediate.int_identity__normalised
-     where {RUN_COLUMN} = '{run}') as records_normalised,
-    (select count(*) from {SCORED_NODES} where {SCORED_RUN} = '{run}') as person_nodes_scored,
+     where {RUN_COLUMN} = $run) as records_normalised,
+    (select count(*) from {SCORED_NODES} where {SCORED_RUN} = $run) as person_nodes_scored,
     (select count(*) from {SCORED_NODES}) as person_nodes,
-    (select count(*) from {SCORED_PAIRS} where {SCORED_RUN} = '{run}') as splink_pairs_scored
+    (select count(*) from {SCORED_PAIRS} where {SCORED_RUN} = $run) as splink_pairs_scored
 """
 
 
@@ -59,10 +57,8 @@ def build_stats(build_db: Path, run_id: str | None = None) -> dict[str, Any]:
         (row,) = counts.fetchall()
         refused = dict(con.sql(_REFUSED).fetchall())
         touched: dict[str, int] = {}
-        if run_id is not None and con.execute(
-                "select count(*) from information_schema.tables where table_schema = ?",
-                [STATE_SCHEMA]).fetchall()[0][0]:
-            result = con.execute(_touched_sql(run_id))
+        if run_id is not None and table_exists(con, SCORED_NODES):
+            result = con.execute(_TOUCHED, {"run": run_id})
             names = [column[0] for column in result.description]
             touched = {n: int(v) for n, v in zip(names, result.fetchall()[0], strict=True)}
     finally:

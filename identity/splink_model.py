@@ -42,7 +42,7 @@ from identity.normalise.birth_date import BIRTH_DATE_PARTS, PART_DTYPE
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "cdp-identity-splink"
-MODEL_VERSION = 5  # bump when the comparisons / node columns below change
+MODEL_VERSION = 6  # bump when the comparisons / node columns below change
 SPLINK_COLUMNS: tuple[str, ...] = (
     "first_name", "last_name", "birth_date", *BIRTH_DATE_PARTS, "email", "phone", "street",
     "house_number", "postcode", "city",
@@ -172,7 +172,9 @@ def _email_comparison() -> cl.CustomComparison:
         comparison_description="e-mail address",
         comparison_levels=[
             cll.NullLevel("email"),
-            cll.ExactMatchLevel("email", term_frequency_adjustments=True).configure(
+            # no term frequencies: a frequent address is one person's many records or a
+            # shared one (max_identifier_people), and the model file would name addresses
+            cll.ExactMatchLevel("email").configure(
                 label_for_charts="same email"),
             cll.ExactMatchLevel("email_local").configure(label_for_charts="same local part"),
             cll.And(cll.ExactMatchLevel("email_domain"),
@@ -266,8 +268,9 @@ def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int,
 
 
 def blocking_for(nodes: pd.DataFrame, config: IdentityConfig) -> Blocking:
-    """The blocking rules :func:`predict_edges` runs on these nodes (for diagnostics such as
-    ``cdp identity evaluate``: which true pairs were ever compared)."""
+    """The blocking rules a model trained on these nodes would hold (for diagnostics such as
+    ``cdp identity evaluate`` when no model file is at hand: :func:`model_blocking` of the
+    model that scored is what :func:`predict_edges` ran)."""
     frame = splink_input(nodes)
     con = duckdb.connect(":memory:")
     try:
@@ -279,8 +282,9 @@ def blocking_for(nodes: pd.DataFrame, config: IdentityConfig) -> Blocking:
 
 
 def settings_creator() -> SettingsCreator:
-    """The (untrained) model: comparisons; predict()'s blocking rules are chosen per run
-    (:func:`choose_blocking`), the core rules stand in until then."""
+    """The (untrained) model: comparisons; predict()'s blocking rules are chosen on the
+    training data and stored with the model (:func:`choose_blocking`), the core rules stand
+    in until then."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -445,10 +449,15 @@ def _reestimate_prior(linker: Linker, frame: pd.DataFrame, guessed: float) -> fl
 
 # Term frequencies are part of the model, so a pair's score depends on the pair and the model
 # only (records arriving later never move the weights of existing pairs).  Stored per value
-# hash, and only for values held by at least this many training records: the model file
-# names no rare value, and every other value gets the column's "rare" frequency.
-TF_MIN_RECORDS = 10
+# hash, and only for values held by records of at least this many different people (counted
+# as distinct values of the other name: one person's many records never make a value
+# common), so the model file names no one; every other value gets the column's "rare"
+# frequency.
+TF_MIN_PEOPLE = 5
 TF_HASH_CHARS = 16  # hex digits of sha256 kept: 64 bits, no collisions at model sizes
+# Which other column tells the holders of a value apart.
+TF_PEOPLE_BY = {"first_name": "last_name"}
+TF_PEOPLE_DEFAULT = "first_name"
 
 
 def _tf_columns(linker: Linker) -> list[str]:
@@ -462,20 +471,23 @@ def _value_hash_sql(column: str) -> str:
 
 def term_frequency_tables(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
                           ) -> dict[str, Any]:
-    """Per column: the frequency of each value held by :data:`TF_MIN_RECORDS` or more
-    records (keyed by value hash) and ``rare``, the frequency a record with any other value
-    has on average."""
+    """Per column: the frequency of each value held by records of :data:`TF_MIN_PEOPLE` or
+    more people (keyed by value hash) and ``rare``, the frequency a record with any other
+    value has on average."""
     tables: dict[str, Any] = {}
     for column in columns:
-        counts = con.sql(f'SELECT {_value_hash_sql(column)} AS h, count(*) AS n FROM {table} '
+        other = TF_PEOPLE_BY.get(column, TF_PEOPLE_DEFAULT)
+        counts = con.sql(f'SELECT {_value_hash_sql(column)} AS h, count(*) AS n, '
+                         f'count(DISTINCT "{other}") AS people FROM {table} '
                          f'WHERE "{column}" IS NOT NULL GROUP BY 1').df()
         total = max(int(counts["n"].sum()), 1)
-        common = counts[counts["n"] >= TF_MIN_RECORDS].sort_values("h")
-        rare = counts.loc[counts["n"] < TF_MIN_RECORDS, "n"]
+        shared = counts["people"] >= TF_MIN_PEOPLE
+        common = counts[shared].sort_values("h")
+        rare = counts.loc[~shared, "n"]
         rare_tf = float((rare ** 2).sum() / rare.sum() / total) if len(rare) else 1.0 / total
         tables[column] = {"rare": rare_tf, "values": {
             str(h): float(n) / total for h, n in zip(common["h"], common["n"], strict=True)}}
-    return {"min_records": TF_MIN_RECORDS, "hash": f"sha256[:{TF_HASH_CHARS}]",
+    return {"min_people": TF_MIN_PEOPLE, "hash": f"sha256[:{TF_HASH_CHARS}]",
             "columns": tables}
 
 
@@ -630,6 +642,9 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"identity model {path} has no usable match prior "
                          "(probability_two_random_records_match must be in (0, 1)); retrain "
                          "with identity.train()")
+    if not isinstance(document.get("blocking"), dict) or not document["blocking"].get("rules"):
+        raise ValueError(f"identity model {path} holds no blocking rules; retrain with "
+                         "identity.train()")
     if not isinstance(document.get("term_frequencies"), dict):
         raise ValueError(f"identity model {path} holds no term frequencies; retrain with "
                          "identity.train()")
@@ -741,7 +756,10 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
     the same scores, that a run over all nodes finds for them (:mod:`identity.state`).
     """
     frame = splink_input(nodes)
-    if fresh is not None and model is not None:
+    if fresh is not None:
+        if model is None:
+            raise ValueError("scoring only fresh nodes needs a model file (a model trained "
+                             "on this data would score every pair differently)")
         frame[FRESH_COLUMN] = fresh[frame["unique_id"].to_numpy()]
         if not frame[FRESH_COLUMN].any():
             return Prediction(empty_splink_edges(), model, model_blocking(model))
@@ -758,8 +776,9 @@ def predict_edges(nodes: pd.DataFrame, config: IdentityConfig,
             sdf = _register(frame, con)
             document = model if model is not None else \
                 _trained(sdf, frame, config, node_sources(nodes), con)
-            blocking = model_blocking(document) or choose_blocking(
-                con, sdf.physical_name, len(frame), config.blocking_comparisons_per_record)
+            blocking = model_blocking(document)
+            if blocking is None:
+                raise ValueError("identity model document holds no blocking rules")
             rules = [_only_fresh(rule) for rule in blocking.rules] \
                 if FRESH_COLUMN in frame.columns else list(blocking.rules)
             settings = {**document["splink"], "blocking_rules_to_generate_predictions": [

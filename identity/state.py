@@ -22,6 +22,7 @@ they are vectorised or linear and cost seconds at a million records (measured in
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from identity.config import IdentityConfig
-from identity.normalise import normalise_records
+from identity.normalise import INPUT_COLUMNS, normalise_records
 from identity.splink_model import Prediction, predict_edges
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,16 @@ MEMO_FORMAT = "1"  # bump when the memo tables change shape
 
 
 def normaliser_fingerprint(config: IdentityConfig) -> str:
-    """What normalisation depends on besides a record's own values: the settings, the
-    nickname table and the phone-number metadata."""
+    """What normalisation depends on besides a record's own values: the normalisers' code
+    and output columns, the settings, the nickname table and the phone-number metadata."""
+    package = resources.files("identity").joinpath("normalise")
+    code = hashlib.sha256()
+    for module in sorted(package.iterdir(), key=lambda entry: entry.name):
+        if module.name.endswith(".py"):
+            code.update(module.name.encode() + b"\0" + module.read_bytes())
     nicknames = resources.files("identity").joinpath("data", "nicknames.yml").read_bytes()
-    parts = [str(NORMALISER_VERSION), config.default_region, str(config.min_birth_date),
+    parts = [str(NORMALISER_VERSION), code.hexdigest(), ",".join(INPUT_COLUMNS),
+             config.default_region, str(config.min_birth_date),
              hashlib.sha256(nicknames).hexdigest(), metadata.version("phonenumbers")]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
@@ -65,6 +72,11 @@ def _version_sql(columns: list[str], fingerprint: str) -> str:
     from any text)."""
     values = ", ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), chr(30))" for c in columns)
     return f"md5(concat_ws(chr(31), '{fingerprint}', {values}))"
+
+
+# A row normalised while its birth date was not believed (in the future, say) is normalised
+# again every run: the verdict depends on the day, which its version does not hold.
+_DISBELIEVED_DATE = "p.birth_date IS NULL AND v.birth_date IS NOT NULL"
 
 
 @dataclass(frozen=True)
@@ -83,24 +95,25 @@ def normalise_incrementally(con: duckdb.DuckDBPyConnection,
     """``records`` (``int_identity__records``) normalised, re-using the rows of ``previous``
     (the model's previous table; None: normalise everything) whose version still fits."""
     columns = list(records.columns)
-    tag = uuid.uuid4().hex[:12]  # the relation reads these lazily: names of its own
-    versioned_view, fresh_view = f"__cdp_versioned_{tag}", f"__cdp_fresh_{tag}"
-    con.execute(f"CREATE TEMP TABLE {versioned_view} AS SELECT *, "
-                f"{_version_sql(columns, normaliser_fingerprint(config))} AS {VERSION_COLUMN} "
-                f"FROM ({records.sql_query()})")
-    todo_sql = f"SELECT * FROM {versioned_view}"
+    versioned = (f"(SELECT *, {_version_sql(columns, normaliser_fingerprint(config))} AS "
+                 f"{VERSION_COLUMN} FROM ({records.sql_query()}))")
+    todo_sql = f"SELECT * FROM {versioned}"
     kept_sql = None
     if previous is not None and {VERSION_COLUMN, RUN_COLUMN} <= set(con.table(previous).columns):
-        todo_sql += (f" v WHERE NOT EXISTS (SELECT 1 FROM {previous} p WHERE "
-                     f"p.source = v.source AND p.record_id = v.record_id "
-                     f"AND p.{VERSION_COLUMN} = v.{VERSION_COLUMN})")
-        kept_sql = (f"SELECT p.* FROM {previous} p JOIN {versioned_view} v "
-                    f"USING (source, record_id, {VERSION_COLUMN})")
+        match = (f"p.source = v.source AND p.record_id = v.record_id "
+                 f"AND p.{VERSION_COLUMN} = v.{VERSION_COLUMN}")
+        believed = f"NOT ({_DISBELIEVED_DATE})" if "birth_date" in columns else "true"
+        todo_sql += (f" v WHERE NOT EXISTS (SELECT 1 FROM {previous} p WHERE {match} "
+                     f"AND {believed})")
+        kept_sql = (f"SELECT p.* FROM {previous} p JOIN {versioned} v ON {match} "
+                    f"WHERE {believed}")
     todo = con.sql(todo_sql).df()
     fresh = normalise_records(todo.drop(columns=[VERSION_COLUMN]), config.default_region,
                               config.min_birth_date)
     fresh[VERSION_COLUMN] = todo[VERSION_COLUMN].astype("string").to_numpy()
     fresh[RUN_COLUMN] = pd.array([run_id] * len(fresh), dtype="string")
+    # the relation reads the frame lazily, when dbt materialises it: a name of its own
+    fresh_view = f"__cdp_fresh_{uuid.uuid4().hex[:12]}"
     con.register(fresh_view, fresh)
     relation = con.sql(f"SELECT * FROM {fresh_view}" if kept_sql is None
                        else f"{kept_sql} UNION ALL BY NAME SELECT * FROM {fresh_view}")
@@ -136,11 +149,14 @@ class ScoreMemo:
 
 
 def model_key(document: dict[str, Any]) -> str:
-    """What identifies a model for the memo: its fingerprint and training time."""
-    return f"{document['fingerprint']['sha256']}@{document.get('trained_at')}"
+    """What identifies a model for the memo: a hash of the whole document (a file edited by
+    hand, or retrained in the same second, is another model)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``schema.name`` exists on ``con`` (a dbt session or a plain connection)."""
     schema, name = table.split(".")
     return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE "
                             "table_schema = ? AND table_name = ?", [schema, name]
@@ -151,7 +167,7 @@ def load_memo(con: duckdb.DuckDBPyConnection, threshold: float) -> ScoreMemo:
     """The stored memo if it was made at ``threshold`` (an empty one otherwise); a memo made
     under another model is set aside where it is used (:func:`identity.resolve.link`)."""
     empty = ScoreMemo("", threshold)
-    if not all(_exists(con, table) for table in (STATE_META, SCORED_NODES, SCORED_PAIRS)):
+    if not all(table_exists(con, table) for table in (STATE_META, SCORED_NODES, SCORED_PAIRS)):
         return empty
     meta = dict(con.execute(f"SELECT key, value FROM {STATE_META}").fetchall())
     if meta.get("format") != MEMO_FORMAT:
@@ -219,10 +235,15 @@ def score_with_memo(nodes: pd.DataFrame, config: IdentityConfig, document: dict[
     model's blocking rules) and take the rest from the memo: the same edges a run over all
     nodes finds, because a pair's score depends on the pair and the model only."""
     keys = node_keys(nodes, identity_columns)
-    key_of = pd.Series(keys, index=nodes["node_id"].to_numpy(dtype=np.int64))
+    node_ids = nodes["node_id"].to_numpy(dtype=np.int64)
+    key_of = pd.Series(keys, index=node_ids)
     named = nodes["has_name"].to_numpy(dtype=bool)
+    if pd.Index(keys).has_duplicates:  # a 64-bit collision: trust no stored score
+        memo = ScoreMemo(memo.model, memo.threshold)
     fresh = ~np.isin(keys, memo.scored) & named
-    prediction = predict_edges(nodes, config, document, fresh=fresh)
+    fresh_by_node = np.zeros(int(node_ids.max()) + 1 if len(node_ids) else 0, dtype=bool)
+    fresh_by_node[node_ids] = fresh
+    prediction = predict_edges(nodes, config, document, fresh=fresh_by_node)
     new_pairs = prediction.edges.assign(
         key_l=key_of.loc[prediction.edges["node_l"].to_numpy()].to_numpy(),
         key_r=key_of.loc[prediction.edges["node_r"].to_numpy()].to_numpy())

@@ -15,7 +15,7 @@ import pytest
 
 from identity import IdentityConfig, resolve, train
 from identity.normalise import normalise_records
-from identity.splink_model import PRIOR_RULES, TF_MIN_RECORDS, prior_rules_recall
+from identity.splink_model import PRIOR_RULES, TF_MIN_PEOPLE, prior_rules_recall
 from tests.test_identity import FAKE_1000, benchmark_file
 
 
@@ -92,26 +92,38 @@ def test_unrelated_arrivals_do_not_move_the_scores_of_existing_pairs(fake_1000,
 
 
 @pytest.mark.integration  # Splink on fake_1000 data, > 2 s
-def test_model_file_holds_hashed_frequencies_of_common_values_only(fake_1000) -> None:
+def test_model_file_holds_hashed_frequencies_of_values_many_people_share(fake_1000) -> None:
+    """One person with a rare surname and many records (a node per cookie) must not put the
+    surname into the model file, hashed or not; names many people share are stored."""
     records, _ = fake_1000
-    document = train(records, None)
+    one_person = pd.DataFrame({
+        "source": "shop", "record_id": [f"z{i}" for i in range(15)], "first_name": "Quirin",
+        "last_name": "Zwanziger", "email": "q.zwanziger@example.org",
+        "anonymous_id": [f"cookie-{i}" for i in range(15)]})
+    document = train(pd.concat([records, one_person], ignore_index=True), None)
     stored = document["term_frequencies"]
-    assert stored["min_records"] == TF_MIN_RECORDS
-    assert set(stored["columns"]) == {"first_name", "last_name", "email", "birth_date_text",
-                                      "city"}
+    assert stored["min_people"] == TF_MIN_PEOPLE
+    assert set(stored["columns"]) == {"first_name", "last_name", "birth_date_text", "city"}
     text = json.dumps(document)
-    emails = records["email"].dropna().str.lower()
-    assert not any(email in text for email in emails)
-    # every stored first-name hash belongs to a value held by >= TF_MIN_RECORDS records
+    assert "zwanziger" not in text.lower()
+    assert _hash("zwanziger") not in stored["columns"]["last_name"]["values"]
+    assert not any(email in text for email in records["email"].dropna().str.lower())
+    # every stored first-name hash belongs to a name held with TF_MIN_PEOPLE+ surnames
     config = IdentityConfig()
     con = duckdb.connect()
     con.register("names", normalise_records(records, config.default_region,
-                                            config.min_birth_date)[["first_name"]])
-    counts = con.sql("SELECT left(sha256(first_name), 16) AS h, count(*) AS n "
-                     "FROM names WHERE first_name IS NOT NULL GROUP BY 1").df()
-    held = dict(zip(counts["h"], counts["n"], strict=True))
+                                            config.min_birth_date)[["first_name", "last_name"]])
+    counts = con.sql("SELECT left(sha256(first_name), 16) AS h, count(DISTINCT last_name) "
+                     "AS people FROM names WHERE first_name IS NOT NULL GROUP BY 1").df()
+    people = dict(zip(counts["h"], counts["people"], strict=True))
     values = stored["columns"]["first_name"]["values"]
-    assert values and all(held.get(h, 0) >= TF_MIN_RECORDS for h in values)
+    assert values and all(people.get(h, 0) >= TF_MIN_PEOPLE for h in values)
     rare = stored["columns"]["first_name"]["rare"]
     assert 0 < rare < min(values.values())
     assert all(0 < tf < 1 for tf in itertools.chain(values.values(), [rare]))
+
+
+def _hash(value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()[:16]

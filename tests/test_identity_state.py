@@ -14,7 +14,15 @@ import pytest
 from identity import IdentityConfig, train
 from identity.normalise import normalise_records
 from identity.resolve import Linkage, link
-from identity.state import RUN_COLUMN, VERSION_COLUMN, ScoreMemo, normalise_incrementally
+from identity.state import (
+    RUN_COLUMN,
+    VERSION_COLUMN,
+    ScoreMemo,
+    clear_memo,
+    load_memo,
+    normalise_incrementally,
+    save_memo,
+)
 from tests.test_identity import FAKE_1000, benchmark_file
 
 CONFIG = IdentityConfig()
@@ -84,12 +92,13 @@ def test_changed_and_removed_records_replace_their_scores(fake) -> None:
     first = _after(records, _empty_memo(), model)
     changed = records.copy()
     changed.loc[changed.index[:20], "first_name"] = "Zebulon"          # split off
-    changed.loc[changed.index[20:30], ["first_name", "last_name", "birth_date", "email"]] = \
-        records.loc[records.index[30:40], ["first_name", "last_name", "birth_date",
-                                           "email"]].to_numpy()         # merge into others
+    identity = ["first_name", "last_name", "birth_date", "city", "email"]
+    changed.loc[changed.index[20:30], identity] = \
+        records.loc[records.index[30:40], identity].to_numpy()         # merge into others
     changed = changed.drop(changed.index[40:60])                        # erased
     after = _after(changed, first.memo, model)
     assert after.stats["pairs_dropped"] > 0 and after.stats["nodes_scored"] > 0
+    assert after.stats["nodes"] < first.stats["nodes"] - 20 + 5  # 20 erased, 10 merged
     _assert_same_as_full(after, changed, model)
 
 
@@ -103,6 +112,21 @@ def test_another_model_or_threshold_starts_the_memo_afresh(fake, tmp_path: Path)
     after = link(_norm(records), CONFIG, model_path=other, memo=first.memo)
     assert after.stats["nodes_from_memo"] == 0
     _assert_same_as_full(after, records, other)
+
+
+@pytest.mark.integration
+def test_the_memo_is_stored_per_threshold(fake, tmp_path: Path) -> None:
+    records, model = fake
+    first = _after(records.iloc[:300], _empty_memo(), model)
+    assert first.memo is not None
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    save_memo(con, first.memo, "run-1")
+    kept = load_memo(con, CONFIG.match_threshold)
+    assert kept.model == first.memo.model and len(kept.scored) == len(first.memo.scored)
+    assert set(kept.scored_by_run) == {"run-1"} and len(kept.pairs) == len(first.memo.pairs)
+    assert len(load_memo(con, 0.95).scored) == 0  # another threshold: nothing kept
+    clear_memo(con)
+    assert len(load_memo(con, CONFIG.match_threshold).scored) == 0
 
 
 def test_normalise_incrementally_reuses_unchanged_records_only() -> None:
@@ -227,3 +251,18 @@ def test_delta_build_equals_a_full_refresh_and_an_unchanged_run_touches_nothing(
     assert again["touched"] == {**again["touched"], "records_normalised": 0,
                                 "person_nodes_scored": 0, "splink_pairs_scored": 0}
     pd.testing.assert_frame_equal(_identity_tables(home)[1], refreshed[1])
+
+
+def test_a_birth_date_not_believed_yet_is_normalised_again_every_run() -> None:
+    """Whether a date is believed depends on the day (a future date is not): such a row's
+    version cannot say when it would change, so it is never taken from the previous table."""
+    con = duckdb.connect()
+    records = pd.DataFrame({
+        "source": ["crm"] * 2, "record_id": ["1", "2"],
+        "record_ts": pd.to_datetime(["2026-01-01"] * 2), "first_name": ["Anna", "Bernd"],
+        "birth_date": pd.to_datetime(["2999-01-01", "1980-05-06"]).date})
+    con.register("records", records)
+    normalise_incrementally(con, con.table("records"), None, CONFIG, "run-1").relation.create(
+        "previous")
+    again = normalise_incrementally(con, con.table("records"), "previous", CONFIG, "run-2")
+    assert (again.normalised, again.reused) == (1, 1)

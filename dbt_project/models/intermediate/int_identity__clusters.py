@@ -7,15 +7,9 @@ largest overlap; ids ever issued (the id history) are never reissued to someone 
 
 from identity.clustering import components_from_edges
 from identity.stable_ids import assign_persistent_ids
+from identity.state import table_exists
 
 HISTORY = ("main", "fct_profile_id_history")
-
-
-def _exists(session, schema, table):
-    found = session.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = ? and table_name = ?", [schema, table]).fetchone()
-    return bool(found and found[0])
 
 
 def model(dbt, session):
@@ -24,12 +18,12 @@ def model(dbt, session):
     links = dbt.ref("int_identity__links").filter("status = 'merged'").df()
     records = records.assign(cluster=components_from_edges(records, links))
     previous = None
-    if _exists(session, dbt.this.schema, dbt.this.identifier):
+    if table_exists(session, f"{dbt.this.schema}.{dbt.this.identifier}"):
         previous = session.execute(
             f"select source, record_id, profile_id from {dbt.this}").df()
     retired = []
     # downstream of this model, so read (not ref'd): ids it ever recorded stay reserved
-    if _exists(session, *HISTORY):
+    if table_exists(session, ".".join(HISTORY)):
         retired = session.execute(
             f"select old_id from {HISTORY[0]}.{HISTORY[1]} where old_id is not null union "
             f"select new_id from {HISTORY[0]}.{HISTORY[1]}").df().iloc[:, 0].tolist()

@@ -17,22 +17,26 @@ from identity.explain import comparison_weights
 from identity.normalise import as_normalised
 from identity.overrides import overrides_from_records
 from identity.resolve import link
-from identity.state import clear_memo, load_memo, save_memo
+from identity.state import ScoreMemo, clear_memo, load_memo, save_memo
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     config = IdentityConfig.from_dict(dbt.config.get("identity"), "dbt var 'identity'")
     model_file = dbt.config.get("identity_model")
-    if dbt.config.get("identity_full_refresh"):
-        clear_memo(session)
-    memo = load_memo(session, config.match_threshold) if model_file else None
+    memo = None
+    if model_file and config.use_splink:
+        memo = ScoreMemo("", config.match_threshold) \
+            if dbt.config.get("identity_full_refresh") \
+            else load_memo(session, config.match_threshold)
     norm = as_normalised(dbt.ref("int_identity__normalised").to_arrow_table())
     linkage = link(norm, config,
                    overrides=overrides_from_records(dbt.config.get("identity_overrides")),
                    model_path=model_file, memo=memo)
     if linkage.memo is not None:
         save_memo(session, linkage.memo, dbt.config.get("run_id"))
+    else:  # scored afresh in memory (or not at all): no score of an old record may linger
+        clear_memo(session)
     edges = linkage.edges
     edges["comparison_weights"] = (comparison_weights(edges["gamma"], linkage.model)
                                    if linkage.model is not None else None)

@@ -8,22 +8,15 @@ never read from files here.
 """
 
 from identity.config import IdentityConfig
-from identity.state import normalise_incrementally
-
-
-def _exists(session, schema, table):
-    found = session.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = ? and table_name = ?", [schema, table]).fetchall()
-    return bool(found and found[0][0])
+from identity.state import normalise_incrementally, table_exists
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     config = IdentityConfig.from_dict(dbt.config.get("identity"), "dbt var 'identity'")
     previous = None
-    if not dbt.config.get("identity_full_refresh") and _exists(
-            session, dbt.this.schema, dbt.this.identifier):
+    if not dbt.config.get("identity_full_refresh") and table_exists(
+            session, f"{dbt.this.schema}.{dbt.this.identifier}"):
         previous = str(dbt.this)
     return normalise_incrementally(session, dbt.ref("int_identity__records"), previous,
                                    config, dbt.config.get("run_id")).relation

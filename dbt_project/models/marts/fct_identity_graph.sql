@@ -2,7 +2,8 @@
 -- normalised identifiers it carries (one row per source record). Sensitive identifiers (the
 -- var hashed_fields, core/vocabulary.py: national_id) are published only as
 -- <field>_sha256 = SHA-256 of '<field>:<normalised value>' (core.vocabulary.identifier_hash),
--- so a lookup by the hash finds the profile and no reader learns a number.
+-- so a lookup by the hash finds the profile and the number is not in clear text (unkeyed:
+-- pseudonymised, not anonymous; see core.vocabulary.HASHED_FIELDS).
 select
     c.profile_id,
     r.source,
