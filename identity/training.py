@@ -57,7 +57,12 @@ def ensure_model(build_db: Path, config: IdentityConfig, model_dir: Path, base: 
     norm = read_normalised(build_db)
     why = "no model yet"
     if plan.path is not None:
-        reason = misfit(load_model(plan.path), data_fingerprint(norm, overrides))
+        try:
+            reason = misfit(load_model(plan.path), data_fingerprint(norm, overrides))
+        except ValueError as unusable:  # another code version's file, say
+            if config.model != "auto":
+                raise
+            reason = f"unusable ({unusable})"
         if reason is None:
             return ModelChoice(plan.path, "reused")
         if config.model != "auto":

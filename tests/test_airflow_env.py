@@ -97,3 +97,28 @@ def test_cdp_airflow_env_prints_no_secret_and_writes_a_sourceable_file(tmp_path:
                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}).stdout.split()
     assert out == [str(bin_dir() / "airflow"), str(airflow_home(paths)),
                    secrets["AIRFLOW__API__SECRET_KEY"]]
+
+
+def test_metadata_db_is_migrated_once_per_airflow_version(tmp_path: Path) -> None:
+    """``cdp run`` checks Airflow's migrations only for a new DB or another Airflow version
+    (the check costs every run a second and a half); a deleted DB is created again."""
+    from importlib.metadata import version
+
+    paths = DataPaths(tmp_path / "home")
+    ensure = ("import sys, pathlib; from core.paths import DataPaths; from cdp.airflow_env "
+              "import ensure_metadata_db; "
+              "ensure_metadata_db(DataPaths(pathlib.Path(sys.argv[1])).ensure())")
+
+    def run() -> None:  # its own process: Airflow's settings are process-wide
+        subprocess.run([sys.executable, "-c", ensure, str(paths.home)], check=True,
+                       cwd=REPO_ROOT, capture_output=True)
+
+    run()
+    db, stamp = airflow_home(paths) / "airflow.db", airflow_home(paths) / ".migrated"
+    assert db.exists() and stamp.read_text() == version("apache-airflow")
+    stamped = stamp.stat().st_mtime_ns
+    run()
+    assert stamp.stat().st_mtime_ns == stamped  # not migrated again
+    db.unlink()
+    run()
+    assert db.exists() and stamp.stat().st_mtime_ns > stamped

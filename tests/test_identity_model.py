@@ -127,3 +127,33 @@ def _hash(value: str) -> str:
     import hashlib
 
     return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+@pytest.mark.integration  # Splink on fake_1000 data, > 2 s
+def test_model_auto_retrains_when_the_newest_model_is_from_another_code_version(
+        fake_1000, tmp_path: Path) -> None:
+    """After an upgrade the saved model has an older version: ``model: auto`` trains a new
+    one instead of failing every run until someone retrains by hand."""
+    from cdp.settings import REPO_ROOT
+    from identity.model_store import save_versioned
+    from identity.training import NORMALISED_TABLE, ensure_model
+
+    records, _ = fake_1000
+    config = IdentityConfig()
+    build = tmp_path / "build.duckdb"
+    con = duckdb.connect(str(build))
+    con.register("norm", normalise_records(records, config.default_region,
+                                           config.min_birth_date))
+    con.execute("CREATE SCHEMA intermediate")
+    con.execute(f"CREATE TABLE {NORMALISED_TABLE} AS SELECT * FROM norm")
+    con.close()
+    old = train(records, None)
+    old["model_version"] -= 1
+    stale = save_versioned(old, tmp_path / "models")
+    choice = ensure_model(build, config, tmp_path / "models", REPO_ROOT)
+    assert choice.path is not None and choice.path != stale
+    assert choice.action.startswith(f"trained (newest model {stale.name} does not fit: "
+                                    "unusable (identity model")
+    pinned = IdentityConfig(model=str(stale))
+    with pytest.raises(ValueError, match="has version"):
+        ensure_model(build, pinned, tmp_path / "models", REPO_ROOT)
