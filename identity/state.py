@@ -117,8 +117,8 @@ def normalise_incrementally(con: duckdb.DuckDBPyConnection,
     con.register(fresh_view, fresh)
     relation = con.sql(f"SELECT * FROM {fresh_view}" if kept_sql is None
                        else f"{kept_sql} UNION ALL BY NAME SELECT * FROM {fresh_view}")
-    reused = 0 if kept_sql is None else int(
-        con.sql(f"SELECT count(*) FROM ({kept_sql})").fetchall()[0][0])
+    # every record is either normalised again or taken over: no second pass over the join
+    reused = int(records.aggregate("count(*)").fetchall()[0][0]) - len(fresh)
     log.info("identity normalise: %d records normalised, %d taken from the previous build",
              len(fresh), reused)
     return NormalisedRun(relation, len(fresh), reused)
@@ -252,7 +252,7 @@ def score_with_memo(nodes: pd.DataFrame, config: IdentityConfig, document: dict[
         present = pd.Index(keys[named])
         kept = kept[present.get_indexer(kept["key_l"]) >= 0]
         kept = kept[present.get_indexer(kept["key_r"]) >= 0]
-    node_of_key = pd.Series(nodes["node_id"].to_numpy(dtype=np.int64), index=keys)
+    node_of_key = pd.Series(node_ids, index=keys)
     if len(kept):
         left = node_of_key.loc[kept["key_l"].to_numpy()].to_numpy()
         right = node_of_key.loc[kept["key_r"].to_numpy()].to_numpy()

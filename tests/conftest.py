@@ -45,6 +45,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def fake_1000():
+    """fake_1000 (public labelled data) as identity records and truth; skips without it."""
+    from tests.public_data import fake_1000_frames
+
+    return fake_1000_frames()
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory):
     """One full cdp_pipeline run (dag.test) on 1,000 generated people, shared read-only."""

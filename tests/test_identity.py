@@ -36,20 +36,9 @@ from identity.normalise.birth_date import BIRTH_DATE_PARTS
 from identity.rules import PRIORITY_SPLINK, build_nodes, rule_edges
 from identity.similarity import email_contradicts_name
 from identity.splink_model import load_model
+from tests.public_data import HISTORICAL_50K, benchmark_file
 
-#: Public benchmark data (see its README), checked out beside the repository.
-BENCHMARKS = REPO_ROOT.parent / "shared" / "benchmarks"
-FAKE_1000 = BENCHMARKS / "splink_datasets" / "fake_1000.csv"
-HISTORICAL_50K = BENCHMARKS / "splink_datasets" / "historical_figures_with_errors_50k.parquet"
 RULES_ONLY = IdentityConfig(use_splink=False)
-
-
-def benchmark_file(path: Path) -> Path:
-    """``path``, skipping the test only when the benchmark folder is absent altogether (a
-    missing file inside it is an error)."""
-    if not BENCHMARKS.is_dir():
-        pytest.skip(f"public benchmark data not found at {BENCHMARKS}")
-    return path
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -62,19 +51,6 @@ def profile_of(result, source: str, record_id: str) -> str:
     hit = clusters[(clusters["source"] == source) & (clusters["record_id"] == record_id)]
     assert len(hit) == 1
     return str(hit["profile_id"].iloc[0])
-
-
-@pytest.fixture(scope="module")
-def fake_1000() -> tuple[pd.DataFrame, pd.DataFrame]:
-    raw = pd.read_csv(benchmark_file(FAKE_1000), dtype=str)
-    records = pd.DataFrame({
-        "source": "fake_1000", "record_id": raw["unique_id"], "first_name": raw["first_name"],
-        "last_name": raw["surname"], "birth_date": raw["dob"], "city": raw["city"],
-        "email": raw["email"],
-    })
-    truth = pd.DataFrame({"source": "fake_1000", "record_id": raw["unique_id"],
-                          "person_id": raw["cluster"]})
-    return records, truth
 
 
 # ------------------------------------------------------------------------------ normalise

@@ -23,18 +23,13 @@ from identity.state import (
     normalise_incrementally,
     save_memo,
 )
-from tests.test_identity import FAKE_1000, benchmark_file
 
 CONFIG = IdentityConfig()
 
 
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
-    raw = pd.read_csv(benchmark_file(FAKE_1000), dtype=str)
-    records = pd.DataFrame({
-        "source": "fake_1000", "record_id": raw["unique_id"], "first_name": raw["first_name"],
-        "last_name": raw["surname"], "birth_date": raw["dob"], "city": raw["city"],
-        "email": raw["email"]})
+def fake(fake_1000, tmp_path_factory) -> tuple[pd.DataFrame, Path]:
+    records, _ = fake_1000
     model = tmp_path_factory.mktemp("model") / "model.json"
     train(records, model)
     return records, model
