@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cdp.cli import app
 from cdp.context import RunContext, parse_as_of
-from cdp.dbt import config_vars
+from cdp.dbt import run_environment
 from cdp.demo.model import REFERENCE_DATE
 from cdp.run import RunSummary, demo_as_of, load_dag, run_pipeline
 from core.paths import DataPaths
@@ -57,7 +57,7 @@ def test_dbt_gets_the_run_clock_as_naive_utc(tmp_path: Path) -> None:
     berlin = timezone(timedelta(hours=1))
     ctx = RunContext.at_edge(tmp_path, as_of=datetime(2026, 11, 1, 1, 0, tzinfo=berlin))
     assert ctx.as_of == DEMO_AS_OF
-    assert config_vars(ctx)["as_of"] == "2026-11-01 00:00:00"
+    assert run_environment(ctx)["CDP_AS_OF"] == "2026-11-01 00:00:00"
     # Built without one, a context runs on the time it was built, not on the data.
     before = datetime.now(UTC)
     assert before <= RunContext.at_edge(tmp_path).as_of <= datetime.now(UTC)

@@ -12,7 +12,7 @@
         ~ "') where not regexp_matches(file, '/[.][^/]*/manifest[.]json$') order by file") %}
     {% set manifests = found.columns[0].values() | list %}
 {% endif %}
-{% set run_id = var("run_id") | replace("'", "''") %}
+{% set run_id = env_var("CDP_RUN_ID") | replace("'", "''") %}
 
 with manifests as (
     {%- if manifests %}

@@ -68,8 +68,8 @@ snapshot as (
 )
 
 select
-    cast('{{ var("run_id") | replace("'", "''") }}' as varchar) as run_id,
-    cast('{{ var("as_of") }}' as timestamp) as as_of,
+    cast('{{ env_var("CDP_RUN_ID") | replace("'", "''") }}' as varchar) as run_id,
+    cast('{{ env_var("CDP_AS_OF") }}' as timestamp) as as_of,
     cast(current_timestamp as timestamp) as snapshot_at,
     cast(area as varchar) as area,
     cast(kpi as varchar) as kpi,

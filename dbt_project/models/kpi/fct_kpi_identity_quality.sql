@@ -23,7 +23,7 @@ edges as (
 id_changes as (
     select change, count(*) as n
     from {{ ref('fct_profile_id_history') }}
-    where run_id = '{{ var("run_id") | replace("'", "''") }}'
+    where run_id = '{{ env_var("CDP_RUN_ID") | replace("'", "''") }}'
     group by change
 ),
 
@@ -32,9 +32,9 @@ loads as (
         source,
         sum(rows_loaded) as loaded,
         sum(rows_rejected) as rejected,
-        sum(rows_loaded) filter (where run_id = '{{ var("run_id") | replace("'", "''") }}')
+        sum(rows_loaded) filter (where run_id = '{{ env_var("CDP_RUN_ID") | replace("'", "''") }}')
             as loaded_this_run,
-        sum(rows_rejected) filter (where run_id = '{{ var("run_id") | replace("'", "''") }}')
+        sum(rows_rejected) filter (where run_id = '{{ env_var("CDP_RUN_ID") | replace("'", "''") }}')
             as rejected_this_run
     from {{ source('ingest', '_load_ledger') }}
     where coalesce(status, 'loaded') = 'loaded'

@@ -17,7 +17,7 @@
 --   new_baby_at: first purchase in product group 'baby'.
 --   ticket counts per class from the ticket classifier (int_support__ticket_classes).
 with as_of as (
-    select cast('{{ var("as_of") }}' as timestamp) as as_of
+    select cast('{{ env_var("CDP_AS_OF") }}' as timestamp) as as_of
 ),
 
 orders as (

@@ -36,6 +36,6 @@ select
     cast(old_id as varchar) as old_id,
     cast(new_id as varchar) as new_id,
     cast(change as varchar) as change,
-    cast('{{ var("run_id") | replace("'", "''") }}' as varchar) as run_id,
+    cast('{{ env_var("CDP_RUN_ID") | replace("'", "''") }}' as varchar) as run_id,
     cast(current_timestamp as timestamp) as changed_at
 from changes
