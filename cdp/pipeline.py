@@ -230,9 +230,10 @@ def retrain_identity(ctx: RunContext) -> dict[str, Any]:
     with stage_report(ctx, "retrain_identity") as report:
         with writer_lock(ctx.paths):
             outcome = dbt_build(ctx, part="input")
-            records = read_normalised(ctx.paths.build_db)
+            records = read_normalised(ctx.paths.build_db, named_only=True)
         if records.empty:
-            raise ValueError("no identity records in raw: land files and run the pipeline first")
+            raise ValueError("no named identity records in raw: land files and run the "
+                             "pipeline first")
         document = train_normalised(records, ctx.identity, overrides=ctx.identity_overrides)
         path = save_versioned(document, ctx.paths.models)
         report.update(statuses=dict(outcome.statuses), records=len(records), model=path.name,

@@ -38,6 +38,9 @@ PERSON_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "birth_date")
 #: Values that say who someone is called and roughly where, not who they are: records
 #: holding nothing else never collapse into one node (see :func:`build_nodes`).
 NAME_ONLY_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "city", "country")
+#: A node holding one of these is *named*: Splink scores, and a model is trained on, named
+#: nodes only.
+NAME_COLUMNS: tuple[str, ...] = ("first_name", "last_name")
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def build_nodes(norm: pd.DataFrame, pinned: np.ndarray | None = None,
                                 dtype="string")
     nodes["phone_digits"] = phone_national_digits(nodes["phone"])
     nodes["has_person"] = nodes[list(PERSON_COLUMNS)].notna().any(axis=1)
-    nodes["has_name"] = nodes[["first_name", "last_name"]].notna().any(axis=1)
+    nodes["has_name"] = nodes[list(NAME_COLUMNS)].notna().any(axis=1)
     return nodes.reset_index(), node_of_record
 
 

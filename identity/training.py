@@ -19,6 +19,7 @@ from identity.config import IdentityConfig
 from identity.model_store import misfit, plan_model, save_versioned
 from identity.normalise import as_normalised
 from identity.resolve import data_fingerprint, train_normalised
+from identity.rules import NAME_COLUMNS
 from identity.splink_model import TooFewRecords, load_model
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,19 @@ class ModelChoice:
     action: str
 
 
-def read_normalised(build_db: Path) -> pd.DataFrame:
-    """The build's normalised identity records, in the dtypes resolution expects."""
+def read_normalised(build_db: Path, named_only: bool = False) -> pd.DataFrame:
+    """The build's normalised identity records, in the dtypes resolution expects.
+
+    ``named_only``: only those holding a name.  A model is trained on, and its fit judged by,
+    the named nodes only, and only named records make them (a name is part of a node's
+    identity values), so training and the fit check need not read the rest - most of a
+    CDP's records are events (1M demo records: 1/6 of the rows, the fit check of every run
+    7.5 s -> 1.5 s)."""
+    where = " where " + " or ".join(f"{column} is not null" for column in NAME_COLUMNS) \
+        if named_only else ""
     con = duckdb.connect(str(build_db), read_only=True)
     try:
-        return as_normalised(con.sql(f"select * from {NORMALISED_TABLE}").to_arrow_table())
+        return as_normalised(con.sql(f"select * from {NORMALISED_TABLE}{where}").to_arrow_table())
     finally:
         con.close()
 
@@ -54,7 +63,7 @@ def ensure_model(build_db: Path, config: IdentityConfig, model_dir: Path, base: 
     plan = plan_model(config, model_dir, base)
     if plan.path is None and plan.save_trained_to is None or not config.use_splink:
         return ModelChoice(plan.path, plan.action)
-    norm = read_normalised(build_db)
+    norm = read_normalised(build_db, named_only=True)
     why = "no model yet"
     if plan.path is not None:
         try:

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import phonenumbers
@@ -744,3 +745,38 @@ def test_model_trained_on_other_data_does_not_fit(fake_1000, tmp_path: Path) -> 
     no_email = norm.assign(email=pd.NA)
     assert "field email" in misfit(document, data_fingerprint(no_email))
     assert "scored records" in misfit(document, data_fingerprint(norm.iloc[:200]))
+
+
+def test_training_and_fit_check_need_only_named_records(fake_1000, tmp_path: Path) -> None:
+    """Nameless records (events) form no named node, so the fingerprint of the named records
+    alone is the fingerprint of all, and the training step reads only those from the build."""
+    from identity.resolve import data_fingerprint
+    from identity.training import NORMALISED_TABLE, read_normalised
+
+    records, _ = fake_1000
+    norm = normalise_records(records)
+    def blanked(frame: pd.DataFrame, prefix: str, columns: list[str]) -> pd.DataFrame:
+        frame = frame.copy()
+        for column in columns:  # nulls of the column's own dtype
+            frame[column] = frame[column].where(pd.Series(False, index=frame.index))
+        return frame.assign(record_id=prefix + frame["record_id"].astype(str))
+
+    events = blanked(norm.iloc[:300], "ev-", ["first_name", "last_name"])
+    name_only = blanked(norm.iloc[300:310], "nm-", [
+        "email", "phone", "street", "house_number", "postcode", "birth_date", "birth_year",
+        "birth_month", "birth_day"])
+    every = pd.concat([norm, events, name_only], ignore_index=True)
+    named = every[every["first_name"].notna() | every["last_name"].notna()]
+    assert len(named) < len(every) - len(events)  # fake_1000 holds nameless records, too
+    assert named["record_id"].astype(str).str.startswith("nm-").sum() == len(name_only)
+    assert data_fingerprint(named) == data_fingerprint(every)
+
+    build = tmp_path / "build.duckdb"
+    schema, table = NORMALISED_TABLE.split(".")
+    with duckdb.connect(str(build)) as con:
+        con.execute(f"create schema {schema}")
+        con.register("every_frame", every)
+        con.execute(f"create table {NORMALISED_TABLE} as select * from every_frame")
+    read = read_normalised(build, named_only=True)
+    assert sorted(read["record_id"]) == sorted(named["record_id"])
+    assert len(read_normalised(build)) == len(every)

@@ -31,7 +31,8 @@ def _training_records(ctx: RunContext, from_landing: bool) -> tuple[pd.DataFrame
     paths = ctx.paths
     if not from_landing and paths.build_db.exists():
         try:
-            return read_normalised(paths.build_db), f"{paths.build_db} ({NORMALISED_TABLE})"
+            return (read_normalised(paths.build_db, named_only=True),
+                    f"{paths.build_db} ({NORMALISED_TABLE}, records holding a name)")
         except duckdb.CatalogException:
             pass
     from identity.landing import records_from_landing
