@@ -277,8 +277,10 @@ def _write_identity_report(ctx: RunContext, node_seconds: dict[str, float]) -> N
     (folder / "identity.json").write_text(json.dumps(report, indent=2))
 
 
-def quality_gate(ctx: RunContext) -> dict[str, Any]:
-    """Great Expectations checkpoints on the build file; raises when any expectation fails."""
+def quality_gate(ctx: RunContext, full_refresh: bool = False) -> dict[str, Any]:
+    """Great Expectations checkpoints on the build file; raises when any expectation fails.
+    Raw rows the last publication's gate passed are not checked again, except on a
+    ``full_refresh``."""
     from quality.gate import QualityGateFailed, run_gate
 
     paths = ctx.paths
@@ -293,6 +295,7 @@ def quality_gate(ctx: RunContext) -> dict[str, Any]:
                 previous_db=paths.published_db if paths.published_db.exists() else None,
                 sources_config=ctx.config.sources,
                 strong_identifiers=ctx.identity.strong_identifiers,
+                recheck_raw=full_refresh,
             )
         except QualityGateFailed as failed:
             # The verdict line only: suites, failures and notes are in the report's own fields.

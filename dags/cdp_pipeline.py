@@ -86,7 +86,7 @@ def cdp_pipeline() -> None:
 
     @task(retries=0)
     def quality_gate(built: dict[str, Any]) -> dict[str, Any]:
-        return run_stage("quality_gate")
+        return run_stage("quality_gate", _full_refresh())
 
     @task(outlets=[PUBLISHED_WAREHOUSE])
     def publish(gated: dict[str, Any]) -> dict[str, Any]:

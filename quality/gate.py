@@ -184,6 +184,7 @@ def run_gate(
     sources_config: Path,
     previous_db: Path | None = None,
     strong_identifiers: Mapping[str, Sequence[str] | str] | None = None,
+    recheck_raw: bool = False,
 ) -> GateResult:
     """Validate ``layers`` of the DuckDB file at ``db_path``; raise QualityGateFailed on failure.
 
@@ -196,6 +197,8 @@ def run_gate(
     ``strong_identifiers``: per strong identifier the sources with authority over it (the
     identity configuration's ``strong_identifiers``; ``all``: every source), each checked
     for at most one value per profile; None: customer numbers of every source.
+    ``recheck_raw``: check every raw row again, also those loaded before the previous
+    publication (whose gate passed them; raw is append-only, so they cannot have changed).
     """
     started = time.perf_counter()
     if not isinstance(thresholds, Thresholds):
@@ -217,6 +220,7 @@ def run_gate(
             sources_config=Path(sources_config),
             previous_db=Path(previous_db) if previous_db is not None else None,
             strong_identifiers=strong_identifiers,
+            recheck_raw=recheck_raw,
         )
     return validate_plans(plans, Path(reports_dir), run_id, started)
 

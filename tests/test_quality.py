@@ -360,6 +360,41 @@ def test_only_the_latest_load_counts_for_quarantine(warehouse: Path, reports: Pa
     assert gate(warehouse, reports, ["raw"]).success
 
 
+def published_after_first_load(tmp_path: Path) -> Path:
+    """A previous publication, made after the first loads (2026-11-01 06:00)."""
+    previous = build_warehouse(tmp_path / "published.duckdb")
+    execute(previous, "CREATE TABLE main._publication AS SELECT 'run-1' AS run_id, "
+                      "TIMESTAMP '2026-11-01 12:00' AS published_at")
+    return previous
+
+
+def test_raw_rows_a_publication_passed_are_not_checked_again(
+    tmp_path: Path, warehouse: Path, reports: Path
+) -> None:
+    """Raw is append-only: rows loaded before the previous publication passed its gate, so a
+    daily gate reads the day's loads, not the whole history (unless it rechecks)."""
+    previous = published_after_first_load(tmp_path)
+    execute(warehouse, f"UPDATE raw.crm_customers SET email = '{PLANTED_BAD_EMAIL}' "
+                       "WHERE crm_row_id IN ('crm-3', 'crm-4', 'crm-5')")
+    assert gate(warehouse, reports, ["raw"], thresholds=STRICT_FORMATS,
+                previous_db=previous).success
+    rechecked = expect_failure(warehouse, reports, ["raw"], thresholds=STRICT_FORMATS,
+                               previous_db=previous, recheck_raw=True)
+    assert [f.examples for f in rechecked.result.failures] == [("crm-3", "crm-4", "crm-5")]
+
+    # a later load is checked, and judged against the earlier loads' (sampled) baseline
+    add_crm_load(warehouse, "run-2", day=2, rows=40)
+    execute(warehouse, f"UPDATE raw.crm_customers SET email = '{PLANTED_BAD_EMAIL}' "
+                       "WHERE crm_row_id IN ('run-2-1', 'run-2-2', 'run-2-3')")
+    error = expect_failure(warehouse, reports, ["raw"], thresholds=STRICT_FORMATS,
+                           previous_db=previous)
+    [failure] = error.result.failures
+    assert failure.suite == "raw.crm_customers.formats"
+    assert failure.examples == ("run-2-1", "run-2-2", "run-2-3")
+    assert "3 of 40" in failure.observed
+    assert failure.context == "0.93 well-formed vs 0.93 in the earlier loads of crm_customers"
+
+
 @pytest.mark.integration  # gate runs, > 2 s
 def test_row_drop_against_previous_load_fails(warehouse: Path, reports: Path) -> None:
     add_crm_load(warehouse, "run-2", day=2, rows=30)  # 25% fewer: fine

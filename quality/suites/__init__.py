@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from quality.suites.catalog import read_catalog
+from quality.suites.catalog import published_at, read_catalog
 from quality.suites.checks import LayerPlan
 from quality.suites.identity import plan_identity
 from quality.suites.profiles import plan_profiles
@@ -43,6 +43,7 @@ def plan_layers(
     sources_config: Path,
     previous_db: Path | None = None,
     strong_identifiers: Mapping[str, Sequence[str] | str] | None = None,
+    recheck_raw: bool = False,
 ) -> list[LayerPlan]:
     """Read everything the requested layers need from ``con`` (read-only) into check specs.
 
@@ -50,7 +51,8 @@ def plan_layers(
     ``sources_config`` is the ``sources.yml`` for format-checked columns the warehouse's
     registry table does not name; ``previous_db`` the last publication, if any;
     ``strong_identifiers`` per strong identifier the sources with authority over it
-    (identity.yml; None: customer numbers of every source).
+    (identity.yml; None: customer numbers of every source).  Raw rows loaded before the
+    previous publication passed its gate and are not read again unless ``recheck_raw``.
     """
     unknown = [layer for layer in layers if layer not in LAYERS]
     if unknown:
@@ -59,7 +61,8 @@ def plan_layers(
     plans: list[LayerPlan] = []
     for layer in layers:
         if layer == "raw":
-            plans.append(plan_raw(con, catalog, thresholds, sources_config))
+            passed = None if recheck_raw else published_at(previous_db)
+            plans.append(plan_raw(con, catalog, thresholds, sources_config, passed))
         elif layer == "identity":
             plans.append(plan_identity(con, catalog, thresholds, previous_db,
                                        strong_identifiers))

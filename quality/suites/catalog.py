@@ -6,6 +6,7 @@ row (the only thing a failure may show) are decided once.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,22 @@ def read_previous(
             notes.append(f"previous publication has no main.{table} with {', '.join(needed)}")
             return None
         return prev.execute(sql).df()
+
+
+def published_at(path: Path | None) -> dt.datetime | None:
+    """When the publication at ``path`` was made (None: there is none): every raw row loaded
+    before it passed that publication's gate."""
+    if path is None or not Path(path).exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as prev:
+        found = prev.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name = '_publication'").fetchall()
+        if not found:
+            return None
+        rows = prev.execute("SELECT max(published_at) FROM main._publication").fetchall()
+    moment = rows[0][0] if rows else None
+    return moment if isinstance(moment, dt.datetime) else None
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, qualified: str) -> int:

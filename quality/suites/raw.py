@@ -6,8 +6,9 @@ ingest recorded in ``raw._source_registry`` rather than a hand-maintained file.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,15 @@ def plan_raw(
     catalog: Catalog,
     thresholds: Thresholds,
     sources_config: Path,
+    passed_until: dt.datetime | None = None,
 ) -> LayerPlan:
     """Per registered source: its table and columns present, its rows, latest load and
-    deliveries; sources come from the registry table ingest wrote with the raw tables."""
+    deliveries; sources come from the registry table ingest wrote with the raw tables.
+
+    ``passed_until``: when the previous publication was made.  Raw is append-only and rows
+    loaded before then passed that publication's gate, so the row checks read only the rows
+    loaded since (a daily run checks its day, not the warehouse's history); None: every row.
+    """
     plan = LayerPlan("raw")
     required: list[tuple[str, bool]] = []
     registry_cols = table_columns(catalog, "raw", REGISTRY_TABLE)
@@ -94,7 +101,8 @@ def plan_raw(
             )
         if source.key is None or not key_ok:
             continue
-        plan.checks.extend(_raw_table_checks(con, catalog, name, source.key, source, thresholds))
+        plan.checks.extend(_raw_table_checks(con, catalog, name, source.key, source, thresholds,
+                                             passed_until))
         plan.checks.append(_load_check(con, catalog, name, source.key, thresholds, plan.notes))
         deliveries = delivery_check(con, catalog, name, source.delivery, thresholds, plan.notes)
         if deliveries is not None:
@@ -110,9 +118,12 @@ def _raw_table_checks(
     key: str,
     source: RawSource,
     thresholds: Thresholds,
+    passed_until: dt.datetime | None = None,
 ) -> list[CheckSpec]:
-    """Record keys present and unique per file version (every row); well-formed contact data,
-    dates and timestamps (the latest load, against the source's earlier loads).
+    """Record keys present and unique per file version (every row loaded after
+    ``passed_until``, see :func:`plan_raw`: a file's rows are loaded at one time, so each
+    file is judged whole); well-formed contact data, dates and timestamps (the latest load,
+    against the source's earlier loads).
 
     Raw is append-only: a later file may legitimately carry the same key again (an update),
     so uniqueness is per file (``_file_sha256``, else ``_source_file``). Inside one file a
@@ -167,17 +178,22 @@ def _raw_table_checks(
                                      "means the value was missing.")
     wanted = list(dict.fromkeys([key, *present]))
     label = label_sql(catalog, "raw", name, [key])
+    unchecked, params = f"raw.{q(name)}", []
+    if passed_until is not None and "_loaded_at" in columns:
+        unchecked, params = f"(SELECT * FROM raw.{q(name)} WHERE _loaded_at > ?)", [passed_until]
     frame = labelled_frame(
         con,
         f"SELECT {label} AS _example, {select_list(wanted)}, {', '.join(derived)} "
-        f"FROM raw.{q(name)}",
-    )
+        f"FROM {unchecked}", params)
     checks = [CheckSpec("raw", table, table, frame, expectations)]
     if formats:
-        checks.append(_format_check(con, columns, name, frame, formats, thresholds))
+        checks.append(_format_check(con, columns, name, frame, formats, thresholds,
+                                    derived[2:]))
     return checks
 
 
+#: Rows of a source's earlier loads its format baseline is estimated from.
+BASELINE_SAMPLE = 200_000
 #: The frame column holding a row's load (ingest's ``_run_id``).
 LOAD = "__load"
 #: Format rules that are no regex: a parse flag that must be true, a value that must be there.
@@ -191,9 +207,16 @@ def _format_check(
     frame: pd.DataFrame,
     formats: Mapping[str, tuple[str, str]],
     thresholds: Thresholds,
+    derived: Sequence[str] = (),
 ) -> CheckSpec:
     """Well-formed shares of the source's latest load: drift against its earlier loads, and a
     floor every load must reach.
+
+    ``frame`` holds the rows not checked before (at least the latest load, unless that was
+    checked already: then there is nothing new to judge); the earlier loads' share is read
+    from the table, over a fixed-size sample of their rows (:data:`BASELINE_SAMPLE`: a share
+    to within a few tenths of a point, whatever the history's length). ``derived``: the
+    frame's computed format columns, as SQL.
 
     A source's own history is the yardstick: a load may fall at most ``format_max_drop``
     below the share of the loads before it. The first load has no history, so only the
@@ -209,7 +232,14 @@ def _format_check(
             f"SELECT CAST(_run_id AS VARCHAR) FROM raw.{q(name)} WHERE _run_id IS NOT NULL "
             f"GROUP BY 1 ORDER BY {order}").fetchall()]
     latest = frame[frame[LOAD] == loads[-1]] if loads else frame
-    earlier = frame[frame[LOAD].isin(loads[:-1])]
+    earlier = frame.iloc[:0]
+    if len(loads) > 1:
+        plain = [c for c in formats if c in columns]
+        earlier = con.execute(  # sampled after the filter, not before
+            f"SELECT * FROM (SELECT {', '.join([*(q(c) for c in plain), *derived]) or '1'} "
+            f"FROM raw.{q(name)} WHERE CAST(_run_id AS VARCHAR) <> ?) "
+            f"USING SAMPLE reservoir({BASELINE_SAMPLE} ROWS) REPEATABLE (7)",
+            [loads[-1]]).df()
     expectations: list[Expectation] = []
     for column, (rule, notes) in formats.items():
         now, before = _well_formed(latest, column, rule), _well_formed(earlier, column, rule)
