@@ -1,22 +1,20 @@
 """Support tickets classified as complaint, praise or request (profiles.traits.ticket_classifier).
 
-A Python model because the classifier is Python (rules shared with the accuracy benchmark);
-only ids and labels leave this model, never the free text.
+A Python model because the classifier is Python (rules shared with the accuracy benchmark).
+A run classifies only new or changed tickets and takes the rest from this model's previous
+table (profiles.traits.ticket_classes); `cdp run --full-refresh` classifies every ticket.
+Only ids and labels leave this model, never the free text.
 """
 
-import pandas as pd
-
-from profiles.traits.ticket_classifier import classify, language
+from identity.state import table_exists
+from profiles.traits.ticket_classes import classify_tickets
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    tickets = dbt.ref("stg_support__tickets").df()  # every source with the tickets role
-    subjects, texts = tickets["subject"].fillna(""), tickets["text"].fillna("")  # NaN for empty
-    return pd.DataFrame({
-        "source": tickets["source"].astype(str),
-        "record_id": tickets["record_id"].astype(str),
-        "created_at": tickets["created_at"],
-        "ticket_class": [classify(s, t) for s, t in zip(subjects, texts, strict=True)],
-        "language": [language(t) for t in texts],
-    })
+    tickets = dbt.ref("stg_support__tickets")  # every source with the tickets role
+    this = f"{dbt.this.schema}.{dbt.this.identifier}"
+    previous = None
+    if not dbt.config.get("full_refresh") and table_exists(session, this):
+        previous = str(dbt.this)
+    return classify_tickets(session, f"({tickets.sql_query()})", previous)
