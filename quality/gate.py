@@ -14,7 +14,7 @@ Design choices and why:
   re-runs (twice in one process, or concurrently) independent; suites, validation
   definitions and checkpoints of the same name are simply replaced. Validation results are
   kept as JSON under ``reports_dir/gx/validations`` so the Data Docs under
-  ``reports_dir/data_docs`` show the history of gate runs.
+  ``reports_dir/data_docs`` show the history of gate runs (the last ``KEPT_RUNS``).
 * Failure reports carry **example record keys only** (record keys, ``source:record_id``,
   profile ids): GX runs with ``exclude_unexpected_values`` so emails, names and other
   column values never reach results, messages, logs or Data Docs.
@@ -28,6 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
+import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -53,6 +55,12 @@ DOCS_SITE = "cdp_quality_gate"
 MAX_EXAMPLES = 5
 #: Data Docs index lists at most this many validation results (newest first).
 DOCS_HISTORY_LIMIT = 500
+#: Runs whose validation results and Data Docs pages are kept (gate and export validations
+#: alike): a CDP runs every day for years and each run adds a result per check, which the
+#: docs index reads back every run.
+KEPT_RUNS = 90
+#: GX's folder for one validation's run time (``20261206T205350.477098Z``).
+_RUN_TIME = re.compile(r"^\d{8}T\d{6}\.\d+Z$")
 
 # GX keeps process-global state (the "current" context); runs in threads take turns.
 _GX_LOCK = threading.Lock()
@@ -316,6 +324,9 @@ def _validate(
                 docs_resources.append(key)
                 _collect(spec, validation.results, result)
 
+    pruned = prune_history(reports_dir)
+    if pruned:
+        log.info("quality gate: validation results of %d older runs removed", pruned)
     try:
         context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=docs_resources)
         index = reports_dir / "data_docs" / "index.html"
@@ -323,6 +334,28 @@ def _validate(
     except Exception as exc:  # docs are a report; never let them hide the gate's verdict
         log.warning("building Data Docs failed: %s", type(exc).__name__)
         result.notes.append(f"Data Docs not built: {type(exc).__name__}")
+
+
+def prune_history(reports_dir: Path, keep: int = KEPT_RUNS) -> int:
+    """Remove the validation results and Data Docs pages of all but the ``keep`` newest runs
+    (by their newest validation time); returns how many runs were removed."""
+    roots = [reports_dir / "gx" / "validations", reports_dir / "data_docs" / "validations"]
+    folders: dict[str, list[Path]] = {}
+    newest: dict[str, str] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for folder in root.rglob("*"):
+            times = [child.name for child in folder.iterdir()] if folder.is_dir() else []
+            if not times or not all(_RUN_TIME.match(name) for name in times):
+                continue
+            folders.setdefault(folder.name, []).append(folder)
+            newest[folder.name] = max(newest.get(folder.name, ""), *times)
+    ranked = sorted(newest, key=lambda run: newest[run], reverse=True)
+    for run in ranked[keep:]:
+        for folder in folders[run]:
+            shutil.rmtree(folder, ignore_errors=True)
+    return max(len(ranked) - keep, 0)
 
 
 def _ephemeral_context(reports_dir: Path) -> AbstractDataContext:

@@ -911,3 +911,25 @@ def test_importing_the_gate_has_no_side_effects_until_checks_run() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           cwd=REPO_ROOT, env=env)
     assert done.returncode == 0, done.stderr
+
+
+def test_validation_history_keeps_the_newest_runs(tmp_path: Path) -> None:
+    """Every gate run adds a result per check; only the newest runs' results and pages stay."""
+    from quality.gate import prune_history
+
+    def result(root: str, suite: str, run: str, at: str) -> Path:
+        folder = tmp_path / root / "validations" / suite.replace(".", "/") / run / at
+        folder.mkdir(parents=True)
+        (folder / "batch.json").write_text("{}")
+        return folder.parent
+
+    runs = {"manual__a": "20261101T060000.000001Z", "scheduled__b": "20261102T060000.000001Z",
+            "manual__c": "20261103T060000.000001Z"}
+    made = {run: [result(root, suite, run, at)
+                  for root in ("gx", "data_docs")
+                  for suite in ("raw.crm_customers", "identity.fct_identity_graph.clusters")]
+            for run, at in runs.items()}
+    assert prune_history(tmp_path, keep=2) == 1
+    assert not any(folder.exists() for folder in made["manual__a"])
+    assert all(folder.exists() for run in ("scheduled__b", "manual__c") for folder in made[run])
+    assert prune_history(tmp_path, keep=2) == 0
