@@ -120,10 +120,9 @@ def _raw_table_checks(
     thresholds: Thresholds,
     passed_until: dt.datetime | None = None,
 ) -> list[CheckSpec]:
-    """Record keys present and unique per file version (every row loaded after
-    ``passed_until``, see :func:`plan_raw`: a file's rows are loaded at one time, so each
-    file is judged whole); well-formed contact data, dates and timestamps (the latest load,
-    against the source's earlier loads).
+    """Record keys present and unique per file version (every row of the files with a row
+    loaded after ``passed_until``, see :func:`plan_raw`); well-formed contact data, dates and
+    timestamps (the latest load, against the source's earlier loads).
 
     Raw is append-only: a later file may legitimately carry the same key again (an update),
     so uniqueness is per file (``_file_sha256``, else ``_source_file``). Inside one file a
@@ -180,7 +179,11 @@ def _raw_table_checks(
     label = label_sql(catalog, "raw", name, [key])
     unchecked, params = f"raw.{q(name)}", []
     if passed_until is not None and "_loaded_at" in columns:
-        unchecked, params = f"(SELECT * FROM raw.{q(name)} WHERE _loaded_at > ?)", [passed_until]
+        new_rows = f"SELECT * FROM raw.{q(name)} WHERE _loaded_at > ?"
+        if version is not None:  # every row of a file with a new row: files are judged whole
+            new_rows = (f"SELECT * FROM raw.{q(name)} WHERE {q(version)} IN "
+                        f"(SELECT {q(version)} FROM raw.{q(name)} WHERE _loaded_at > ?)")
+        unchecked, params = f"({new_rows})", [passed_until]
     frame = labelled_frame(
         con,
         f"SELECT {label} AS _example, {select_list(wanted)}, {', '.join(derived)} "
