@@ -57,6 +57,7 @@ from identity.rules import (
     rule_edges,
 )
 from identity.splink_model import Prediction, empty_splink_edges
+from identity.stable_ids import assign_persistent_ids
 from identity.state import STATE_SCHEMA, ScoreMemo, table_exists
 
 log = logging.getLogger(__name__)
@@ -448,3 +449,70 @@ def _register(con: duckdb.DuckDBPyConnection, table: pa.Table | pd.DataFrame) ->
     name = f"__cdp_{uuid.uuid4().hex[:12]}"
     con.register(name, table)
     return name
+
+
+def _clusters_reusable(con: duckdb.DuckDBPyConnection, previous: str | None, run_id: str
+                       ) -> bool:
+    """Whether this run linked only some records on top of the build ``previous`` (the
+    clusters model's previous table) was derived from."""
+    links, clusters = _meta(con, LINK_META), _meta(con, CLUSTER_META)
+    return previous is not None and links.get("run") == run_id \
+        and links.get("scope") == "affected" and bool(links.get("previous_run")) \
+        and clusters.get("links_run") == links.get("previous_run") \
+        and clusters.get("digest") == digest(con, CLUSTERS_DIGEST, previous)
+
+
+def build_clusters(con: duckdb.DuckDBPyConnection, records: duckdb.DuckDBPyRelation,
+                   links: duckdb.DuckDBPyRelation, previous: str | None,
+                   retired: list[str], run_id: str) -> duckdb.DuckDBPyRelation:
+    """Profiles (components of the merged ``links``) with persistent ids inherited from
+    ``previous`` (the last published profiles; None on a first build), ``retired`` ids never
+    reissued.  Where this run linked only some records (:func:`build_links`), only their
+    profiles are derived again: a profile lies inside one candidate component, so every
+    other record keeps its profile, and the ids it holds are what no new profile may take."""
+    keys = records.project("source, record_id").df()
+    merged = links.filter("status = 'merged'")
+    kept = None
+    if _clusters_reusable(con, previous, run_id):
+        linked = f"(SELECT source, record_id FROM {LINK_RECORDS} WHERE {LINKED_RUN} = ?)"
+        linked_keys = con.execute(f"SELECT * FROM {linked}", [run_id]).df()
+        keys = keys[record_keys(keys["source"], keys["record_id"]).is_in(
+            record_keys(linked_keys["source"], linked_keys["record_id"])).to_numpy(
+                zero_copy_only=False)]
+        others = f"(SELECT source, record_id FROM {LINK_RECORDS} WHERE {LINKED_RUN} <> " \
+                 f"'{_quoted(run_id)}')"
+        kept = (f"SELECT p.source, p.record_id, p.profile_id, p.profile_id AS "
+                f"previous_profile_id FROM {previous} p SEMI JOIN {others} k "
+                "ON p.source = k.source AND p.record_id = k.record_id")
+        counts = con.execute(f"SELECT (SELECT count(*) FROM ({kept})), "
+                             f"(SELECT count(*) FROM {others})").fetchall()[0]
+        if counts[0] != counts[1]:
+            log.warning("identity state: the previous profiles lack records; deriving all")
+            kept, keys = None, records.project("source, record_id").df()
+    if kept is not None:
+        with registered(con, keys) as chosen:
+            edges = merged.query("links", f"SELECT l.* FROM links l SEMI JOIN {chosen} k ON "
+                                 "l.source_l = k.source AND l.record_id_l = k.record_id").df()
+            old = con.execute(f"SELECT p.source, p.record_id, p.profile_id FROM {previous} p "
+                              f"SEMI JOIN {chosen} k ON p.source = k.source AND "
+                              "p.record_id = k.record_id").df()
+        held = con.execute(f"SELECT DISTINCT profile_id FROM ({kept})").df()["profile_id"]
+        retired = [*retired, *held.astype(str)]
+    else:
+        edges = merged.df()
+        old = con.execute(f"SELECT source, record_id, profile_id FROM {previous}").df() \
+            if previous is not None else None
+    derived = _register(con, assign_persistent_ids(
+        keys.assign(cluster=components_from_edges(keys, edges)), old, retired))
+    relation = con.sql(f"SELECT * FROM {derived}" if kept is None
+                       else f"{kept} UNION ALL BY NAME SELECT * FROM {derived}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+    with registered(con, pd.DataFrame({"key": ["links_run", "digest"], "value": [
+            run_id, digest(con, CLUSTERS_DIGEST, f"({relation.sql_query()})")]})) as meta:
+        con.execute(f"CREATE OR REPLACE TABLE {CLUSTER_META} AS SELECT * FROM {meta}")
+    log.info("identity clusters: profiles of %d records derived again", len(keys))
+    return relation
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")
