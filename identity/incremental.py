@@ -476,9 +476,8 @@ def build_clusters(con: duckdb.DuckDBPyConnection, records: duckdb.DuckDBPyRelat
     if _clusters_reusable(con, previous, run_id):
         linked = f"(SELECT source, record_id FROM {LINK_RECORDS} WHERE {LINKED_RUN} = ?)"
         linked_keys = con.execute(f"SELECT * FROM {linked}", [run_id]).df()
-        keys = keys[record_keys(keys["source"], keys["record_id"]).is_in(
-            record_keys(linked_keys["source"], linked_keys["record_id"])).to_numpy(
-                zero_copy_only=False)]
+        keys = keys[pc.is_in(record_keys(keys["source"], keys["record_id"]), value_set=record_keys(
+            linked_keys["source"], linked_keys["record_id"])).to_numpy(zero_copy_only=False)]
         others = f"(SELECT source, record_id FROM {LINK_RECORDS} WHERE {LINKED_RUN} <> " \
                  f"'{_quoted(run_id)}')"
         kept = (f"SELECT p.source, p.record_id, p.profile_id, p.profile_id AS "
