@@ -9,9 +9,16 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from identity import IdentityConfig, train
+from identity.incremental import (
+    build_clusters,
+    build_links,
+    clear_link_state,
+    link_fingerprint,
+)
 from identity.normalise import normalise_records
 from identity.resolve import Linkage, link
 from identity.state import (
@@ -22,6 +29,7 @@ from identity.state import (
     load_memo,
     normalise_incrementally,
     save_memo,
+    table_exists,
 )
 
 CONFIG = IdentityConfig()
@@ -156,6 +164,143 @@ def test_normalise_incrementally_reuses_unchanged_records_only() -> None:
                                     CONFIG.model_copy(update={"default_region": "AT"}), "run-3")
     assert again.reused == 0  # other settings: everything normalised again
     assert np.array_equal(np.sort(con.table("previous").df()["record_id"]), ["1", "2", "3"])
+
+
+# ------------------------------------------- incremental linkage (identity.incremental)
+
+class _Build:
+    """The links and clusters models' steps on a DuckDB file of their own (tables
+    ``links`` and ``clusters``, state in ``identity_state``), either re-using the state
+    (``incremental``) or linking everything every run (ids still inherited, as a
+    ``--full-refresh`` keeps them)."""
+
+    def __init__(self, model: Path, incremental: bool) -> None:
+        self.con = duckdb.connect()
+        self.model, self.incremental = model, incremental
+        self.memo: ScoreMemo | None = _empty_memo() if incremental else None
+        self.fingerprint = link_fingerprint(CONFIG, [], str(model))
+
+    def run(self, records: pd.DataFrame, run_id: str, full_refresh: bool = False
+            ) -> dict[str, object]:
+        norm = _norm(records)
+        versions = pa.array(pd.util.hash_pandas_object(records.astype("string"), index=False)
+                            .astype(str).tolist(), pa.string())
+        reuse = self.incremental and not full_refresh and table_exists(self.con, "main.links")
+        if full_refresh:
+            clear_link_state(self.con)
+        if full_refresh:
+            self.memo = _empty_memo()
+        built = build_links(self.con, norm, versions, CONFIG, overrides=pd.DataFrame(),
+                            fingerprint=self.fingerprint, model_path=str(self.model),
+                            memo=self.memo,
+                            previous_table="links" if reuse else None, run_id=run_id)
+        if self.incremental:
+            self.memo = built.linkage.memo
+        _materialise(self.con, "links", built.relation)
+        keys = self.con.from_df(norm[["source", "record_id"]])
+        previous = "clusters" if table_exists(self.con, "main.clusters") else None
+        _materialise(self.con, "clusters", build_clusters(
+            self.con, keys, self.con.table("links"), previous, [], run_id))
+        return built.linkage.stats
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (self.con.sql("SELECT * EXCLUDE (comparison_weights) FROM links "
+                             "ORDER BY ALL").df(),
+                self.con.sql("SELECT * FROM clusters ORDER BY ALL").df())
+
+
+def _materialise(con: duckdb.DuckDBPyConnection, table: str,
+                 relation: duckdb.DuckDBPyRelation) -> None:
+    """``relation`` as ``table``, as dbt does after the model returned."""
+    con.register("__result", relation.df())
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __result")
+    con.unregister("__result")
+
+
+def _profiles(clusters: pd.DataFrame) -> set[frozenset[str]]:
+    return {frozenset(group) for group in clusters.groupby("profile_id")["record_id"]
+            .agg(list)}
+
+
+def _deltas(fake, *steps: pd.DataFrame) -> list[dict[str, object]]:
+    """Build ``steps`` one after another incrementally and linking everything; after each
+    the links (edges and statuses) and profiles (ids included) must be the same."""
+    _, model = fake
+    incremental, full = _Build(model, True), _Build(model, False)
+    stats = []
+    for number, records in enumerate(steps, start=1):
+        stats.append(incremental.run(records, f"run-{number}"))
+        full.run(records, f"run-{number}")
+        got, want = incremental.tables(), full.tables()
+        pd.testing.assert_frame_equal(got[0], want[0])
+        pd.testing.assert_frame_equal(got[1], want[1])
+    return stats
+
+
+def _copy_person(records: pd.DataFrame, into: int, like: int) -> pd.DataFrame:
+    """``records`` with the identity values of row ``like`` on row ``into``."""
+    out = records.copy()
+    columns = ["first_name", "last_name", "birth_date", "city", "email"]
+    out.loc[out.index[into], columns] = records.loc[records.index[like], columns].to_numpy()
+    return out
+
+
+@pytest.mark.integration  # a few seconds each: Splink and clustering on fake_1000
+def test_incremental_add_only_delta_links_only_touched_components(fake) -> None:
+    records, _ = fake
+    stats = _deltas(fake, records.iloc[:900], records)
+    assert stats[0]["records_linked"] == 900
+    assert 100 <= stats[1]["records_linked"] < 300  # the 100 new and their components
+
+
+@pytest.mark.integration
+def test_incremental_unchanged_redelivery_links_nothing(fake) -> None:
+    records, _ = fake
+    stats = _deltas(fake, records, records.sample(frac=1, random_state=1))
+    assert stats[1]["records_linked"] == 0 and stats[1]["components_linked"] == 0
+
+
+@pytest.mark.integration
+def test_incremental_changed_record_splits_and_merges_profiles(fake) -> None:
+    records, model = fake
+    base = _Build(model, False)
+    base.run(records, "run-1")
+    before = _profiles(base.tables()[1])
+    split = records.copy()
+    split.loc[split.index[:3], ["first_name", "email", "city"]] = \
+        [["Zebulon", "zebulon@example.org", "Nowhere"]] * 3
+    merged = _copy_person(records, into=10, like=500)
+    stats = _deltas(fake, records, split, merged)
+    assert 0 < stats[1]["records_linked"] < 100 and 0 < stats[2]["records_linked"] < 100
+    base.run(split, "run-2")
+    assert _profiles(base.tables()[1]) != before  # the changes did split / merge profiles
+    base.run(merged, "run-3")
+    assert len(_profiles(base.tables()[1])) != len(before)
+
+
+@pytest.mark.integration
+def test_incremental_late_record_joins_an_existing_profile(fake) -> None:
+    records, _ = fake
+    late = records.iloc[[5]].assign(record_id="late-1")
+    stats = _deltas(fake, records, pd.concat([records, late], ignore_index=True))
+    assert 1 < stats[1]["records_linked"] < 50
+
+
+@pytest.mark.integration
+def test_incremental_erased_records_and_a_delta_after_a_full_refresh(fake) -> None:
+    records, model = fake
+    erased = records.drop(records.index[40:60])
+    stats = _deltas(fake, records, erased)
+    assert stats[1]["records_linked"] < 100
+    incremental, full = _Build(model, True), _Build(model, False)
+    for build in (incremental, full):
+        build.run(records, "run-1")
+    assert incremental.run(records, "run-2", full_refresh=True)["records_linked"] == 1000
+    full.run(records, "run-2")
+    later = incremental.run(erased, "run-3")
+    full.run(erased, "run-3")
+    assert later["records_linked"] < 100
+    assert all(a.equals(b) for a, b in zip(incremental.tables(), full.tables(), strict=True))
 
 
 # ------------------------------------------------------------------ in a real build (dbt)
