@@ -380,16 +380,20 @@ def test_delta_build_equals_a_full_refresh_and_an_unchanged_run_touches_nothing(
     touched = delta["touched"]
     assert touched["records_normalised"] == 8  # 5 changed, 3 new
     assert 0 < touched["person_nodes_scored"] < touched["person_nodes"] / 4
+    assert 8 <= touched["records_linked"] < delta["records"] / 4  # the touched components
+    assert 0 < touched["components_linked"] <= touched["records_linked"]
     incremental = _identity_tables(home)
     full = _build(home, "run-3", full_refresh=True)
     assert full["touched"]["records_normalised"] == full["records"]
     assert full["touched"]["person_nodes_scored"] == full["touched"]["person_nodes"]
+    assert full["touched"]["records_linked"] == full["records"]
     refreshed = _identity_tables(home)
     pd.testing.assert_frame_equal(incremental[0], refreshed[0])
     pd.testing.assert_frame_equal(incremental[1], refreshed[1])
     again = _build(home, "run-4")
     assert again["touched"] == {**again["touched"], "records_normalised": 0,
-                                "person_nodes_scored": 0, "splink_pairs_scored": 0}
+                                "person_nodes_scored": 0, "splink_pairs_scored": 0,
+                                "records_linked": 0, "components_linked": 0}
     pd.testing.assert_frame_equal(_identity_tables(home)[1], refreshed[1])
 
 
