@@ -490,8 +490,8 @@ def build_clusters(con: duckdb.DuckDBPyConnection, records: duckdb.DuckDBPyRelat
             kept, keys = None, records.project("source, record_id").df()
     if kept is not None:
         with registered(con, keys) as chosen:
-            edges = merged.query("links", f"SELECT l.* FROM links l SEMI JOIN {chosen} k ON "
-                                 "l.source_l = k.source AND l.record_id_l = k.record_id").df()
+            edges = con.sql(f"SELECT l.* FROM ({merged.sql_query()}) l SEMI JOIN {chosen} k "
+                            "ON l.source_l = k.source AND l.record_id_l = k.record_id").df()
             old = con.execute(f"SELECT p.source, p.record_id, p.profile_id FROM {previous} p "
                               f"SEMI JOIN {chosen} k ON p.source = k.source AND "
                               "p.record_id = k.record_id").df()
