@@ -17,7 +17,8 @@ statuses as last time.  A run therefore
   the previous links table.
 
 The state (``identity_state``) is what the last build linked: per record its version, its
-candidate component and the values above (:data:`LINK_RECORDS`), and a fingerprint of what
+candidate component and hashes of the values above (:data:`LINK_RECORDS`: no identifier in
+clear beside the normalised records), and a fingerprint of what
 linkage depends on besides the records, the birth-date guard and a digest of the links
 table written (:data:`LINK_META`).  Anything unexpected (no state, another fingerprint or
 guard, a links table the digest does not describe, a candidate edge leaving the affected
@@ -177,10 +178,21 @@ def generic_values(con: duckdb.DuckDBPyConnection, nodes: str, max_identifier_pe
     return out
 
 
-def _value_match(nodes: str, seeds: str) -> str:
-    """Nodes sharing the identity tuple or a join value with a row of ``seeds``."""
-    parts = [f'SELECT node FROM {nodes} WHERE "{c}" IN (SELECT "{c}" FROM {seeds} '
-             f'WHERE "{c}" IS NOT NULL)' for c in (TUPLE_KEY, *JOIN_COLUMNS)]
+def _hashed(column: str) -> str:
+    """SQL of a join value as the state keeps it: a hash (equal values, equal hashes; a
+    collision only links a few more records again), null for null."""
+    return f'CASE WHEN "{column}" IS NULL THEN NULL ELSE hash("{column}") END'
+
+
+def _value_match(nodes: str, seeds: str, hashed: bool) -> str:
+    """Nodes sharing the identity tuple or a join value with a row of ``seeds`` (whose join
+    values are hashes if ``hashed``: rows of the state)."""
+    parts = [f'SELECT node FROM {nodes} WHERE {TUPLE_KEY} IN (SELECT {TUPLE_KEY} FROM {seeds} '
+             f"WHERE {TUPLE_KEY} IS NOT NULL)"]
+    for column in JOIN_COLUMNS:
+        value = _hashed(column) if hashed else f'"{column}"'
+        parts.append(f'SELECT node FROM {nodes} WHERE {value} IN (SELECT "{column}" FROM '
+                     f'{seeds} WHERE "{column}" IS NOT NULL)')
     return " UNION ".join(parts)
 
 
@@ -197,7 +209,7 @@ def affected_records(con: duckdb.DuckDBPyConnection, records: str, nodes: str,
     seeds = f"SELECT * FROM {nodes} WHERE node IN ({fresh})"
     seed_nodes = con.execute(
         f"WITH seeds AS ({seeds}), departed AS ({departed}) "
-        f"{_value_match(nodes, 'seeds')} UNION {_value_match(nodes, 'departed')} "
+        f"{_value_match(nodes, 'seeds', False)} UNION {_value_match(nodes, 'departed', True)} "
         f"UNION {fresh}").fetchnumpy()["node"].astype(np.int64)
     touched = np.zeros(int(con.execute(f"SELECT count(*) FROM {nodes}").fetchall()[0][0]),
                        dtype=bool)
@@ -272,8 +284,10 @@ def save_link_state(con: duckdb.DuckDBPyConnection, linked: pa.Table, kept: str 
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
     with registered(con, linked) as new, registered(con, pd.DataFrame(
             {"key": list(meta), "value": list(meta.values())})) as meta_rows:
-        rows = f"SELECT * FROM {new}" if kept is None else \
-            f"{kept} UNION ALL BY NAME SELECT * FROM {new}"
+        hashed = ", ".join(f'{_hashed(c)} AS "{c}"' for c in JOIN_COLUMNS)
+        rows = f"SELECT * REPLACE ({hashed}) FROM {new}"
+        if kept is not None:
+            rows = f"{kept} UNION ALL BY NAME {rows}"
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"CREATE OR REPLACE TABLE {LINK_RECORDS}_next AS {rows}")
