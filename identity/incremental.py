@@ -73,8 +73,6 @@ TUPLE_KEY = "tuple_key"  # hash of the node's identity values (null: a record of
 #: the node values a rule joins on (phone_digits is derived from phone in build_nodes)
 JOIN_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(rule.column for rule in RULES))
 SOFT_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(r.column for r in RULES if not r.hard))
-STATE_COLUMNS = ["source", "record_id", "version", COMPONENT, TUPLE_KEY, *JOIN_COLUMNS,
-                 LINKED_RUN]
 
 LINKS_DIGEST = ("SELECT count(*), coalesce(bit_xor(hash(source_l, record_id_l, source_r, "
                 "record_id_r, rule, status)), 0) FROM {}")
@@ -99,6 +97,7 @@ def digest(con: duckdb.DuckDBPyConnection, query: str, relation: str) -> str:
 
 
 def _meta(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """A meta table's key/value rows (none when it does not exist)."""
     if not table_exists(con, table):
         return {}
     return dict(con.execute(f"SELECT key, value FROM {table}").fetchall())
@@ -263,7 +262,7 @@ def component_keys(norm: pd.DataFrame, edges: pd.DataFrame) -> pa.Array:
     return pa.array(name[labels], pa.string())
 
 
-def state_rows(norm: pd.DataFrame, versions: pa.Array, node_of_record: np.ndarray,
+def state_rows(norm: pd.DataFrame, versions: pa.Array | pa.ChunkedArray, node_of_record: np.ndarray,
                values: pa.Table, components: pa.Array, run_id: str) -> pa.Table:
     """The :data:`LINK_RECORDS` rows of the records linked in this run."""
     at = pa.array(node_of_record, pa.int64())
@@ -371,7 +370,8 @@ def edges_with_weights(edges: pd.DataFrame, model: dict[str, Any] | None,
     return edges.astype({"comparison_weights": "string", "model": "string"})
 
 
-def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame, versions: pa.Array,
+def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame,
+                versions: pa.Array | pa.ChunkedArray,
                 config: IdentityConfig, *, overrides: pd.DataFrame, fingerprint: str,
                 model_path: str | None, memo: ScoreMemo | None, previous_table: str | None,
                 run_id: str) -> LinksBuild:
