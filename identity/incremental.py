@@ -199,11 +199,12 @@ def affected_records(con: duckdb.DuckDBPyConnection, records: str, nodes: str,
                      candidate_pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Positions of the records to link again (see the module's docstring).
 
-    ``records``: registered ``row, source, record_id, version, node`` of every current
-    record; ``nodes``: registered :func:`node_values`; ``candidate_pairs``: node pairs of
-    the Splink and e-mail/name candidates over all nodes."""
+    ``records``: registered ``row, source, record_id, version, node, renormalised`` of
+    every current record; ``nodes``: registered :func:`node_values`; ``candidate_pairs``:
+    node pairs of the Splink and e-mail/name candidates over all nodes."""
     same = "s.source = c.source AND s.record_id = c.record_id AND s.version = c.version"
-    fresh = f"SELECT c.node FROM {records} c ANTI JOIN {LINK_RECORDS} s ON {same}"
+    fresh = (f"SELECT c.node FROM {records} c ANTI JOIN {LINK_RECORDS} s ON {same} "
+             f"UNION SELECT node FROM {records} WHERE renormalised")
     departed = f"SELECT s.* FROM {LINK_RECORDS} s ANTI JOIN {records} c ON {same}"
     seeds = f"SELECT * FROM {nodes} WHERE node IN ({fresh})"
     seed_nodes = con.execute(
@@ -374,8 +375,10 @@ def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame,
                 versions: pa.Array | pa.ChunkedArray,
                 config: IdentityConfig, *, overrides: pd.DataFrame, fingerprint: str,
                 model_path: str | None, memo: ScoreMemo | None, previous_table: str | None,
-                run_id: str) -> LinksBuild:
-    """Link ``norm`` (with each record's ``_identity_version``) re-using the previous build
+                run_id: str, renormalised: np.ndarray | None = None) -> LinksBuild:
+    """Link ``norm`` (with each record's ``_identity_version``; ``renormalised``: the records
+    normalised in this run, whose values may differ under the same version, such as a birth
+    date believed from today on) re-using the previous build
     where the state allows (``previous_table`` None: link everything), save the state for
     the next run and return what to publish."""
     started = time.perf_counter()
@@ -393,7 +396,9 @@ def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame,
         "row": pa.array(np.arange(len(norm), dtype=np.int64)),
         "source": pa.array(norm["source"].astype("string").array, pa.string()),
         "record_id": pa.array(norm["record_id"].astype("string").array, pa.string()),
-        "version": versions, "node": pa.array(node_of_record, pa.int64())})
+        "version": versions, "node": pa.array(node_of_record, pa.int64()),
+        "renormalised": pa.array(np.zeros(len(norm), dtype=bool) if renormalised is None
+                                 else renormalised)})
     affected = np.ones(len(norm), dtype=bool)
     decided = None
     with registered(con, values) as nodes_sql, registered(con, records) as records_sql:

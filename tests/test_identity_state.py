@@ -182,12 +182,16 @@ class _Build:
         self.memo: ScoreMemo | None = _empty_memo() if incremental and model else None
         self.fingerprint = link_fingerprint(config, [], self.model)
 
-    def run(self, records: pd.DataFrame, run_id: str, full_refresh: bool = False
-            ) -> dict[str, object]:
+    def run(self, records: pd.DataFrame, run_id: str, full_refresh: bool = False,
+            versions_of: pd.DataFrame | None = None,
+            renormalised: np.ndarray | None = None) -> dict[str, object]:
+        """One build; ``versions_of``: the records whose versions to give ``records`` (as
+        when a record is normalised again under an unchanged version)."""
         norm = normalise_records(records, self.config.default_region,
                                  self.config.min_birth_date)
-        versions = pa.array(pd.util.hash_pandas_object(records.astype("string"), index=False)
-                            .astype(str).tolist(), pa.string())
+        versioned = records if versions_of is None else versions_of
+        versions = pa.array(pd.util.hash_pandas_object(versioned.astype("string"),
+                                                       index=False).astype(str).tolist())
         reuse = self.incremental and not full_refresh and table_exists(self.con, "main.links")
         if full_refresh:
             clear_link_state(self.con)
@@ -196,7 +200,8 @@ class _Build:
         built = build_links(self.con, norm, versions, self.config, overrides=pd.DataFrame(),
                             fingerprint=self.fingerprint, model_path=self.model,
                             memo=self.memo,
-                            previous_table="links" if reuse else None, run_id=run_id)
+                            previous_table="links" if reuse else None, run_id=run_id,
+                            renormalised=renormalised)
         if self.incremental:
             self.memo = built.linkage.memo
         _materialise(self.con, "links", built.relation)
@@ -320,6 +325,24 @@ def test_incremental_a_departed_record_that_made_a_value_generic(fake) -> None:
     config = CONFIG.model_copy(update={"use_splink": False, "max_identifier_people": 3})
     stats = _deltas(fake, records, records.iloc[2:], config=config)
     assert stats[1]["records_linked"] == 6  # the other three people, both records each
+
+
+@pytest.mark.integration
+def test_incremental_a_record_normalised_again_under_its_version_is_linked_again(fake
+                                                                                ) -> None:
+    """A record normalised again this run may hold other values under the same version (a
+    birth date believed from today on): it counts as changed."""
+    records, model = fake
+    later = _copy_person(records, into=10, like=500)
+    again = np.zeros(len(records), dtype=bool)
+    again[10] = True
+    incremental, full = _Build(model, True), _Build(model, False)
+    incremental.run(records, "run-1")
+    stats = incremental.run(later, "run-2", versions_of=records, renormalised=again)
+    full.run(later, "run-1")
+    assert 0 < stats["records_linked"] < 100
+    assert all(a.equals(b) for a, b in zip(incremental.tables()[:1], full.tables()[:1],
+                                           strict=True))
 
 
 # ------------------------------------------------------------------ in a real build (dbt)

@@ -12,11 +12,21 @@ load come in as the model's config (dbt vars set by cdp.dbt; the training step c
 file): this model decides nothing about models and writes no files.
 """
 
+import pyarrow.compute as pc
+
 from identity.config import IdentityConfig
 from identity.incremental import build_links, clear_link_state, link_fingerprint
 from identity.normalise import as_normalised
 from identity.overrides import overrides_from_records
-from identity.state import VERSION_COLUMN, ScoreMemo, clear_memo, load_memo, save_memo, table_exists
+from identity.state import (
+    RUN_COLUMN,
+    VERSION_COLUMN,
+    ScoreMemo,
+    clear_memo,
+    load_memo,
+    save_memo,
+    table_exists,
+)
 
 
 def model(dbt, session):
@@ -31,6 +41,10 @@ def model(dbt, session):
     if full_refresh:
         clear_link_state(session)
     table = dbt.ref("int_identity__normalised").to_arrow_table()
+    run_id = dbt.config.get("run_id")
+    # normalised in this run: a record's values may change under the same version (a birth
+    # date believed from today on), so these count as changed
+    renormalised = pc.equal(table.column(RUN_COLUMN), run_id).fill_null(False).to_numpy()
     overrides = dbt.config.get("identity_overrides")
     this = f"{dbt.this.schema}.{dbt.this.identifier}"
     # a model trained in memory each run may differ from the last: nothing is re-used then
@@ -41,9 +55,9 @@ def model(dbt, session):
                         fingerprint=link_fingerprint(config, overrides, model_file),
                         model_path=model_file, memo=memo,
                         previous_table=str(dbt.this) if reusable else None,
-                        run_id=dbt.config.get("run_id"))
+                        run_id=run_id, renormalised=renormalised)
     if built.linkage.memo is not None:
-        save_memo(session, built.linkage.memo, dbt.config.get("run_id"))
+        save_memo(session, built.linkage.memo, run_id)
     else:  # scored afresh in memory (or not at all): no score of an old record may linger
         clear_memo(session)
     return built.relation
