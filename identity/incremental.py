@@ -10,7 +10,8 @@ statuses as last time.  A run therefore
 * finds the *affected* records (SQL over the build connection): the nodes holding a record
   whose version the last build did not link (new or changed), the nodes sharing an identity
   tuple or a value a rule joins on with one of those or with a record the last build linked
-  and that is gone or changed since, their Splink and e-mail/name candidates, and every
+  and that is gone or changed since, their must-link, Splink and e-mail/name candidates
+  (changed overrides change the fingerprint below: everything is linked), and every
   record of the previous candidate components any of them (or a departed record) was in,
 * runs rules and clustering on the affected records only (node ids keep their relative
   order, the generic-value verdicts come from all nodes) and takes every other edge from
@@ -336,27 +337,30 @@ def _restrict(edges: pd.DataFrame, to_sub: np.ndarray) -> pd.DataFrame | None:
 
 def _decide_restricted(norm: pd.DataFrame, affected: np.ndarray, nodes: pd.DataFrame,
                        node_of_record: np.ndarray, config: IdentityConfig,
-                       overrides: pd.DataFrame, dob_guard: bool, splink_edges: pd.DataFrame,
-                       email_names: pd.DataFrame, generic: dict[str, set[str]]
+                       overrides: pd.DataFrame, dob_guard: bool,
+                       candidates: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+                       cannot_pairs: list[tuple[int, int]], generic: dict[str, set[str]]
                        ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """Rules and clustering over the ``affected`` records only: their records and edges, or
-    None when they are not whole nodes in the full build's order or a Splink or e-mail/name
-    candidate leaves them (then everything is linked)."""
+    None when they are not whole nodes in the full build's order or one of the must-link,
+    Splink or e-mail/name ``candidates`` of all nodes leaves them (then everything is
+    linked)."""
     sub = norm[affected].reset_index(drop=True)
-    checked, exact, sub_nodes, sub_of_record = _nodes(sub, overrides)
+    _, _, sub_nodes, sub_of_record = _nodes(sub, overrides)
     to_sub = np.full(len(nodes), -1, dtype=np.int64)
     to_sub[node_of_record[affected]] = sub_of_record
     if not _same_order(to_sub) or np.any(to_sub[node_of_record[~affected]] >= 0):
         return None
-    sub_splink = _restrict(splink_edges, to_sub)
-    sub_emails = _restrict(email_names, to_sub)
-    if sub_splink is None or sub_emails is None:
+    must_edges, splink_edges, email_names = (_restrict(edges, to_sub) for edges in candidates)
+    if must_edges is None or splink_edges is None or email_names is None:
         return None
-    must_edges, cannot_pairs = override_edges(checked, exact, sub_of_record)
+    # a cannot-link reaching outside never meets a merge: the two sides share no component
+    cannot = [(int(to_sub[a]), int(to_sub[b])) for a, b in cannot_pairs
+              if to_sub[a] >= 0 and to_sub[b] >= 0]
     rules = rule_edges(sub_nodes, config.pairwise_group_limit, config.max_identifier_people,
                        config.strong_identifiers, generic_values=generic)
     _, _, edges = decide(sub, sub_nodes, sub_of_record, config, dob_guard,
-                         [must_edges, rules, sub_splink, sub_emails], cannot_pairs)
+                         [must_edges, rules, splink_edges, email_names], cannot)
     return sub, edges
 
 
@@ -399,6 +403,7 @@ def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame,
         "version": versions, "node": pa.array(node_of_record, pa.int64()),
         "renormalised": pa.array(np.zeros(len(norm), dtype=bool) if renormalised is None
                                  else renormalised)})
+    must_edges, cannot_pairs = override_edges(checked, exact, node_of_record)
     affected = np.ones(len(norm), dtype=bool)
     decided = None
     with registered(con, values) as nodes_sql, registered(con, records) as records_sql:
@@ -406,22 +411,20 @@ def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame,
             log.info("identity state: the birth-date guard changed; linking everything")
         elif previous is not None:
             affected = affected_records(con, records_sql, nodes_sql, [
-                (splink_edges["node_l"].to_numpy(dtype=np.int64),
-                 splink_edges["node_r"].to_numpy(dtype=np.int64)),
-                (email_names["node_l"].to_numpy(dtype=np.int64),
-                 email_names["node_r"].to_numpy(dtype=np.int64))])
+                (edges["node_l"].to_numpy(dtype=np.int64),
+                 edges["node_r"].to_numpy(dtype=np.int64))
+                for edges in (must_edges, splink_edges, email_names)])
         if not affected.all():
             generic = generic_values(con, nodes_sql, config.max_identifier_people)
             if rules_stay_inside(con, nodes_sql, np.unique(node_of_record[affected]), generic):
-                decided = _decide_restricted(norm, affected, nodes, node_of_record, config,
-                                             overrides, dob_guard, splink_edges, email_names,
-                                             generic)
+                decided = _decide_restricted(
+                    norm, affected, nodes, node_of_record, config, overrides, dob_guard,
+                    (must_edges, splink_edges, email_names), cannot_pairs, generic)
             if decided is None:
                 log.warning("identity state: a candidate edge leaves the affected records; "
                             "linking everything")
                 affected[:] = True
     if decided is None:
-        must_edges, cannot_pairs = override_edges(checked, exact, node_of_record)
         rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people,
                            config.strong_identifiers)
         decided = norm, decide(norm, nodes, node_of_record, config, dob_guard,

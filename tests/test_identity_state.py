@@ -175,12 +175,15 @@ class _Build:
     ``--full-refresh`` keeps them)."""
 
     def __init__(self, model: Path | None, incremental: bool,
-                 config: IdentityConfig = CONFIG) -> None:
+                 config: IdentityConfig = CONFIG, overrides: pd.DataFrame | None = None
+                 ) -> None:
         self.con = duckdb.connect()
         self.model = str(model) if model is not None else None
         self.incremental, self.config = incremental, config
         self.memo: ScoreMemo | None = _empty_memo() if incremental and model else None
-        self.fingerprint = link_fingerprint(config, [], self.model)
+        self.overrides = pd.DataFrame() if overrides is None else overrides
+        self.fingerprint = link_fingerprint(
+            config, self.overrides.to_dict(orient="records"), self.model)
 
     def run(self, records: pd.DataFrame, run_id: str, full_refresh: bool = False,
             versions_of: pd.DataFrame | None = None,
@@ -197,7 +200,7 @@ class _Build:
             clear_link_state(self.con)
         if full_refresh and self.memo is not None:
             self.memo = _empty_memo()
-        built = build_links(self.con, norm, versions, self.config, overrides=pd.DataFrame(),
+        built = build_links(self.con, norm, versions, self.config, overrides=self.overrides,
                             fingerprint=self.fingerprint, model_path=self.model,
                             memo=self.memo,
                             previous_table="links" if reuse else None, run_id=run_id,
@@ -343,6 +346,26 @@ def test_incremental_a_record_normalised_again_under_its_version_is_linked_again
     assert 0 < stats["records_linked"] < 100
     assert all(a.equals(b) for a, b in zip(incremental.tables()[:1], full.tables()[:1],
                                            strict=True))
+
+
+@pytest.mark.integration
+def test_incremental_a_late_record_a_must_link_names(fake) -> None:
+    """An override made before its record arrived: the must-link reaches a profile none of
+    whose records changed, which is linked again with it."""
+    records, model = fake
+    late = records.iloc[[0]].assign(record_id="late-1", first_name="Zebulon",
+                                    last_name="Quux", email="zq@example.org", city="Nowhere")
+    overrides = pd.DataFrame([{"source_l": "fake_1000", "record_id_l": "late-1",
+                               "source_r": "fake_1000", "record_id_r": "500",
+                               "kind": "must_link"}])
+    incremental, full = (_Build(model, mode, overrides=overrides) for mode in (True, False))
+    for build in (incremental, full):
+        build.run(records, "run-1")
+    stats = incremental.run(pd.concat([records, late], ignore_index=True), "run-2")
+    full.run(pd.concat([records, late], ignore_index=True), "run-2")
+    assert 1 < stats["records_linked"] < 50
+    assert all(a.equals(b) for a, b in zip(incremental.tables(), full.tables(), strict=True))
+    assert (incremental.tables()[0]["rule"] == "must_link").sum() == 1
 
 
 # ------------------------------------------------------------------ in a real build (dbt)
