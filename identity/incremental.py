@@ -239,15 +239,19 @@ def affected_records(con: duckdb.DuckDBPyConnection, records: str, nodes: str,
 
 def rules_stay_inside(con: duckdb.DuckDBPyConnection, nodes: str, affected_nodes: np.ndarray,
                       generic: dict[str, set[str]]) -> bool:
-    """No value a rule joins on (other than a generic one, which joins nothing) is held by an
-    affected and an unaffected node: the rule edges of the affected records are theirs
-    alone (a safety net under the reasoning of :func:`affected_records`)."""
+    """No value a rule joins on is held by an affected and an unaffected node, except a
+    generic one (which joins nothing) and an e-mail whose people and person-less nodes fall
+    on different sides (the address names someone else than its people: no edge between the
+    two, see :func:`identity.rules.rule_edges`), so the rule edges of the affected records
+    are theirs alone (a safety net under the reasoning of :func:`affected_records`)."""
     with registered(con, pa.table({"node": affected_nodes})) as inside:
         for column in JOIN_COLUMNS:
+            apart = "bool_and(has_person = inside) OR bool_and(has_person <> inside)" \
+                if column == "email" else "false"
             found = con.execute(
-                f'SELECT "{column}" FROM {nodes} WHERE "{column}" IS NOT NULL GROUP BY 1 '
-                f"HAVING bool_or(node IN (SELECT node FROM {inside})) AND NOT "
-                f"bool_and(node IN (SELECT node FROM {inside}))").fetchall()
+                f'SELECT "{column}" FROM (SELECT "{column}", has_person, node IN (SELECT node '
+                f'FROM {inside}) AS inside FROM {nodes} WHERE "{column}" IS NOT NULL) GROUP BY 1 '
+                f"HAVING bool_or(inside) AND NOT bool_and(inside) AND NOT ({apart})").fetchall()
             if any(str(row[0]) not in generic.get(column, ()) for row in found):
                 return False
     return True
