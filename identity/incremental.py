@@ -202,7 +202,9 @@ def affected_records(con: duckdb.DuckDBPyConnection, records: str, nodes: str,
 
     ``records``: registered ``row, source, record_id, version, node, renormalised`` of
     every current record; ``nodes``: registered :func:`node_values`; ``candidate_pairs``:
-    node pairs of the Splink and e-mail/name candidates over all nodes."""
+    node pairs of the must-link, Splink and e-mail/name candidates over all nodes (one hop
+    from a seed is enough: an edge between two unchanged nodes is one the last build had,
+    inside one of its components)."""
     same = "s.source = c.source AND s.record_id = c.record_id AND s.version = c.version"
     fresh = (f"SELECT c.node FROM {records} c ANTI JOIN {LINK_RECORDS} s ON {same} "
              f"UNION SELECT node FROM {records} WHERE renormalised")
