@@ -50,13 +50,7 @@ from identity.config import IdentityConfig
 from identity.explain import comparison_weights
 from identity.keys import record_keys, smallest_per_group
 from identity.normalise import IDENTITY_COLUMNS
-from identity.resolve import (
-    Linkage,
-    birth_date_guard_on,
-    decide,
-    identity_nodes,
-    scored_splink_edges,
-)
+from identity.resolve import Linkage, _birth_date_guard, _nodes, _splink_edges, decide
 from identity.rules import (
     NAME_ONLY_COLUMNS,
     RULES,
@@ -358,7 +352,7 @@ def _decide_restricted(norm: pd.DataFrame, affected: np.ndarray, nodes: pd.DataF
     Splink or e-mail/name ``candidates`` of all nodes leaves them (then everything is
     linked)."""
     sub = norm[affected].reset_index(drop=True)
-    _, _, sub_nodes, sub_of_record = identity_nodes(sub, overrides)
+    _, _, sub_nodes, sub_of_record = _nodes(sub, overrides)
     to_sub = np.full(len(nodes), -1, dtype=np.int64)
     to_sub[node_of_record[affected]] = sub_of_record
     if not _same_order(to_sub) or np.any(to_sub[node_of_record[~affected]] >= 0):
@@ -400,12 +394,12 @@ def build_links(con: duckdb.DuckDBPyConnection, norm: pd.DataFrame,
     started = time.perf_counter()
     previous = load_link_state(con, fingerprint, previous_table) \
         if previous_table is not None else None
-    checked, exact, nodes, node_of_record = identity_nodes(norm, overrides)
-    scored = scored_splink_edges(nodes, config, model_path, memo) if config.use_splink else None
+    checked, exact, nodes, node_of_record = _nodes(norm, overrides)
+    scored = _splink_edges(nodes, config, model_path, memo) if config.use_splink else None
     prediction = scored.prediction if scored is not None \
         else Prediction(empty_splink_edges(), None, None)
     splink_edges = prediction.edges
-    dob_guard = birth_date_guard_on(config, nodes, splink_edges)
+    dob_guard = _birth_date_guard(config, nodes, splink_edges)
     email_names = email_name_edges(nodes)
     values = node_values(nodes)
     records = pa.table({

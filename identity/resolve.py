@@ -97,8 +97,8 @@ class Linkage:
     memo: ScoreMemo | None = None  # the Splink scores to keep for the next run
 
 
-def identity_nodes(norm: pd.DataFrame, overrides: pd.DataFrame | None
-                   ) -> tuple[pd.DataFrame, pa.Array | None, pd.DataFrame, np.ndarray]:
+def _nodes(norm: pd.DataFrame, overrides: pd.DataFrame | None
+           ) -> tuple[pd.DataFrame, pa.Array | None, pd.DataFrame, np.ndarray]:
     """Checked overrides, exact record keys (when there are overrides), identity nodes and
     each record's node; records named by overrides stay their own node."""
     checked = validate_overrides(overrides)
@@ -134,7 +134,7 @@ def train_normalised(norm: pd.DataFrame, config: IdentityConfig, *,
     """:func:`train` on records normalised already, over the nodes :func:`link` scores (the
     records ``overrides`` name kept apart), so the model fits exactly what it will score."""
     prefer_jemalloc()
-    _, _, nodes, _ = identity_nodes(norm, overrides)
+    _, _, nodes, _ = _nodes(norm, overrides)
     return train_model(nodes, config, path)
 
 
@@ -142,7 +142,7 @@ def data_fingerprint(norm: pd.DataFrame, overrides: pd.DataFrame | None = None
                      ) -> dict[str, Any]:
     """The fingerprint a model trained on these normalised records would carry (rows,
     sources, filled fields of the nodes it scores), to check a stored model against."""
-    _, _, nodes, _ = identity_nodes(norm, overrides)
+    _, _, nodes, _ = _nodes(norm, overrides)
     return fingerprint(splink_input(nodes), node_sources(nodes))
 
 
@@ -210,12 +210,12 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
           model_path: str | Path | None, memo: ScoreMemo | None) -> Linkage:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    checked, exact_keys, nodes, node_of_record = identity_nodes(norm, overrides)
+    checked, exact_keys, nodes, node_of_record = _nodes(norm, overrides)
     timings["nodes"], mark = time.perf_counter() - started, time.perf_counter()
 
     # Splink scores in DuckDB (which releases the GIL) while the rule edges are built here
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scoring = pool.submit(scored_splink_edges, nodes, config, model_path, memo) \
+        scoring = pool.submit(_splink_edges, nodes, config, model_path, memo) \
             if config.use_splink else None
         must_edges, cannot_pairs = override_edges(checked, exact_keys, node_of_record)
         rules = rule_edges(nodes, config.pairwise_group_limit, config.max_identifier_people,
@@ -228,7 +228,7 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         splink_edges, model = prediction.edges, prediction.model
         timings["splink_wait"], mark = time.perf_counter() - mark, time.perf_counter()
 
-    dob_guard = birth_date_guard_on(config, nodes, splink_edges)
+    dob_guard = _birth_date_guard(config, nodes, splink_edges)
     candidates, outcome, edges = decide(norm, nodes, node_of_record, config, dob_guard,
                                         [must_edges, rules, splink_edges, email_names],
                                         cannot_pairs)
@@ -288,8 +288,8 @@ def decide(norm: pd.DataFrame, nodes: pd.DataFrame, node_of_record: np.ndarray,
     return candidates, outcome, _record_edges(nodes, node_of_record, norm, candidates)
 
 
-def scored_splink_edges(nodes: pd.DataFrame, config: IdentityConfig,
-                        model_path: str | Path | None, memo: ScoreMemo | None) -> MemoScoring:
+def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None,
+                  memo: ScoreMemo | None) -> MemoScoring:
     """Splink's edges over all nodes, scored afresh or (with a model file and a memo) only
     where the memo has no score; the memo to keep comes back with them (None without)."""
     document = load_model(model_path) if model_path is not None else None
@@ -308,8 +308,8 @@ AUTO_GUARD_MAX_CONFLICT_RATE = 0.05
 AUTO_GUARD_MIN_PAIRS = 20
 
 
-def birth_date_guard_on(config: IdentityConfig, nodes: pd.DataFrame,
-                        splink_edges: pd.DataFrame) -> bool:
+def _birth_date_guard(config: IdentityConfig, nodes: pd.DataFrame,
+                      splink_edges: pd.DataFrame) -> bool:
     """Resolve ``birth_date_guard='auto'``.
 
     Looks at confident Splink matches whose first *and* last names agree exactly (so the
