@@ -12,7 +12,6 @@ from typing import Any
 
 import duckdb
 
-from identity.incremental import COMPONENT, LINK_RECORDS, LINKED_RUN
 from identity.state import RUN_COLUMN, SCORED_NODES, SCORED_PAIRS, SCORED_RUN, table_exists
 
 COLLAPSE_RULE = "identical_identifiers"  # records folded into their identity node's first
@@ -46,18 +45,6 @@ select
     (select count(*) from {SCORED_PAIRS} where {SCORED_RUN} = $run) as splink_pairs_scored
 """
 
-# What a run linked again (rules and clustering) rather than took from the previous build.
-_LINKED = f"""
-select count(*) as records_linked, count(distinct {COMPONENT}) as components_linked
-from {LINK_RECORDS} where {LINKED_RUN} = $run
-"""
-
-
-def _counts(con: duckdb.DuckDBPyConnection, query: str, run_id: str) -> dict[str, int]:
-    result = con.execute(query, {"run": run_id})
-    names = [column[0] for column in result.description]
-    return {n: int(v) for n, v in zip(names, result.fetchall()[0], strict=True)}
-
 
 def build_stats(build_db: Path, run_id: str | None = None) -> dict[str, Any]:
     """Records, identity nodes, Splink / must-link / merged edges, refused edges by reason and
@@ -71,9 +58,9 @@ def build_stats(build_db: Path, run_id: str | None = None) -> dict[str, Any]:
         refused = dict(con.sql(_REFUSED).fetchall())
         touched: dict[str, int] = {}
         if run_id is not None and table_exists(con, SCORED_NODES):
-            touched = _counts(con, _TOUCHED, run_id)
-        if run_id is not None and table_exists(con, LINK_RECORDS):
-            touched.update(_counts(con, _LINKED, run_id))
+            result = con.execute(_TOUCHED, {"run": run_id})
+            names = [column[0] for column in result.description]
+            touched = {n: int(v) for n, v in zip(names, result.fetchall()[0], strict=True)}
     finally:
         con.close()
     return {**{name: int(value) for name, value in zip(columns, row, strict=True)},

@@ -24,12 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from identity.arrow_memory import prefer_jemalloc
-from identity.clustering import (
-    ClusterOutcome,
-    birth_dates_conflict,
-    cluster_nodes,
-    components_from_edges,
-)
+from identity.clustering import birth_dates_conflict, cluster_nodes, components_from_edges
 from identity.config import IdentityConfig
 from identity.keys import record_keys
 from identity.normalise import IDENTITY_COLUMNS, normalise_records
@@ -229,10 +224,27 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
         timings["splink_wait"], mark = time.perf_counter() - mark, time.perf_counter()
 
     dob_guard = _birth_date_guard(config, nodes, splink_edges)
-    candidates, outcome, edges = decide(norm, nodes, node_of_record, config, dob_guard,
-                                        [must_edges, rules, splink_edges, email_names],
-                                        cannot_pairs)
-    timings["clustering"] = time.perf_counter() - mark
+    # a first-name or birth-date clash vetoes a Splink match where the pair shares a contact
+    # point (a household's e-mail, phone or address, which Splink over-counts); elsewhere
+    # the model's weights already hold the clash (see identity.clustering)
+    splink_frame = splink_edges.drop(columns="shared_contact").assign(
+        edge_type="splink", rule=None, priority=PRIORITY_SPLINK,
+        score=splink_edges["match_probability"],
+        check_person=splink_edges["shared_contact"].to_numpy(dtype=bool), attach=False)
+    candidates = pd.concat([must_edges, rules, splink_frame, email_names],
+                           ignore_index=True)
+    candidates = candidates.sort_values(
+        ["priority", "score", "node_l", "node_r"], ascending=[True, False, True, True],
+        kind="stable").reset_index(drop=True)
+    outcome = cluster_nodes(
+        nodes, candidates, cannot_pairs, max_cluster_size=config.max_cluster_size,
+        first_name_similarity=config.first_name_similarity,
+        birth_date_guard=dob_guard,
+        strong_identifiers=config.strong_identifiers)
+    candidates["status"] = outcome.status
+    timings["clustering"], mark = time.perf_counter() - mark, time.perf_counter()
+    edges = _record_edges(nodes, node_of_record, norm, candidates)
+    timings["output"] = time.perf_counter() - mark
 
     stats: dict[str, Any] = {
         "records": int(len(norm)),
@@ -257,35 +269,6 @@ def _link(norm: pd.DataFrame, config: IdentityConfig, overrides: pd.DataFrame | 
              stats["records"], stats["nodes"], stats["profiles"], stats["seconds_total"])
     return Linkage(edges=edges, stats=stats, model=model,
                    memo=scored.memo if scored is not None else None)
-
-
-def decide(norm: pd.DataFrame, nodes: pd.DataFrame, node_of_record: np.ndarray,
-           config: IdentityConfig, dob_guard: bool, parts: list[pd.DataFrame],
-           cannot_pairs: list[tuple[int, int]]
-           ) -> tuple[pd.DataFrame, ClusterOutcome, pd.DataFrame]:
-    """Guarded clustering of the candidate edges ``parts`` (must-links, rule edges, Splink
-    edges as :func:`predict_edges` returns them, e-mail/name edges) and the record-level
-    edges it gives: the candidates (with their status), the outcome and the edges."""
-    must_edges, rules, splink_edges, email_names = parts
-    # a first-name or birth-date clash vetoes a Splink match where the pair shares a contact
-    # point (a household's e-mail, phone or address, which Splink over-counts); elsewhere
-    # the model's weights already hold the clash (see identity.clustering)
-    splink_frame = splink_edges.drop(columns="shared_contact").assign(
-        edge_type="splink", rule=None, priority=PRIORITY_SPLINK,
-        score=splink_edges["match_probability"],
-        check_person=splink_edges["shared_contact"].to_numpy(dtype=bool), attach=False)
-    candidates = pd.concat([must_edges, rules, splink_frame, email_names],
-                           ignore_index=True)
-    candidates = candidates.sort_values(
-        ["priority", "score", "node_l", "node_r"], ascending=[True, False, True, True],
-        kind="stable").reset_index(drop=True)
-    outcome = cluster_nodes(
-        nodes, candidates, cannot_pairs, max_cluster_size=config.max_cluster_size,
-        first_name_similarity=config.first_name_similarity,
-        birth_date_guard=dob_guard,
-        strong_identifiers=config.strong_identifiers)
-    candidates["status"] = outcome.status
-    return candidates, outcome, _record_edges(nodes, node_of_record, norm, candidates)
 
 
 def _splink_edges(nodes: pd.DataFrame, config: IdentityConfig, model_path: str | Path | None,

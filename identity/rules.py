@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,8 +266,8 @@ def _email_name_fit(nodes: pd.DataFrame, edges: pd.DataFrame) -> tuple[np.ndarra
 
 def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
                max_identifier_people: int = 10,
-               strong_identifiers: Mapping[str, Sequence[str] | str] | None = None,
-               generic_values: Mapping[str, Collection[str]] | None = None) -> pd.DataFrame:
+               strong_identifiers: Mapping[str, Sequence[str] | str] | None = None
+               ) -> pd.DataFrame:
     """Candidate edges between nodes sharing an identifier value.
 
     ``strong_identifiers`` (identity.yml): the sources with authority per identifier; a
@@ -276,10 +276,7 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
     are connected pairwise (small groups; a star above ``pairwise_group_limit``) so the
     clustering can pick compatible partners, and nodes without person data hang off the group
     in a star that is processed last.  A soft value shared by more than
-    ``max_identifier_people`` distinct names is a generic address and yields no edges;
-    ``generic_values`` (per column, see :func:`generic_identifier_values`) gives that verdict
-    from all nodes when ``nodes`` are only some of them (an incremental build), as a value's
-    people outside ``nodes`` count too.
+    ``max_identifier_people`` distinct names is a generic address and yields no edges.
     """
     parts: list[pd.DataFrame] = []
     has_person = nodes["has_person"].to_numpy()
@@ -313,15 +310,11 @@ def rule_edges(nodes: pd.DataFrame, pairwise_group_limit: int = 30,
             continue
 
         person = pd.Series(has_person[ids.to_numpy()], index=ids.index)
-        if generic_values is None:
-            names = (nodes.loc[ids.to_numpy(), "first_name"].fillna("").to_numpy() + "|"
-                     + nodes.loc[ids.to_numpy(), "last_name"].fillna("").to_numpy())
-            distinct_people = pd.Series(np.where(person, names, None), index=ids.index
-                                        ).groupby(group).nunique()
-            generic = distinct_people[distinct_people > max_identifier_people].index
-        else:
-            held = sub[rule.column].astype(object).isin(list(generic_values.get(rule.column, ())))
-            generic = pd.Index(group[held.to_numpy()].unique())
+        names = (nodes.loc[ids.to_numpy(), "first_name"].fillna("").to_numpy() + "|"
+                 + nodes.loc[ids.to_numpy(), "last_name"].fillna("").to_numpy())
+        distinct_people = pd.Series(np.where(person, names, None), index=ids.index
+                                    ).groupby(group).nunique()
+        generic = distinct_people[distinct_people > max_identifier_people].index
         if len(generic):
             dropped_generic += len(generic)
             keep = ~group.isin(generic)

@@ -9,16 +9,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from identity import IdentityConfig, train
-from identity.incremental import (
-    build_clusters,
-    build_links,
-    clear_link_state,
-    link_fingerprint,
-)
 from identity.normalise import normalise_records
 from identity.resolve import Linkage, link
 from identity.state import (
@@ -29,7 +22,6 @@ from identity.state import (
     load_memo,
     normalise_incrementally,
     save_memo,
-    table_exists,
 )
 
 CONFIG = IdentityConfig()
@@ -166,208 +158,6 @@ def test_normalise_incrementally_reuses_unchanged_records_only() -> None:
     assert np.array_equal(np.sort(con.table("previous").df()["record_id"]), ["1", "2", "3"])
 
 
-# ------------------------------------------- incremental linkage (identity.incremental)
-
-class _Build:
-    """The links and clusters models' steps on a DuckDB file of their own (tables
-    ``links`` and ``clusters``, state in ``identity_state``), either re-using the state
-    (``incremental``) or linking everything every run (ids still inherited, as a
-    ``--full-refresh`` keeps them)."""
-
-    def __init__(self, model: Path | None, incremental: bool,
-                 config: IdentityConfig = CONFIG, overrides: pd.DataFrame | None = None
-                 ) -> None:
-        self.con = duckdb.connect()
-        self.model = str(model) if model is not None else None
-        self.incremental, self.config = incremental, config
-        self.memo: ScoreMemo | None = _empty_memo() if incremental and model else None
-        self.overrides = pd.DataFrame() if overrides is None else overrides
-        self.fingerprint = link_fingerprint(
-            config, self.overrides.to_dict(orient="records"), self.model)
-
-    def run(self, records: pd.DataFrame, run_id: str, full_refresh: bool = False,
-            versions_of: pd.DataFrame | None = None,
-            renormalised: np.ndarray | None = None) -> dict[str, object]:
-        """One build; ``versions_of``: the records whose versions to give ``records`` (as
-        when a record is normalised again under an unchanged version)."""
-        norm = normalise_records(records, self.config.default_region,
-                                 self.config.min_birth_date)
-        versioned = records if versions_of is None else versions_of
-        versions = pa.array(pd.util.hash_pandas_object(versioned.astype("string"),
-                                                       index=False).astype(str).tolist())
-        reuse = self.incremental and not full_refresh and table_exists(self.con, "main.links")
-        if full_refresh:
-            clear_link_state(self.con)
-        if full_refresh and self.memo is not None:
-            self.memo = _empty_memo()
-        built = build_links(self.con, norm, versions, self.config, overrides=self.overrides,
-                            fingerprint=self.fingerprint, model_path=self.model,
-                            memo=self.memo,
-                            previous_table="links" if reuse else None, run_id=run_id,
-                            renormalised=renormalised)
-        if self.incremental:
-            self.memo = built.linkage.memo
-        _materialise(self.con, "links", built.relation)
-        keys = self.con.from_df(norm[["source", "record_id"]])
-        previous = "clusters" if table_exists(self.con, "main.clusters") else None
-        _materialise(self.con, "clusters", build_clusters(
-            self.con, keys, self.con.table("links"), previous, [], run_id))
-        return built.linkage.stats
-
-    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return (self.con.sql("SELECT * EXCLUDE (comparison_weights) FROM links "
-                             "ORDER BY ALL").df(),
-                self.con.sql("SELECT * FROM clusters ORDER BY ALL").df())
-
-
-def _materialise(con: duckdb.DuckDBPyConnection, table: str,
-                 relation: duckdb.DuckDBPyRelation) -> None:
-    """``relation`` as ``table``, as dbt does after the model returned."""
-    con.register("__result", relation.df())
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __result")
-    con.unregister("__result")
-
-
-def _profiles(clusters: pd.DataFrame) -> set[frozenset[str]]:
-    return {frozenset(group) for group in clusters.groupby("profile_id")["record_id"]
-            .agg(list)}
-
-
-def _deltas(fake, *steps: pd.DataFrame, config: IdentityConfig = CONFIG
-            ) -> list[dict[str, object]]:
-    """Build ``steps`` one after another incrementally and linking everything; after each
-    the links (edges and statuses) and profiles (ids included) must be the same."""
-    model = fake[1] if config.use_splink else None
-    incremental, full = _Build(model, True, config), _Build(model, False, config)
-    stats = []
-    for number, records in enumerate(steps, start=1):
-        stats.append(incremental.run(records, f"run-{number}"))
-        full.run(records, f"run-{number}")
-        got, want = incremental.tables(), full.tables()
-        pd.testing.assert_frame_equal(got[0], want[0])
-        pd.testing.assert_frame_equal(got[1], want[1])
-    return stats
-
-
-def _copy_person(records: pd.DataFrame, into: int, like: int) -> pd.DataFrame:
-    """``records`` with the identity values of row ``like`` on row ``into``."""
-    out = records.copy()
-    columns = ["first_name", "last_name", "birth_date", "city", "email"]
-    out.loc[out.index[into], columns] = records.loc[records.index[like], columns].to_numpy()
-    return out
-
-
-@pytest.mark.integration  # a few seconds each: Splink and clustering on fake_1000
-def test_incremental_add_only_delta_links_only_touched_components(fake) -> None:
-    records, _ = fake
-    stats = _deltas(fake, records.iloc[:900], records)
-    assert stats[0]["records_linked"] == 900
-    assert 100 <= stats[1]["records_linked"] < 300  # the 100 new and their components
-
-
-@pytest.mark.integration
-def test_incremental_unchanged_redelivery_links_nothing(fake) -> None:
-    records, _ = fake
-    stats = _deltas(fake, records, records.sample(frac=1, random_state=1))
-    assert stats[1]["records_linked"] == 0 and stats[1]["components_linked"] == 0
-
-
-@pytest.mark.integration
-def test_incremental_changed_record_splits_and_merges_profiles(fake) -> None:
-    records, model = fake
-    base = _Build(model, False)
-    base.run(records, "run-1")
-    before = _profiles(base.tables()[1])
-    split = records.copy()
-    split.loc[split.index[:3], ["first_name", "email", "city"]] = \
-        [["Zebulon", "zebulon@example.org", "Nowhere"]] * 3
-    merged = _copy_person(records, into=10, like=500)
-    stats = _deltas(fake, records, split, merged)
-    assert 0 < stats[1]["records_linked"] < 100 and 0 < stats[2]["records_linked"] < 100
-    base.run(split, "run-2")
-    assert _profiles(base.tables()[1]) != before  # the changes did split / merge profiles
-    base.run(merged, "run-3")
-    assert len(_profiles(base.tables()[1])) != len(before)
-
-
-@pytest.mark.integration
-def test_incremental_late_record_joins_an_existing_profile(fake) -> None:
-    records, _ = fake
-    late = records.iloc[[5]].assign(record_id="late-1")
-    stats = _deltas(fake, records, pd.concat([records, late], ignore_index=True))
-    assert 1 < stats[1]["records_linked"] < 50
-
-
-@pytest.mark.integration
-def test_incremental_erased_records_and_a_delta_after_a_full_refresh(fake) -> None:
-    records, model = fake
-    erased = records.drop(records.index[40:60])
-    stats = _deltas(fake, records, erased)
-    assert stats[1]["records_linked"] < 100
-    incremental, full = _Build(model, True), _Build(model, False)
-    for build in (incremental, full):
-        build.run(records, "run-1")
-    assert incremental.run(records, "run-2", full_refresh=True)["records_linked"] == 1000
-    full.run(records, "run-2")
-    later = incremental.run(erased, "run-3")
-    full.run(erased, "run-3")
-    assert later["records_linked"] < 100
-    assert all(a.equals(b) for a, b in zip(incremental.tables(), full.tables(), strict=True))
-
-
-def test_incremental_a_departed_record_that_made_a_value_generic(fake) -> None:
-    """An e-mail four people share is generic (no edges); once one of them is erased the
-    other three are linked by it, though none of their records changed: the departed
-    record's old value finds them."""
-    people = ["Anna", "Bernd", "Carla", "Dora"]
-    records = pd.DataFrame({
-        "source": "crm", "record_id": [f"{n}-{i}" for n in people for i in (1, 2)],
-        "first_name": [n for n in people for _ in (1, 2)], "last_name": "Berg",
-        "email": ["family@example.org", None] * 4,
-        "customer_number": [f"C{k}" for k in range(4) for _ in (1, 2)]})
-    config = CONFIG.model_copy(update={"use_splink": False, "max_identifier_people": 3})
-    stats = _deltas(fake, records, records.iloc[2:], config=config)
-    assert stats[1]["records_linked"] == 6  # the other three people, both records each
-
-
-@pytest.mark.integration
-def test_incremental_a_record_normalised_again_under_its_version_is_linked_again(fake
-                                                                                ) -> None:
-    """A record normalised again this run may hold other values under the same version (a
-    birth date believed from today on): it counts as changed."""
-    records, model = fake
-    later = _copy_person(records, into=10, like=500)
-    again = np.zeros(len(records), dtype=bool)
-    again[10] = True
-    incremental, full = _Build(model, True), _Build(model, False)
-    incremental.run(records, "run-1")
-    stats = incremental.run(later, "run-2", versions_of=records, renormalised=again)
-    full.run(later, "run-1")
-    assert 0 < stats["records_linked"] < 100
-    assert all(a.equals(b) for a, b in zip(incremental.tables()[:1], full.tables()[:1],
-                                           strict=True))
-
-
-@pytest.mark.integration
-def test_incremental_a_late_record_a_must_link_names(fake) -> None:
-    """An override made before its record arrived: the must-link reaches a profile none of
-    whose records changed, which is linked again with it."""
-    records, model = fake
-    late = records.iloc[[0]].assign(record_id="late-1", first_name="Zebulon",
-                                    last_name="Quux", email="zq@example.org", city="Nowhere")
-    overrides = pd.DataFrame([{"source_l": "fake_1000", "record_id_l": "late-1",
-                               "source_r": "fake_1000", "record_id_r": "500",
-                               "kind": "must_link"}])
-    incremental, full = (_Build(model, mode, overrides=overrides) for mode in (True, False))
-    for build in (incremental, full):
-        build.run(records, "run-1")
-    stats = incremental.run(pd.concat([records, late], ignore_index=True), "run-2")
-    full.run(pd.concat([records, late], ignore_index=True), "run-2")
-    assert 1 < stats["records_linked"] < 50
-    assert all(a.equals(b) for a, b in zip(incremental.tables(), full.tables(), strict=True))
-    assert (incremental.tables()[0]["rule"] == "must_link").sum() == 1
-
-
 # ------------------------------------------------------------------ in a real build (dbt)
 
 def _build(home: Path, run_id: str, full_refresh: bool = False) -> dict[str, object]:
@@ -445,20 +235,16 @@ def test_delta_build_equals_a_full_refresh_and_an_unchanged_run_touches_nothing(
     touched = delta["touched"]
     assert touched["records_normalised"] == 8  # 5 changed, 3 new
     assert 0 < touched["person_nodes_scored"] < touched["person_nodes"] / 4
-    assert 8 <= touched["records_linked"] < delta["records"] / 4  # the touched components
-    assert 0 < touched["components_linked"] <= touched["records_linked"]
     incremental = _identity_tables(home)
     full = _build(home, "run-3", full_refresh=True)
     assert full["touched"]["records_normalised"] == full["records"]
     assert full["touched"]["person_nodes_scored"] == full["touched"]["person_nodes"]
-    assert full["touched"]["records_linked"] == full["records"]
     refreshed = _identity_tables(home)
     pd.testing.assert_frame_equal(incremental[0], refreshed[0])
     pd.testing.assert_frame_equal(incremental[1], refreshed[1])
     again = _build(home, "run-4")
     assert again["touched"] == {**again["touched"], "records_normalised": 0,
-                                "person_nodes_scored": 0, "splink_pairs_scored": 0,
-                                "records_linked": 0, "components_linked": 0}
+                                "person_nodes_scored": 0, "splink_pairs_scored": 0}
     pd.testing.assert_frame_equal(_identity_tables(home)[1], refreshed[1])
 
 

@@ -105,15 +105,11 @@ def print_summary(summary: object) -> None:
         out.print(f"profiles: [bold]{summary.profiles:,}[/]")
     if summary.identity_touched:
         t = summary.identity_touched
-        parts = []
-        if "person_nodes" in t:
-            parts.append("{records_normalised:,} of {records:,} records normalised, "
-                         "{person_nodes_scored:,} of {person_nodes:,} person nodes scored, "
-                         "{splink_pairs_scored:,} new Splink pairs".format(**t))
-        if "records_linked" in t:
-            parts.append("{records_linked:,} records in {components_linked:,} candidate "
-                         "components linked again".format(**t))
-        out.print(f"identity touched: {', '.join(parts)} (the rest from the identity state)")
+        out.print(
+            "identity touched: {records_normalised:,} of {records:,} records normalised, "
+            "{person_nodes_scored:,} of {person_nodes:,} person nodes scored, "
+            "{splink_pairs_scored:,} new Splink pairs (the rest from the identity state)"
+            .format(**t))
     if summary.identity:
         m = summary.identity
         out.print(
