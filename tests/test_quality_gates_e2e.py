@@ -116,7 +116,7 @@ def _conflicting_raw_row(con: duckdb.DuckDBPyConnection) -> str:
     last publication: rows that publication's gate passed are not checked again)."""
     con.execute(
         "INSERT INTO raw.crm_customers SELECT * REPLACE ('Changed' AS nachname, "
-        "_row_number + 100000 AS _row_number, now()::TIMESTAMP AS _loaded_at) "
+        "_row_number + 100000 AS _row_number, timezone('UTC', now()) AS _loaded_at) "
         "FROM raw.crm_customers ORDER BY crm_row_id LIMIT 1"
     )
     return "key_versions_in_file"
