@@ -33,23 +33,25 @@ def classify_tickets(con: duckdb.DuckDBPyConnection, tickets: str,
                      previous: str | None) -> pd.DataFrame:
     """Every ticket of the relation ``tickets`` (``source, record_id, created_at, subject,
     text``) with its class and language; rows of ``previous`` (this model's last table, or
-    None) whose version matches are reused, the rest classified here."""
+    None) whose version matches are reused, the rest classified here (only their text is
+    read)."""
     version = (f"md5(coalesce(subject, '') || chr(31) || coalesce(text, '') || chr(31) || "
                f"'{classifier_fingerprint()}')")
-    versioned = f"(SELECT *, {version} AS {VERSION_COLUMN} FROM {tickets})"
-    if previous is None:
-        current = con.sql(f"SELECT source, record_id, created_at, subject, text, "
-                          f"{VERSION_COLUMN} FROM {versioned}").df()
-        return _classified(current)
-    joined = (f"SELECT t.source, t.record_id, t.created_at, p.ticket_class, p.language, "
-              f"t.{VERSION_COLUMN}, t.subject, t.text FROM {versioned} AS t "
-              f"LEFT JOIN {previous} AS p ON p.source = t.source AND p.record_id = t.record_id "
-              f"AND p.{VERSION_COLUMN} = t.{VERSION_COLUMN}")
-    kept = con.sql(f"SELECT * EXCLUDE (subject, text) FROM ({joined}) "
-                   "WHERE ticket_class IS NOT NULL").df()
-    fresh = con.sql(f"SELECT source, record_id, created_at, subject, text, {VERSION_COLUMN} "
-                    f"FROM ({joined}) WHERE ticket_class IS NULL").df()
-    return pd.concat([kept, _classified(fresh)], ignore_index=True)[list(OUTPUT_COLUMNS)]
+    reuse, kept = "", "NULL"
+    if previous is not None:
+        reuse = (f"LEFT JOIN {previous} AS p ON p.source = t.source "
+                 f"AND p.record_id = t.record_id AND p.{VERSION_COLUMN} = t.{VERSION_COLUMN}")
+        kept = "p.ticket_class"
+    rows = con.sql(
+        f"SELECT t.source, t.record_id, t.created_at, {kept} AS ticket_class, "
+        f"{'p.language' if previous is not None else 'NULL'} AS language, t.{VERSION_COLUMN}, "
+        f"CASE WHEN {kept} IS NULL THEN t.subject END AS subject, "
+        f"CASE WHEN {kept} IS NULL THEN t.text END AS text "
+        f"FROM (SELECT *, {version} AS {VERSION_COLUMN} FROM {tickets}) AS t {reuse}").df()
+    fresh = rows["ticket_class"].isna().to_numpy()
+    classified = _classified(rows[fresh])
+    return pd.concat([rows.loc[~fresh, list(OUTPUT_COLUMNS)], classified],
+                     ignore_index=True)[list(OUTPUT_COLUMNS)]
 
 
 def _classified(tickets: pd.DataFrame) -> pd.DataFrame:

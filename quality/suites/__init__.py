@@ -61,8 +61,11 @@ def plan_layers(
     plans: list[LayerPlan] = []
     for layer in layers:
         if layer == "raw":
-            passed = None if recheck_raw else published_at(previous_db)
-            plans.append(plan_raw(con, catalog, thresholds, sources_config, passed))
+            notes: list[str] = []
+            passed = None if recheck_raw else published_at(previous_db, notes)
+            plan = plan_raw(con, catalog, thresholds, sources_config, passed)
+            plan.notes.extend(notes)
+            plans.append(plan)
         elif layer == "identity":
             plans.append(plan_identity(con, catalog, thresholds, previous_db,
                                        strong_identifiers))

@@ -102,20 +102,14 @@ def read_previous(
         return prev.execute(sql).df()
 
 
-def published_at(path: Path | None) -> dt.datetime | None:
+def published_at(path: Path | None, notes: list[str]) -> dt.datetime | None:
     """When the publication at ``path`` was made (None: there is none): every raw row loaded
     before it passed that publication's gate."""
-    if path is None or not Path(path).exists():
-        return None
-    with duckdb.connect(str(path), read_only=True) as prev:
-        found = prev.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name = '_publication'").fetchall()
-        if not found:
-            return None
-        rows = prev.execute("SELECT max(published_at) FROM main._publication").fetchall()
-    moment = rows[0][0] if rows else None
-    return moment if isinstance(moment, dt.datetime) else None
+    found = read_previous(path, "_publication", ["published_at"],
+                          "SELECT max(published_at) AS published_at FROM main._publication",
+                          notes)
+    moment = found["published_at"].iloc[0] if found is not None and len(found) else None
+    return moment.to_pydatetime() if isinstance(moment, pd.Timestamp) else None
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, qualified: str) -> int:

@@ -150,6 +150,7 @@ def _raw_table_checks(
             "allowed only as an identical re-sent row. A later file may repeat it (an update).",
         ),
     ]
+    computed: list[str] = []  # format columns computed in SQL (the birth-date parse flag)
     #: column -> (how a value is judged well-formed, what the expectation says)
     formats: dict[str, tuple[str, str]] = {}
     for field_name in ("email", "phone"):
@@ -166,8 +167,8 @@ def _raw_table_checks(
             else f"TRY_CAST({q(birth)} AS DATE)"
         )
         blank = f"nullif(trim(CAST({q(birth)} AS VARCHAR)), '') IS NULL"
-        derived.append(f"CASE WHEN {blank} THEN NULL ELSE {parsed} IS NOT NULL END "
-                       f"AS {q(birth + '__parses')}")
+        computed.append(f"CASE WHEN {blank} THEN NULL ELSE {parsed} IS NOT NULL END "
+                        f"AS {q(birth + '__parses')}")
         formats[f"{birth}__parses"] = (PARSES, "Non-empty birth dates must parse with the "
                                        "source's birth_date_format (blank ones are ignored).")
     if source.timestamp in columns:
@@ -186,12 +187,12 @@ def _raw_table_checks(
         unchecked, params = f"({new_rows})", [passed_until]
     frame = labelled_frame(
         con,
-        f"SELECT {label} AS _example, {select_list(wanted)}, {', '.join(derived)} "
+        f"SELECT {label} AS _example, {select_list(wanted)}, {', '.join(derived + computed)} "
         f"FROM {unchecked}", params)
     checks = [CheckSpec("raw", table, table, frame, expectations)]
     if formats:
         checks.append(_format_check(con, columns, name, frame, formats, thresholds,
-                                    derived[2:]))
+                                    computed))
     return checks
 
 
@@ -210,7 +211,7 @@ def _format_check(
     frame: pd.DataFrame,
     formats: Mapping[str, tuple[str, str]],
     thresholds: Thresholds,
-    derived: Sequence[str] = (),
+    computed: Sequence[str] = (),
 ) -> CheckSpec:
     """Well-formed shares of the source's latest load: drift against its earlier loads, and a
     floor every load must reach.
@@ -218,8 +219,8 @@ def _format_check(
     ``frame`` holds the rows not checked before (at least the latest load, unless that was
     checked already: then there is nothing new to judge); the earlier loads' share is read
     from the table, over a fixed-size sample of their rows (:data:`BASELINE_SAMPLE`: a share
-    to within a few tenths of a point, whatever the history's length). ``derived``: the
-    frame's computed format columns, as SQL.
+    to within a few tenths of a point, whatever the history's length). ``computed``: the
+    frame's format columns computed in SQL, as SQL.
 
     A source's own history is the yardstick: a load may fall at most ``format_max_drop``
     below the share of the loads before it. The first load has no history, so only the
@@ -239,7 +240,7 @@ def _format_check(
     if len(loads) > 1:
         plain = [c for c in formats if c in columns]
         earlier = con.execute(  # sampled after the filter, not before
-            f"SELECT * FROM (SELECT {', '.join([*(q(c) for c in plain), *derived]) or '1'} "
+            f"SELECT * FROM (SELECT {', '.join([*(q(c) for c in plain), *computed]) or '1'} "
             f"FROM raw.{q(name)} WHERE CAST(_run_id AS VARCHAR) <> ?) "
             f"USING SAMPLE reservoir({BASELINE_SAMPLE} ROWS) REPEATABLE (7)",
             [loads[-1]]).df()
