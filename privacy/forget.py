@@ -16,7 +16,8 @@ once raw no longer holds the person, nothing else could find their records again
    so identity splits where their records were the bridge and the id history records it; a
    gate that refuses the rebuild leaves the publication to be scrubbed in place;
 5. ``archives``: archived publications that hold them are dropped (a rollback must not bring
-   them back);
+   them back), and with them their serving stores (a scrubbed publication's store is written
+   again);
 6. ``exports``: their export rows keep only the profile id (the next export lists them as
    left), hashed audience rows go;
 7. ``files``: every value of theirs in reports, logs, data docs, dbt artefacts and task logs
@@ -51,7 +52,7 @@ from privacy.identifiers import Identifier, InvalidRequest
 from privacy.landing import rewrite_landing
 from privacy.locate import Person, UnknownPerson, locate
 from privacy.warehouse import compact, delete_raw, holds_person, scrub_database
-from profiles.publishing.publish import archive_dir
+from profiles.publishing.publish import archive_dir, prune_serving_stores, rebuild_serving_store
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ def _rebuild(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, An
     run_id = f"{plan['request_id']}__rebuild"
     if not job.rebuild(run_id):
         scrubbed = scrub_database(job.paths.published_db, person)
+        rebuild_serving_store(job.paths.published_db)
         log.warning("erasure %s: the rebuild did not pass the gate; the publication was "
                     "scrubbed in place instead", plan["request_id"])
         return {"republished": False, "published_rows_removed": scrubbed}
@@ -272,6 +274,7 @@ def _archives(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, A
         if holds_person(archived, person.records, person.needles):
             archived.unlink()
             dropped += 1
+    prune_serving_stores(job.paths.published_db)  # a dropped publication's store holds them too
     return {"archived_publications_dropped": dropped}
 
 

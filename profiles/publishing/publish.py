@@ -4,7 +4,9 @@ Readers (analysts, exports, the API) only ever open ``published.duckdb`` read-on
 never writes into that file: it builds ``published.duckdb.<run>.tmp`` next to it, checkpoints and
 fsyncs it, keeps the previous publication under ``publications/`` and then ``os.replace``s the
 new file over the old one, which is atomic on POSIX. A crash at any point leaves either the old
-or the new publication in place, never a half-written one.
+or the new publication in place, never a half-written one. The serving store of the new file
+(:mod:`profiles.serving`) is written before the swap, named by the run id, so the API finds it
+the moment it opens the new file; stores of publications no longer kept are deleted with them.
 
 Publish and rollback hold a lock on the publication while they write, and the first thing they
 do under it is remove the temporary files a killed writer left behind: those are full copies of
@@ -26,6 +28,7 @@ import duckdb
 
 from core.locking import LockBusy, exclusive_lock
 from core.vocabulary import quote_identifier, safe_run_id
+from profiles.serving.store import build_store, prune_stores, store_path
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +103,14 @@ def _publish(build_db: Path, published_db: Path, run_id: str, keep: int) -> Publ
         finally:
             con.close()
         _fsync(tmp)
+        build_store(tmp, store_path(published_db, run_id), run_id)
         archived = _archive_current(published_db, keep)
         os.replace(tmp, published_db)
         _fsync(published_db.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    prune_serving_stores(published_db)
     log.info("published %d tables for run %s", len(tables), run_id)
     return Publication(published_db, tables, archived)
 
@@ -205,4 +210,24 @@ def _rollback(published_db: Path) -> Path:
     _fsync(published_db.parent)
     # Killed before this unlink, the entry is the current file and _archived skips it.
     previous.unlink()
+    prune_serving_stores(published_db)
     return previous
+
+
+def rebuild_serving_store(published_db: Path) -> None:
+    """Write the current publication's serving store again, after the file was changed in
+    place (an erasure scrubbing it): the old store still holds what was scrubbed."""
+    con = duckdb.connect()
+    try:
+        con.execute("ATTACH ? AS pub (READ_ONLY)", [str(published_db)])
+        row = con.execute("SELECT run_id FROM pub.main._publication").fetchone()
+    finally:
+        con.close()
+    if row is not None:
+        build_store(published_db, store_path(published_db, str(row[0])), str(row[0]))
+
+
+def prune_serving_stores(published_db: Path) -> int:
+    """Delete the serving stores of publications that are neither current nor archived."""
+    current = [published_db] if published_db.exists() else []
+    return prune_stores(published_db, current + _archived(published_db))

@@ -1,0 +1,197 @@
+"""Build, find, prune and read the serving store of a publication.
+
+Why SQLite: a point lookup through DuckDB costs about 0.7 ms of planning and execution, which
+with 16 concurrent clients on two cores is the whole latency budget; SQLite's B-tree answers
+the same lookup in about 0.03 ms (both measured on a million profiles). The file is written once
+(journal off: it is a temp file until it is complete, fsync'd and renamed; documents in a
+rowid table, since a row larger than a twentieth of a page makes a WITHOUT ROWID tree spill
+every row onto pages of its own) and opened
+``immutable``: no locks, no journal, any number of readers in any process.
+
+Tables: ``profiles`` (profile_id, document: the JSON of ``GET /profiles/{id}``),
+``identifiers`` (kind, digest, profile_id: SHA-256 of every normalised e-mail and phone of the
+identity graph, for ``POST /profiles/lookup``) and ``meta`` (the publication's run id).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from core.vocabulary import safe_run_id
+from profiles.publishing.published import (
+    PUBLISHED,
+    open_published,
+    publication_run_id,
+    published_tables,
+)
+from profiles.serving.documents import CONSENT, PROFILES, documents_sql
+
+log = logging.getLogger(__name__)
+
+FOLDER = "serving"
+BATCH = 10_000
+IDENTIFIERS_SQL = f"""
+    SELECT DISTINCT 'email' AS kind, sha256(email) AS digest, profile_id
+    FROM {PUBLISHED}.main.fct_identity_graph WHERE email IS NOT NULL
+    UNION
+    SELECT DISTINCT 'phone', sha256(phone), profile_id
+    FROM {PUBLISHED}.main.fct_identity_graph WHERE phone IS NOT NULL
+    ORDER BY kind, digest, profile_id"""
+"""The same hashes the API compares a looked-up e-mail or phone with (normalised, SHA-256)."""
+REQUIRED_TABLES = {PROFILES, CONSENT, "main.fct_identity_graph"}
+
+
+@dataclass(frozen=True)
+class StoreBuilt:
+    path: Path
+    profiles: int
+    identifiers: int
+    seconds: float
+
+
+def store_folder(published_db: Path) -> Path:
+    return published_db.parent / FOLDER
+
+
+def store_path(published_db: Path, run_id: str) -> Path:
+    """Where the store of the publication made by ``run_id`` lives."""
+    return store_folder(published_db) / f"{safe_run_id(run_id)}.sqlite"
+
+
+def build_store(publication: Path, target: Path, run_id: str) -> StoreBuilt | None:
+    """Write the store of the publication file ``publication`` to ``target`` (atomically: a
+    temp file renamed once complete and on disk); None, and no store, when the publication
+    lacks a mart the store is made of (the API then answers from the file, or says what is
+    missing)."""
+    started = time.perf_counter()
+    source = open_published(publication)
+    source.execute("SET enable_progress_bar = false")
+    if not published_tables(source) >= REQUIRED_TABLES:
+        source.close()
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.tmp")
+    partial.unlink(missing_ok=True)
+    try:
+        store = sqlite3.connect(partial)
+        try:
+            store.executescript(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+                "CREATE TABLE profiles (profile_id TEXT PRIMARY KEY, document TEXT NOT NULL);"
+                "CREATE TABLE identifiers (kind TEXT, digest TEXT, profile_id TEXT,"
+                " PRIMARY KEY (kind, digest, profile_id)) WITHOUT ROWID;")
+            store.execute("INSERT INTO meta VALUES ('run_id', ?)", [run_id])
+            profiles = _copy(store, "INSERT INTO profiles VALUES (?, ?)",
+                             _batches(source.execute(documents_sql(source))))
+            identifiers = _copy(store, "INSERT INTO identifiers VALUES (?, ?, ?)",
+                                _batches(source.execute(IDENTIFIERS_SQL)))
+            store.commit()
+        finally:
+            store.close()
+        _fsync(partial)
+        os.replace(partial, target)
+        _fsync(target.parent)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    built = StoreBuilt(target, profiles, identifiers, round(time.perf_counter() - started, 2))
+    log.info("serving store: %d profiles, %d identifier hashes in %.1f s", profiles,
+             identifiers, built.seconds)
+    return built
+
+
+def _batches(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[object, ...]]]:
+    while rows := cursor.fetchmany(BATCH):
+        yield rows
+
+
+def _copy(store: sqlite3.Connection, insert: str,
+          batches: Iterator[list[tuple[object, ...]]]) -> int:
+    count = 0
+    for rows in batches:
+        store.executemany(insert, rows)
+        count += len(rows)
+    return count
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prune_stores(published_db: Path, publications: list[Path]) -> int:
+    """Delete every store but those of ``publications`` (the current file and the archived
+    ones a rollback may restore): a store holds the personal data of its publication and must
+    not outlive it. Returns how many were deleted."""
+    kept = set()
+    for publication in publications:
+        con = open_published(publication)
+        try:
+            run_id = publication_run_id(con)
+        finally:
+            con.close()
+        if run_id is not None:
+            kept.add(store_path(published_db, run_id).name)
+    deleted = 0
+    for store in store_folder(published_db).glob("*.sqlite*"):
+        if store.name not in kept:
+            store.unlink(missing_ok=True)
+            deleted += 1
+    return deleted
+
+
+class ServingStore:
+    """Read side: one read-only connection per thread on one publication's store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.run_id = self._query("SELECT value FROM meta WHERE key = 'run_id'", ())[0][0]
+
+    @classmethod
+    def of(cls, published_db: Path, run_id: str | None) -> ServingStore | None:
+        """The store of the publication made by ``run_id``, if it was built (a publication
+        from before stores existed has none, and is then answered from the warehouse)."""
+        if run_id is None:
+            return None
+        path = store_path(published_db, run_id)
+        if not path.is_file():
+            log.warning("publication %s has no serving store; answering from the warehouse",
+                        run_id)
+            return None
+        store = cls(path)
+        return store if store.run_id == run_id else None
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
+            self._local.con = con
+        return con
+
+    def _query(self, sql: str, params: tuple[str, ...]) -> list[tuple[str, ...]]:
+        return self._connection().execute(sql, params).fetchall()
+
+    def document(self, profile_id: str) -> str | None:
+        rows = self._query("SELECT document FROM profiles WHERE profile_id = ?", (profile_id,))
+        return rows[0][0] if rows else None
+
+    def profiles_with_hash(self, kind: str, digest: str) -> list[str]:
+        rows = self._query("SELECT profile_id FROM identifiers WHERE kind = ? AND digest = ? "
+                           "ORDER BY profile_id", (kind, digest))
+        return [row[0] for row in rows]
