@@ -135,10 +135,12 @@ class RunContext:
 
     @cached_property
     def activation(self) -> ActivationConfig:
-        """Segments and the suppression policy (``segments.yml``)."""
+        """Segments and the suppression policy (``segments.yml``), and where the API's events
+        land (the chain's hot list)."""
         from profiles.activation.config import load_config
+        from profiles.activation.hot_events import EVENTS_SOURCE
 
-        return load_config(self.config.segments)
+        return load_config(self.config.segments, self.paths.source_landing(EVENTS_SOURCE))
 
     @cached_property
     def survivorship(self) -> dict[str, Any]:

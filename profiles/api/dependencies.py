@@ -17,6 +17,7 @@ from profiles.activation.discovery import available_segments
 from profiles.activation.segment import Segment
 from profiles.activation.syntax import SegmentError
 from profiles.api import queries
+from profiles.api.events import EventLog
 from profiles.api.settings import ApiSettings
 from profiles.api.warehouse import Warehouse
 from profiles.publishing.published import MissingTableError
@@ -29,6 +30,7 @@ class ApiState:
     settings: ApiSettings
     config: ActivationConfig
     warehouse: Warehouse
+    events: EventLog
 
 
 def api_state(request: Request) -> ApiState:
@@ -38,14 +40,29 @@ def api_state(request: Request) -> ApiState:
 
 State = Annotated[ApiState, Depends(api_state)]
 
-_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
-                           description="An API key from CDP_API_KEYS or config/api.yml.")
+_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ReadKey",
+                           description="A read key from CDP_API_KEYS or config/api.yml.")
+_WRITE_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="WriteKey",
+    description="A write key from CDP_API_WRITE_KEYS or write_key_sha256 in config/api.yml.")
+
+
+def _refuse() -> HTTPException:
+    return HTTPException(401, "missing or invalid X-API-Key",
+                         headers={"WWW-Authenticate": "APIKey"})
 
 
 def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEADER)]) -> None:
+    """Read endpoints: a read key."""
     if not key or not state.settings.accepts(key):
-        raise HTTPException(401, "missing or invalid X-API-Key",
-                            headers={"WWW-Authenticate": "APIKey"})
+        raise _refuse()
+
+
+def write_authorised(state: State,
+                     key: Annotated[str | None, Security(_WRITE_KEY_HEADER)]) -> None:
+    """``POST /events``: a write key (a read key is refused)."""
+    if not key or not state.settings.accepts_write(key):
+        raise _refuse()
 
 
 @contextmanager
@@ -74,6 +91,6 @@ def members_build(state: ApiState,
 
     def build(con: duckdb.DuckDBPyConnection) -> None:
         with unavailable_as_503(SegmentError):
-            queries.build_members(con, segment, state.config.policy)
+            queries.build_members(con, segment, state.config)
 
     return queries.members_table(segment), build

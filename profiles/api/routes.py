@@ -5,6 +5,7 @@ No ``from __future__ import annotations``: FastAPI must see the endpoint annotat
 """
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,10 @@ from profiles.activation.syntax import NAME_PATTERN
 from profiles.api import queries
 from profiles.api.dependencies import State, members_build, segment_of, unavailable_as_503
 from profiles.api.models import (
+    PROFILE_ID,
     ChangesPage,
+    EventBatch,
+    EventsAccepted,
     LookupMatch,
     LookupRequest,
     LookupResult,
@@ -33,7 +37,6 @@ from profiles.publishing.published import publication_run_id
 # Path and query patterns are checked by pydantic's Rust regex, whose "$" is the end of the text.
 SEGMENT_NAME = rf"^{NAME_PATTERN}$"
 RUN_ID = r"^[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]{0,119}$"
-PROFILE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 Cursor = Annotated[str | None, Query(max_length=512,
                                      description="next_cursor of the previous page.")]
@@ -65,7 +68,7 @@ def segment_router(default_page: int, max_page: int) -> APIRouter:
     def members(state: State, name: Name, cursor: Cursor = None,
                 limit: Limit = default_page) -> dict[str, Any]:
         table, build = members_build(state, segment_of(state, name))
-        with state.warehouse.cursor(table, build) as cur:
+        with state.warehouse.cursor(table, build, follows_events=True) as cur:
             items, next_cursor = page(cur, table, cursor, limit)
             run = publication_run_id(cur)
         # Plain dicts: FastAPI validates them against MembersPage once, not twice.
@@ -89,10 +92,10 @@ def segment_router(default_page: int, max_page: int) -> APIRouter:
         table = queries.changes_table(name, since)
 
         def build(con: duckdb.DuckDBPyConnection) -> None:
-            state.warehouse.cursor(current, build_current).close()
+            state.warehouse.cursor(current, build_current, follows_events=True).close()
             queries.build_changes(con, table, current, exported)
 
-        with state.warehouse.cursor(table, build) as cur:
+        with state.warehouse.cursor(table, build, follows_events=True) as cur:
             items, next_cursor = page(cur, table, cursor, limit)
         return {"segment": name, "since": since, "items": items, "next_cursor": next_cursor}
 
@@ -127,6 +130,35 @@ def profile_router() -> APIRouter:
         with state.warehouse.cursor(queries.IDENTITY_HASHES, build) as cur:
             found = queries.profiles_with_hash(cur, kind, digest)
         return LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind) for p in found])
+
+    return router
+
+
+def events_router() -> APIRouter:
+    """Real-time events in (write key): landed for the next run, in effect at once."""
+    router = APIRouter()
+
+    @router.post("/events", response_model=EventsAccepted,
+                 summary="Post unsubscribes, consent changes, offer deliveries and responses")
+    def post_events(state: State, batch: EventBatch) -> EventsAccepted:
+        """Each new event is landed durably (``landing/api_events/``) for the next run and
+        counts at once for every API answer and export (the hot list); an event id landed
+        before is acknowledged as a duplicate. An event naming only a profile id is landed
+        with that profile's e-mail and phone, so the next run links it to the person."""
+        received = datetime.now(UTC)
+        lines = []
+        for index, event in enumerate(batch.events):
+            email, phone = event.email, event.phone
+            if event.profile_id and not (email or phone):
+                with state.warehouse.cursor() as cur, unavailable_as_503():
+                    found = queries.contact_of(cur, event.profile_id)
+                if found is None:
+                    raise HTTPException(422, f"events[{index}]: unknown profile_id, or a "
+                                        "profile without an e-mail or phone to identify it by")
+                email, phone = found
+            lines.append(event.landed(received, email, phone))
+        landed = state.events.land(lines, received)
+        return EventsAccepted(written=landed.written, duplicates=landed.duplicates)
 
     return router
 
