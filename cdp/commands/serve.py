@@ -39,7 +39,8 @@ def serve(
     try:
         app = create_app(ctx.paths, ctx.config.api, ctx.config.segments,
                          os.environ.get(API_KEYS_ENV, "").split(","),
-                         os.environ.get(API_WRITE_KEYS_ENV, "").split(","))
+                         os.environ.get(API_WRITE_KEYS_ENV, "").split(","),
+                         offers_config=ctx.config.offers)
     except ApiConfigError as error:
         fail(error)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,

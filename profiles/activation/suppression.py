@@ -202,8 +202,10 @@ def suppress(
     as_of: datetime | None = None,
     table_prefix: str = "activation",
     events: Path | None = None,
+    profile_id: str | None = None,
 ) -> Suppressed:
-    """Select the segment's candidates and run the chain; results stay in memory tables.
+    """Select the segment's candidates (only ``profile_id``, if given: one profile's verdict)
+    and run the chain; results stay in memory tables.
 
     The hot list is read from ``events`` (the API's landing folder); without it, from the
     tables a caller loaded on ``con`` before (the API does, once per landed batch), else empty.
@@ -217,6 +219,9 @@ def suppress(
     now = (as_of or datetime.now(UTC)).replace(tzinfo=None)
     members, drops = f'memory.main."{table_prefix}_members"', f'memory.main."{table_prefix}_drops"'
     select, params = segment.candidates_sql()
+    if profile_id is not None:
+        select, params = f"SELECT * FROM ({select}) AS c WHERE c.profile_id = ?", [
+            *params, profile_id]
     try:
         con.execute(f"CREATE OR REPLACE TABLE {members} AS SELECT DISTINCT profile_id, "
                     f"NULL::VARCHAR AS contact_point FROM ({select}) AS s", params)

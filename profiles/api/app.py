@@ -14,6 +14,7 @@ from core.config import ConfigError
 from core.paths import DataPaths
 from profiles.activation.config import load_config
 from profiles.activation.hot_events import EVENTS_SOURCE
+from profiles.activation.offers import load_offers
 from profiles.api.dependencies import ApiState, authorised, write_authorised
 from profiles.api.events import EventLog
 from profiles.api.models import ERROR_RESPONSES
@@ -24,13 +25,16 @@ from profiles.api.warehouse import Warehouse
 
 
 def create_app(paths: DataPaths, api_config: Path, segments_config: Path,
-               api_keys: Iterable[str] = (), write_keys: Iterable[str] = ()) -> FastAPI:
+               api_keys: Iterable[str] = (), write_keys: Iterable[str] = (), *,
+               offers_config: Path | None = None) -> FastAPI:
     """The FastAPI app over ``paths``' publication; ``api_keys`` / ``write_keys`` are
-    clear-text read / write keys accepted besides the digests in ``api_config``."""
+    clear-text read / write keys accepted besides the digests in ``api_config``;
+    ``offers_config``: the offer catalogue (``None``: no offers)."""
     settings = ApiSettings.load(api_config, api_keys, write_keys)
     events = paths.source_landing(EVENTS_SOURCE)
     try:
         config = load_config(segments_config, events)
+        offers = load_offers(offers_config) if offers_config else {}
     except ConfigError as error:
         raise ApiConfigError(error.file, error.problems) from error
     app = FastAPI(title="CDP activation API", version="1", description=profiles.api.__doc__,
@@ -38,7 +42,7 @@ def create_app(paths: DataPaths, api_config: Path, segments_config: Path,
     app.state.api = ApiState(settings, config,
                              Warehouse(paths.published_db, paths.exports,
                                        settings.members_max_age, events),
-                             EventLog(events))
+                             EventLog(events), offers)
     read, write = [Depends(authorised)], [Depends(write_authorised)]
     app.include_router(segment_router(settings.default_page, settings.max_page),
                        dependencies=read, tags=["segments"])

@@ -14,6 +14,7 @@ from fastapi.security import APIKeyHeader
 
 from profiles.activation.config import ActivationConfig
 from profiles.activation.discovery import available_segments
+from profiles.activation.offers import Offer
 from profiles.activation.segment import Segment
 from profiles.activation.syntax import SegmentError
 from profiles.api import queries
@@ -31,6 +32,7 @@ class ApiState:
     config: ActivationConfig
     warehouse: Warehouse
     events: EventLog
+    offers: dict[str, Offer]
 
 
 def api_state(request: Request) -> ApiState:

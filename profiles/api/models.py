@@ -197,6 +197,28 @@ class EventsAccepted(BaseModel):
     duplicates: list[str] = Field(description="Event ids landed before: not written again.")
 
 
+class OfferProposal(BaseModel):
+    offer_id: str
+    description: str
+    product_group: str | None
+    priority: int
+
+
+class OfferExclusion(OfferProposal):
+    step: str = Field(description="eligibility, catalogue, or the suppression step.")
+    reason: str = Field(description="The chain's reason code (no_opt_in, "
+                        "suppressed_identifier, cap_reached_per_week, ...).")
+
+
+class OffersAnswer(BaseModel):
+    profile_id: str
+    channel: str
+    publication_run_id: str | None
+    offers: list[OfferProposal] = Field(description="What the profile may receive now, best "
+                                        "first.")
+    excluded: list[OfferExclusion]
+
+
 class Problem(BaseModel):
     detail: str
 

@@ -94,6 +94,12 @@ def profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> dict[str, Any] |
     return record
 
 
+def profile_exists(cur: duckdb.DuckDBPyConnection, profile_id: str) -> bool:
+    require_tables(cur, {"main.dim_profiles"}, "this endpoint")
+    return cur.execute(f"SELECT count(*) FROM {PUBLISHED}.main.dim_profiles "
+                       "WHERE profile_id = ?", [profile_id]).fetchone() != (0,)
+
+
 def contact_of(cur: duckdb.DuckDBPyConnection,
                profile_id: str) -> tuple[str | None, str | None] | None:
     """The profile's deliverable e-mail and phone (either may be ``None``); ``None`` for an

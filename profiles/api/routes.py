@@ -7,7 +7,7 @@ No ``from __future__ import annotations``: FastAPI must see the endpoint annotat
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import duckdb
 from fastapi import APIRouter, HTTPException, Query
@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse
 from core.vocabulary import safe_run_id
 from profiles.activation.discovery import available_segments
 from profiles.activation.export import previous_export
-from profiles.activation.syntax import NAME_PATTERN
+from profiles.activation.offers import next_best_offers
+from profiles.activation.syntax import NAME_PATTERN, SegmentError
 from profiles.api import queries
 from profiles.api.dependencies import State, members_build, segment_of, unavailable_as_503
 from profiles.api.models import (
@@ -29,6 +30,9 @@ from profiles.api.models import (
     LookupRequest,
     LookupResult,
     MembersPage,
+    OfferExclusion,
+    OfferProposal,
+    OffersAnswer,
     SegmentInfo,
 )
 from profiles.api.pagination import page
@@ -41,6 +45,7 @@ RUN_ID = r"^[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]{0,119}$"
 Cursor = Annotated[str | None, Query(max_length=512,
                                      description="next_cursor of the previous page.")]
 Name = Annotated[str, PathParam(pattern=SEGMENT_NAME, description="Segment name.")]
+Channel = Literal["email", "sms", "phone", "post", "online_ads"]
 
 
 def segment_router(default_page: int, max_page: int) -> APIRouter:
@@ -117,6 +122,30 @@ def profile_router() -> APIRouter:
         if record is None:
             raise HTTPException(404, "unknown profile")
         return json.loads(json.dumps(record, default=_json_default))
+
+    @router.get("/profiles/{profile_id}/offers", response_model=OffersAnswer,
+                summary="Next best offers in a channel, and why every other offer is excluded")
+    def offers(
+        state: State,
+        profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
+        channel: Annotated[Channel, Query(description="The channel of the contact.")],
+    ) -> OffersAnswer:
+        """The catalogue's offers (``offers.yml``) through the export's suppression chain for
+        this one profile, including what ``POST /events`` received since the publication."""
+        with state.warehouse.exclusive() as cur, unavailable_as_503(SegmentError):
+            if not queries.profile_exists(cur, profile_id):
+                raise HTTPException(404, "unknown profile")
+            verdicts = next_best_offers(cur, state.offers, state.config, profile_id, channel)
+            run = publication_run_id(cur)
+        offered = [OfferProposal(offer_id=v.offer.id, description=v.offer.description,
+                                 product_group=v.offer.product_group,
+                                 priority=v.offer.priority) for v in verdicts if v.reason is None]
+        excluded = [OfferExclusion(offer_id=v.offer.id, description=v.offer.description,
+                                   product_group=v.offer.product_group,
+                                   priority=v.offer.priority, step=v.step or "",
+                                   reason=v.reason) for v in verdicts if v.reason is not None]
+        return OffersAnswer(profile_id=profile_id, channel=channel, publication_run_id=run,
+                            offers=offered, excluded=excluded)
 
     @router.post("/profiles/lookup", response_model=LookupResult,
                  summary="Find profiles by email or phone (hashed on the way in; reads only)")

@@ -12,7 +12,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -50,6 +51,17 @@ class Warehouse:
             self._con.execute("SET preserve_insertion_order = true")  # paging relies on it
             log.info("opened publication %s", publication_run_id(self._con))
         return self._con
+
+    @contextmanager
+    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor while no build and no other exclusive user runs: for work that writes the
+        connection's memory tables per request (a profile's next best offers)."""
+        with self._lock:
+            cur = self._connection().cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     def cursor(self, key: str | None = None,
                build: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
