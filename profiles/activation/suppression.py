@@ -232,6 +232,10 @@ def suppress(
     candidates = _count(con, members)
     counts: list[StepCount] = []
     for step, (query, step_params) in _step_queries(segment, policy, now, members).items():
+        before = counts[-1].remaining if counts else candidates
+        if before == 0:  # nobody left to drop (often so for one profile's verdict)
+            counts.append(StepCount(step, 0, 0))
+            continue
         if step == "consent":
             verdict = f'memory.main."{table_prefix}_verdict"'
             con.execute(f"CREATE OR REPLACE TABLE {verdict} AS {query}", step_params)
@@ -246,8 +250,7 @@ def suppress(
             con.execute(f"DELETE FROM {members} WHERE profile_id IN "
                         f"(SELECT profile_id FROM {drops} WHERE step = ?)", [step])
         remaining = _count(con, members)
-        counts.append(StepCount(step, (counts[-1].remaining if counts else candidates)
-                                - remaining, remaining))
+        counts.append(StepCount(step, before - remaining, remaining))
     return Suppressed(members, drops, candidates, tuple(counts))
 
 

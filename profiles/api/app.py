@@ -17,9 +17,16 @@ from profiles.activation.hot_events import EVENTS_SOURCE
 from profiles.activation.offers import load_offers
 from profiles.api.dependencies import ApiState, authorised, write_authorised
 from profiles.api.events import EventLog
+from profiles.api.limits import BodySizeLimitMiddleware, RateLimiter
 from profiles.api.models import ERROR_RESPONSES
 from profiles.api.privacy import UrlPrivacyMiddleware, validation_failed
-from profiles.api.routes import events_router, profile_router, report_router, segment_router
+from profiles.api.routes import (
+    events_router,
+    health_router,
+    profile_router,
+    report_router,
+    segment_router,
+)
 from profiles.api.settings import ApiConfigError, ApiSettings
 from profiles.api.warehouse import Warehouse
 
@@ -42,15 +49,19 @@ def create_app(paths: DataPaths, api_config: Path, segments_config: Path,
     app.state.api = ApiState(settings, config,
                              Warehouse(paths.published_db, paths.exports,
                                        settings.members_max_age, events),
-                             EventLog(events), offers)
+                             EventLog(events), offers,
+                             RateLimiter(settings.rate_limit.per_second,
+                                         settings.rate_limit.burst))
     read, write = [Depends(authorised)], [Depends(write_authorised)]
     app.include_router(segment_router(settings.default_page, settings.max_page),
                        dependencies=read, tags=["segments"])
     app.include_router(profile_router(), dependencies=read, tags=["profiles"])
     app.include_router(report_router(paths.reports), dependencies=read, tags=["report"])
     app.include_router(events_router(), dependencies=write, tags=["events"])
+    app.include_router(health_router(), tags=["health"])
     # Starlette types every handler as taking a plain Exception (Callable parameters are
     # contravariant), so a handler for one exception class never matches; Kludex/starlette#2417.
     app.add_exception_handler(RequestValidationError, validation_failed)  # type: ignore[arg-type]
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(UrlPrivacyMiddleware, routes=app.router.routes)
     return app

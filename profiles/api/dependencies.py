@@ -3,6 +3,7 @@ the API-key check, and the translations of library errors into HTTP statuses."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ from fastapi.security import APIKeyHeader
 
 from profiles.activation.config import ActivationConfig
 from profiles.activation.discovery import available_segments
+from profiles.activation.hashing import sha256_hex
 from profiles.activation.offers import Offer
 from profiles.activation.segment import Segment
 from profiles.activation.syntax import SegmentError
 from profiles.api import queries
 from profiles.api.events import EventLog
+from profiles.api.limits import RateLimiter
 from profiles.api.settings import ApiSettings
 from profiles.api.warehouse import Warehouse
 from profiles.publishing.published import MissingTableError
@@ -33,6 +36,7 @@ class ApiState:
     warehouse: Warehouse
     events: EventLog
     offers: dict[str, Offer]
+    limiter: RateLimiter
 
 
 def api_state(request: Request) -> ApiState:
@@ -54,17 +58,26 @@ def _refuse() -> HTTPException:
                          headers={"WWW-Authenticate": "APIKey"})
 
 
+def _within_rate(state: ApiState, key: str) -> None:
+    wait = state.limiter.wait_seconds(sha256_hex(key))
+    if wait > 0:
+        raise HTTPException(429, "too many requests for this API key",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEADER)]) -> None:
-    """Read endpoints: a read key."""
+    """Read endpoints: a read key, within its request rate."""
     if not key or not state.settings.accepts(key):
         raise _refuse()
+    _within_rate(state, key)
 
 
 def write_authorised(state: State,
                      key: Annotated[str | None, Security(_WRITE_KEY_HEADER)]) -> None:
-    """``POST /events``: a write key (a read key is refused)."""
+    """``POST /events``: a write key (a read key is refused), within its request rate."""
     if not key or not state.settings.accepts_write(key):
         raise _refuse()
+    _within_rate(state, key)
 
 
 @contextmanager

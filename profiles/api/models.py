@@ -219,6 +219,30 @@ class OffersAnswer(BaseModel):
     excluded: list[OfferExclusion]
 
 
+class ConsentRow(BaseModel):
+    channel: str
+    contact_point: str
+    status: str
+    is_contactable: bool
+    decided_at: datetime | None
+
+
+class ProfileRecord(BaseModel):
+    """The golden record: ``profile_id`` and every attribute of ``dim_profiles`` with its
+    ``<attr>_source`` / ``<attr>_at`` (e-mail and phone as deliverable values), consent per
+    channel and contact point, traits."""
+
+    model_config = ConfigDict(extra="allow")
+    profile_id: str
+    consent: list[ConsentRow]
+    traits: dict[str, Any] | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    publication_run_id: str | None
+
+
 class Problem(BaseModel):
     detail: str
 
@@ -227,6 +251,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem,
           "description": "Invalid cursor, or an e-mail address or phone number in the URL."},
     401: {"model": Problem, "description": "Missing or invalid API key."},
+    413: {"model": Problem, "description": "Request body too large (api.yml "
+          "max_request_bytes)."},
+    429: {"model": Problem, "description": "Too many requests for this key (api.yml "
+          "rate_limit); see Retry-After."},
     404: {"model": Problem, "description": "Unknown segment, export or profile."},
     503: {"model": Problem, "description": "No publication, or a mart missing from it."},
 }

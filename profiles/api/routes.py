@@ -26,6 +26,7 @@ from profiles.api.models import (
     ChangesPage,
     EventBatch,
     EventsAccepted,
+    Health,
     LookupMatch,
     LookupRequest,
     LookupResult,
@@ -33,6 +34,7 @@ from profiles.api.models import (
     OfferExclusion,
     OfferProposal,
     OffersAnswer,
+    ProfileRecord,
     SegmentInfo,
 )
 from profiles.api.pagination import page
@@ -111,7 +113,7 @@ def profile_router() -> APIRouter:
     """Profile by id, and lookup by a hashed email or phone."""
     router = APIRouter()
 
-    @router.get("/profiles/{profile_id}",
+    @router.get("/profiles/{profile_id}", response_model=ProfileRecord,
                 summary="One profile: golden record, consent, traits")
     def profile(
         state: State,
@@ -188,6 +190,19 @@ def events_router() -> APIRouter:
             lines.append(event.landed(received, email, phone))
         landed = state.events.land(lines, received)
         return EventsAccepted(written=landed.written, duplicates=landed.duplicates)
+
+    return router
+
+
+def health_router() -> APIRouter:
+    """Liveness for load balancers: no key, no personal data."""
+    router = APIRouter()
+
+    @router.get("/health", response_model=Health,
+                summary="The server answers and a publication is open")
+    def health(state: State) -> Health:
+        with state.warehouse.cursor() as cur:
+            return Health(status="ok", publication_run_id=publication_run_id(cur))
 
     return router
 

@@ -36,6 +36,13 @@ class PageSize(BaseModel):
     max: Annotated[int, Field(ge=1)] = 10_000
 
 
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_second: Annotated[float, Field(gt=0)] = 200.0
+    burst: Annotated[int, Field(ge=1)] = 1000
+
+
 class ApiFile(BaseModel):
     """The file's content; an absent or empty file means all defaults (and no stored keys)."""
 
@@ -45,6 +52,8 @@ class ApiFile(BaseModel):
     write_key_sha256: list[StrictStr] | None = None
     page_size: PageSize | None = None
     members_max_age_seconds: Annotated[float, Field(ge=0)] = 900.0
+    max_request_bytes: Annotated[int, Field(ge=1)] = 1_048_576
+    rate_limit: RateLimit | None = None
 
 
 def read_api_file(path: Path) -> ApiFile:
@@ -71,6 +80,8 @@ class ApiSettings:
     default_page: int = PageSize().default
     max_page: int = PageSize().max
     members_max_age: float = ApiFile().members_max_age_seconds
+    max_request_bytes: int = ApiFile().max_request_bytes
+    rate_limit: RateLimit = RateLimit()
 
     @classmethod
     def load(cls, path: Path, api_keys: Iterable[str] = (),
@@ -88,7 +99,8 @@ class ApiSettings:
                                          "read key")])
         pages = spec.page_size or PageSize()
         return cls(frozenset(hashes), frozenset(writers), pages.default, pages.max,
-                   spec.members_max_age_seconds)
+                   spec.members_max_age_seconds, spec.max_request_bytes,
+                   spec.rate_limit or RateLimit())
 
     def accepts(self, key: str) -> bool:
         """A read key."""
