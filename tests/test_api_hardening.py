@@ -1,7 +1,7 @@
 """The API's guards, on a hand-made publication: write keys apart from read keys (both stored
 as digests), the request size limit, the per-key rate limit, /health without a key, an
-OpenAPI schema with tags and a typed response for every operation, and events validated and
-logged without the identifiers they carry."""
+OpenAPI schema with tags and a typed response for every operation, events validated and
+logged without the identifiers they carry, and landed once per event id."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from test_segments import WINBACK, write_published
 
 from cdp.settings import data_paths
-from profiles.activation.hot_events import EVENTS_SOURCE, landed_files
+from profiles.activation.hot_events import EVENTS_SOURCE, FIELDS, landed_files
 from profiles.api.app import create_app
+from profiles.api.events import EventLog
 from profiles.api.settings import ApiConfigError
 
 READ, WRITE = "hardening-read", "hardening-write"
@@ -111,3 +112,16 @@ def test_bad_events_are_refused_without_echoing_them(client: TestClient,
     assert EMAIL not in response.text and "not an address" not in response.text
     assert [r.getMessage().split(" ")[:3] for r in caplog.records] == [["POST", "/events",
                                                                         "422"]]
+
+
+def test_events_land_once_per_id_across_batches_and_restarts(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / EVENTS_SOURCE
+    first = EventLog(folder).land([{"event_id": "e1"}, {"event_id": "e2"}, {"event_id": "e1"}])
+    assert (first.written, first.duplicates) == (["e1", "e2"], ["e1"])
+    restarted = EventLog(folder).land([{"event_id": "e2"}, {"event_id": "e3"}])
+    assert (restarted.written, restarted.duplicates) == (["e3"], ["e2"])
+    files = landed_files(folder)
+    assert len(files) == 2 and not [p for p in folder.rglob(".*.tmp")]
+    lines = [json.loads(line) for path in files for line in path.read_text().splitlines()]
+    assert [line["event_id"] for line in lines] == ["e1", "e2", "e3"]
+    assert all(list(line) == list(FIELDS) for line in lines)  # every file has every column

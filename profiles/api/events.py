@@ -51,17 +51,17 @@ class EventLog:
         with self._thread_lock, exclusive_lock(self.folder / ".lock", LOCK_TIMEOUT_S,
                                                "another process is landing API events"):
             self._read_new_files()
-            new: list[dict[str, Any]] = []
+            new: dict[str, dict[str, Any]] = {}
             duplicates: list[str] = []
             for line in lines:
-                if line["event_id"] in self._known:
+                if line["event_id"] in self._known or line["event_id"] in new:
                     duplicates.append(line["event_id"])
                 else:
-                    self._known.add(line["event_id"])
-                    new.append({key: line.get(key) for key in FIELDS})
-            if new:
-                self._read.add(self._write(new, now))
-        return Landed([line["event_id"] for line in new], duplicates)
+                    new[line["event_id"]] = {key: line.get(key) for key in FIELDS}
+            if new:  # known only once written: a failed write leaves them postable again
+                self._read.add(self._write(list(new.values()), now))
+                self._known.update(new)
+        return Landed(list(new), duplicates)
 
     def _read_new_files(self) -> None:
         for path in landed_files(self.folder):
