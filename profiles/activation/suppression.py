@@ -207,8 +207,9 @@ def suppress(
     """Select the segment's candidates (only ``profile_id``, if given: one profile's verdict)
     and run the chain; results stay in memory tables.
 
-    The hot list is read from ``events`` (the API's landing folder); without it, from the
-    tables a caller loaded on ``con`` before (the API does, once per landed batch), else empty.
+    The hot list is read from ``events`` (the API's landing folder, again only after a batch
+    landed); without it, what this connection loaded before, else an empty list (a hand-made
+    publication, a test).
     """
     require_tables(con, REQUIRED_TABLES | segment.required_tables(),
                    f"segment {segment.name!r}")
