@@ -1,5 +1,6 @@
-"""The app factory: settings and segments loaded and checked once, routers and the privacy
-middleware put together. Fails at once on missing keys or invalid segment definitions."""
+"""The app factory: settings, segments and offers loaded and checked once, routers (read key,
+write key, none for /health) and the privacy and size-limit middleware put together. Fails at
+once on missing keys or invalid segment or offer definitions."""
 
 from __future__ import annotations
 
