@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from identity.config import IdentityConfig
     from ingest.registry import Registry
     from profiles.activation.config import ActivationConfig
+    from profiles.activation.offers import Offer
     from quality.thresholds import Thresholds
 
 
@@ -62,6 +63,10 @@ class ConfigFiles:
     @property
     def api(self) -> Path:
         return self.folder / "api.yml"
+
+    @property
+    def offers(self) -> Path:
+        return self.folder / "offers.yml"
 
 
 def parse_as_of(text: str) -> datetime:
@@ -135,10 +140,19 @@ class RunContext:
 
     @cached_property
     def activation(self) -> ActivationConfig:
-        """Segments and the suppression policy (``segments.yml``)."""
+        """Segments and the suppression policy (``segments.yml``), and where the API's events
+        land (the chain's hot list)."""
         from profiles.activation.config import load_config
+        from profiles.activation.hot_events import EVENTS_SOURCE
 
-        return load_config(self.config.segments)
+        return load_config(self.config.segments, self.paths.source_landing(EVENTS_SOURCE))
+
+    @cached_property
+    def offers(self) -> dict[str, Offer]:
+        """The offer catalogue (``offers.yml``) the API's next best offer draws from."""
+        from profiles.activation.offers import load_offers
+
+        return load_offers(self.config.offers)
 
     @cached_property
     def survivorship(self) -> dict[str, Any]:
@@ -155,6 +169,7 @@ CHECKED: dict[str, Callable[[RunContext], object]] = {
     "identity_overrides": lambda ctx: ctx.identity_overrides,
     "quality": lambda ctx: ctx.thresholds,
     "segments": lambda ctx: ctx.activation,
+    "offers": lambda ctx: ctx.offers,
     "survivorship": lambda ctx: ctx.survivorship,
     "api": lambda ctx: _read_api_file(ctx.config.api),
 }

@@ -21,14 +21,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def cdp_serve(home: Path, api_keys: str, log_path: Path) -> Iterator[str]:
+def cdp_serve(home: Path, api_keys: str, log_path: Path,
+              write_keys: str = "") -> Iterator[str]:
     """Start ``cdp serve`` on ``home`` (config from ``home/config``), wait until it answers,
     yield its base URL and stop it; its output goes to ``log_path`` (a pipe nobody reads
     would block the server)."""
     port = free_port()
-    env = {**os.environ, "CDP_API_KEYS": api_keys, "CDP_CONFIG": str(home / "config")}
+    env = {**os.environ, "CDP_API_KEYS": api_keys, "CDP_API_WRITE_KEYS": write_keys,
+           "CDP_CONFIG": str(home / "config")}
     cdp = Path(sys.executable).parent / "cdp"
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         process = subprocess.Popen([str(cdp), "serve", "--home", str(home), "--port", str(port)],
                                    env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

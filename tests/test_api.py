@@ -100,11 +100,13 @@ def test_every_endpoint_requires_a_valid_key(server: str, headers: dict[str, str
                       headers=headers).status_code == 401
 
 
-def test_no_endpoint_writes(server: str, client: httpx.Client) -> None:
+def test_only_the_events_endpoint_writes(server: str, client: httpx.Client) -> None:
     schema = httpx.get(f"{server}/openapi.json").json()
     methods = {(path, m) for path, ops in schema["paths"].items() for m in ops}
     assert {m for _, m in methods} <= {"get", "post"}
-    assert {p for p, m in methods if m == "post"} == {"/profiles/lookup"}  # a read-only search
+    # a read-only search, and the events in (a write key: see test_api_events.py)
+    assert {p for p, m in methods if m == "post"} == {"/profiles/lookup", "/events"}
+    assert client.post("/events", json={"events": []}).status_code == 401  # a read key
     assert client.delete("/segments/winback/members").status_code == 405
     assert client.put("/profiles/P01", json={}).status_code == 405
 

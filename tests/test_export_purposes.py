@@ -208,7 +208,7 @@ def test_exports_carry_the_deliverable_value_not_the_matching_key(home: Path) ->
 def test_the_api_hands_out_the_deliverable_value(home: Path) -> None:
     segment = build_segment(WINBACK)
     with open_published(_published(home)) as con:
-        queries.build_members(con, segment, activation_config().policy)
+        queries.build_members(con, segment, activation_config())
         member = queries.rows_after(con, queries.members_table(segment), "", 1)
         record = queries.profile(con, "P01")
     assert member[0]["profile_id"] == "P01" and member[0]["email"] == GIVEN

@@ -28,10 +28,12 @@ def _setup(home: Path | None, config: Path | None) -> tuple[RunContext, Activati
     """The run context and the checked segment configuration (``--config`` or the
     configuration folder's segments.yml); bad input exits with code 2."""
     from profiles.activation.config import load_config
+    from profiles.activation.hot_events import EVENTS_SOURCE
 
     ctx = RunContext.at_edge(home)
     try:
-        return ctx, load_config(config) if config else ctx.activation
+        return ctx, (load_config(config, ctx.paths.source_landing(EVENTS_SOURCE)) if config
+                     else ctx.activation)
     except ConfigError as error:
         fail(error)
 

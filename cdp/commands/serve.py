@@ -1,4 +1,4 @@
-"""``cdp serve``: the read-only activation API under uvicorn."""
+"""``cdp serve``: the activation API under uvicorn (reads; events in with a write key)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,20 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     home: HomeOption = None,
 ) -> None:
-    """Serve segments, members, changes and profile lookups over HTTP (read-only, API key)."""
+    """Serve segments, members, changes and profile lookups over HTTP (read key), and take
+    real-time events (POST /events, write key from CDP_API_WRITE_KEYS)."""
     import uvicorn
 
     from cdp.context import RunContext
     from profiles.api.app import create_app
-    from profiles.api.settings import API_KEYS_ENV, ApiConfigError
+    from profiles.api.settings import API_KEYS_ENV, API_WRITE_KEYS_ENV, ApiConfigError
 
     ctx = RunContext.at_edge(home)
     try:
         app = create_app(ctx.paths, ctx.config.api, ctx.config.segments,
-                         os.environ.get(API_KEYS_ENV, "").split(","))
+                         os.environ.get(API_KEYS_ENV, "").split(","),
+                         os.environ.get(API_WRITE_KEYS_ENV, "").split(","),
+                         offers_config=ctx.config.offers)
     except ApiConfigError as error:
         fail(error)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,

@@ -63,10 +63,14 @@ class SegmentsFile(BaseModel):
 class ActivationConfig:
     segments: dict[str, Segment]
     policy: SuppressionPolicy
+    events: Path | None = None
+    """The API's events landing folder, whose hot list the chain consults (the edge sets it:
+    ``RunContext.activation``, the API's app factory); ``None`` for a bare publication."""
 
 
-def load_config(path: Path) -> ActivationConfig:
-    """Read ``segments.yml``; every rule is parsed and checked here, before anything runs."""
+def load_config(path: Path, events: Path | None = None) -> ActivationConfig:
+    """Read ``segments.yml``; every rule is parsed and checked here, before anything runs.
+    ``events``: see :attr:`ActivationConfig.events`."""
     try:
         raw = read_yaml(path)
         spec = validate(SegmentsFile, {} if raw is None else raw, path)
@@ -86,4 +90,5 @@ def load_config(path: Path) -> ActivationConfig:
         segments[segment.name] = segment
     if problems:
         raise SegmentError(problems, path)
-    return ActivationConfig(segments, (spec.suppression or SuppressionSettings()).policy())
+    return ActivationConfig(segments, (spec.suppression or SuppressionSettings()).policy(),
+                            events)

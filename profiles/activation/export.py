@@ -172,7 +172,7 @@ def selected(
     con = _open(published_db)
     try:
         segment = find_segment(config, con, name)
-        yield con, segment, suppress(con, segment, config.policy, as_of)
+        yield con, segment, suppress(con, segment, config.policy, as_of, events=config.events)
     finally:
         con.close()
 

@@ -9,6 +9,11 @@
    offer turned down on the phone is not e-mailed a week later;
 4. ``excluded_product_group``: the customer excluded the offer's product group.
 
+Every step also reads the hot list (``profiles.activation.hot_events``): opt-outs and offer
+contacts posted to the API since the publication count as if they were published - an opt-out
+as an opted-out contact point (and, for email / sms / phone, a suppressed identifier), a
+delivery towards the cap, a rejection for the cool-down.
+
 Everything runs as SQL over the published marts (attached read-only as ``pub``) into two
 in-memory tables: members (profile_id, contact_point) and drops (profile_id, step, reason).
 Reasons are short codes, never personal data, so previews and reports can show them.
@@ -18,10 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from profiles.activation import hot_events
 from profiles.activation.segment import Segment
 from profiles.activation.syntax import SegmentError
 from profiles.publishing.published import PUBLISHED, require_tables
@@ -82,7 +89,8 @@ def consent_verdict_sql(members: str) -> str:
     return f"""
         WITH hashes AS (
             SELECT identifier_hash FROM {pub}.dim_suppression_list
-            WHERE identifier_hash IS NOT NULL),
+            WHERE identifier_hash IS NOT NULL
+            UNION ALL SELECT identifier_hash FROM {hot_events.SUPPRESSED}),
         profile_hashes AS (  -- a listed identifier of the profile blocks all its points
             SELECT p.profile_id, sha256(p.email) AS identifier_hash
             FROM {members} AS m JOIN {pub}.dim_profiles AS p USING (profile_id)
@@ -94,13 +102,24 @@ def consent_verdict_sql(members: str) -> str:
         blocked AS (
             SELECT DISTINCT profile_id
             FROM profile_hashes SEMI JOIN hashes USING (identifier_hash)),
-        points AS (
-            SELECT c.profile_id, c.contact_point, c.status, c.decided_at,
-                   c.is_contactable AND c.contact_point <> 'none' AS contactable,
-                   sha256(c.contact_point) IN (SELECT identifier_hash FROM hashes)
-                   OR c.profile_id IN (SELECT profile_id FROM blocked) AS suppressed
+        consent AS (  -- a hot opt-out newer than the published decision withdraws it
+            SELECT c.*, EXISTS (
+                       SELECT 1 FROM {hot_events.OPT_OUTS} AS h
+                       WHERE h.profile_id = c.profile_id AND h.channel = c.channel
+                         AND h.contact_point IN (c.contact_point, '*')
+                         AND (c.decided_at IS NULL OR h.decided_at >= c.decided_at)
+                   ) AS hot_opt_out
             FROM {members} AS m
             JOIN {pub}.dim_profile_consent AS c ON c.profile_id = m.profile_id AND c.channel = ?),
+        points AS (
+            SELECT c.profile_id, c.contact_point,
+                   CASE WHEN c.hot_opt_out THEN 'opted_out' ELSE c.status END AS status,
+                   c.decided_at,
+                   c.is_contactable AND NOT c.hot_opt_out AND c.contact_point <> 'none'
+                       AS contactable,
+                   sha256(c.contact_point) IN (SELECT identifier_hash FROM hashes)
+                   OR c.profile_id IN (SELECT profile_id FROM blocked) AS suppressed
+            FROM consent AS c),
         verdict AS (
             SELECT m.profile_id,
                    first(x.contact_point ORDER BY x.decided_at DESC NULLS LAST, x.contact_point)
@@ -130,6 +149,10 @@ def _step_queries(segment: Segment, policy: SuppressionPolicy, as_of: datetime,
     the channel and a reason only when there is none, because it also picks that point.
     """
     pub = f"{PUBLISHED}.main"
+    responses = (  # the published contact history plus the hot list's
+        f"(SELECT profile_id, offer_id, channel, response, responded_at "
+        f"FROM {pub}.fct_offer_responses UNION ALL SELECT profile_id, offer_id, channel, "
+        f"response, responded_at FROM {hot_events.RESPONSES})")
     preferences = (
         f"(SELECT * FROM {pub}.dim_profile_preferences "
         "QUALIFY row_number() OVER (PARTITION BY profile_id ORDER BY decided_at DESC) = 1)"
@@ -145,14 +168,14 @@ def _step_queries(segment: Segment, policy: SuppressionPolicy, as_of: datetime,
                                   ELSE date_trunc('week', ?::TIMESTAMP) END AS starts
             FROM limits)
         SELECT w.profile_id, 'cap_reached_per_' || w.period
-        FROM windows AS w JOIN {pub}.fct_offer_responses AS r
+        FROM windows AS w JOIN {responses} AS r
           ON r.profile_id = w.profile_id AND r.response = 'delivered'
          AND r.responded_at >= w.starts AND r.responded_at <= ?::TIMESTAMP
         GROUP BY w.profile_id, w.period, w.max_contacts
         HAVING count(*) >= any_value(w.max_contacts)"""
     cooldown = f"""
         SELECT r.profile_id, 'offer_rejected_via_' || arg_max(r.channel, r.responded_at)
-        FROM {members} AS m JOIN {pub}.fct_offer_responses AS r USING (profile_id)
+        FROM {members} AS m JOIN {responses} AS r USING (profile_id)
         WHERE r.offer_id = ? AND r.response IN (SELECT unnest(?::VARCHAR[]))
           AND r.responded_at >= ?::TIMESTAMP - to_days(?) AND r.responded_at <= ?::TIMESTAMP
         GROUP BY r.profile_id"""
@@ -178,13 +201,28 @@ def suppress(
     policy: SuppressionPolicy,
     as_of: datetime | None = None,
     table_prefix: str = "activation",
+    events: Path | None = None,
+    profile_id: str | None = None,
 ) -> Suppressed:
-    """Select the segment's candidates and run the chain; results stay in memory tables."""
+    """Select the segment's candidates (only ``profile_id``, if given: one profile's verdict)
+    and run the chain; results stay in memory tables.
+
+    The hot list is read from ``events`` (the API's landing folder, again only after a batch
+    landed); without it, what this connection loaded before, else an empty list (a hand-made
+    publication, a test).
+    """
     require_tables(con, REQUIRED_TABLES | segment.required_tables(),
                    f"segment {segment.name!r}")
+    if events is None:
+        hot_events.ensure_hot_events(con)
+    else:
+        hot_events.load_hot_events(con, events)
     now = (as_of or datetime.now(UTC)).replace(tzinfo=None)
     members, drops = f'memory.main."{table_prefix}_members"', f'memory.main."{table_prefix}_drops"'
     select, params = segment.candidates_sql()
+    if profile_id is not None:
+        select, params = f"SELECT * FROM ({select}) AS c WHERE c.profile_id = ?", [
+            *params, profile_id]
     try:
         con.execute(f"CREATE OR REPLACE TABLE {members} AS SELECT DISTINCT profile_id, "
                     f"NULL::VARCHAR AS contact_point FROM ({select}) AS s", params)
@@ -195,6 +233,10 @@ def suppress(
     candidates = _count(con, members)
     counts: list[StepCount] = []
     for step, (query, step_params) in _step_queries(segment, policy, now, members).items():
+        before = counts[-1].remaining if counts else candidates
+        if before == 0:  # nobody left to drop (often so for one profile's verdict)
+            counts.append(StepCount(step, 0, 0))
+            continue
         if step == "consent":
             verdict = f'memory.main."{table_prefix}_verdict"'
             con.execute(f"CREATE OR REPLACE TABLE {verdict} AS {query}", step_params)
@@ -209,8 +251,7 @@ def suppress(
             con.execute(f"DELETE FROM {members} WHERE profile_id IN "
                         f"(SELECT profile_id FROM {drops} WHERE step = ?)", [step])
         remaining = _count(con, members)
-        counts.append(StepCount(step, (counts[-1].remaining if counts else candidates)
-                                - remaining, remaining))
+        counts.append(StepCount(step, before - remaining, remaining))
     return Suppressed(members, drops, candidates, tuple(counts))
 
 

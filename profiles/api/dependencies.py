@@ -3,6 +3,7 @@ the API-key check, and the translations of library errors into HTTP statuses."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,9 +15,13 @@ from fastapi.security import APIKeyHeader
 
 from profiles.activation.config import ActivationConfig
 from profiles.activation.discovery import available_segments
+from profiles.activation.hashing import sha256_hex
+from profiles.activation.offers import Offer
 from profiles.activation.segment import Segment
 from profiles.activation.syntax import SegmentError
 from profiles.api import queries
+from profiles.api.events import EventLog
+from profiles.api.limits import RateLimiter
 from profiles.api.settings import ApiSettings
 from profiles.api.warehouse import Warehouse
 from profiles.publishing.published import MissingTableError
@@ -29,6 +34,9 @@ class ApiState:
     settings: ApiSettings
     config: ActivationConfig
     warehouse: Warehouse
+    events: EventLog
+    offers: dict[str, Offer]
+    limiter: RateLimiter
 
 
 def api_state(request: Request) -> ApiState:
@@ -38,14 +46,38 @@ def api_state(request: Request) -> ApiState:
 
 State = Annotated[ApiState, Depends(api_state)]
 
-_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
-                           description="An API key from CDP_API_KEYS or config/api.yml.")
+_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ReadKey",
+                           description="A read key from CDP_API_KEYS or config/api.yml.")
+_WRITE_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="WriteKey",
+    description="A write key from CDP_API_WRITE_KEYS or write_key_sha256 in config/api.yml.")
+
+
+def _refuse() -> HTTPException:
+    return HTTPException(401, "missing or invalid X-API-Key",
+                         headers={"WWW-Authenticate": "APIKey"})
+
+
+def _within_rate(state: ApiState, key: str) -> None:
+    wait = state.limiter.wait_seconds(sha256_hex(key))
+    if wait > 0:
+        raise HTTPException(429, "too many requests for this API key",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEADER)]) -> None:
+    """Read endpoints: a read key, within its request rate."""
     if not key or not state.settings.accepts(key):
-        raise HTTPException(401, "missing or invalid X-API-Key",
-                            headers={"WWW-Authenticate": "APIKey"})
+        raise _refuse()
+    _within_rate(state, key)
+
+
+def write_authorised(state: State,
+                     key: Annotated[str | None, Security(_WRITE_KEY_HEADER)]) -> None:
+    """``POST /events``: a write key (a read key is refused), within its request rate."""
+    if not key or not state.settings.accepts_write(key):
+        raise _refuse()
+    _within_rate(state, key)
 
 
 @contextmanager
@@ -74,6 +106,6 @@ def members_build(state: ApiState,
 
     def build(con: duckdb.DuckDBPyConnection) -> None:
         with unavailable_as_503(SegmentError):
-            queries.build_members(con, segment, state.config.policy)
+            queries.build_members(con, segment, state.config)
 
     return queries.members_table(segment), build

@@ -4,9 +4,11 @@ An identifier sent for lookup is normalised and hashed while the request is vali
 only its hash exists past this point.
 """
 
-from typing import Any, Self
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +20,10 @@ from pydantic import (
 
 from identity.normalise import normalise_email_value, normalise_phone_value
 from profiles.activation.hashing import sha256_hex
+from profiles.activation.hot_events import OPT_IN, OPT_OUT
+
+PROFILE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+EVENT_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
 class SegmentInfo(BaseModel):
@@ -110,6 +116,133 @@ class LookupResult(BaseModel):
     matches: list[LookupMatch]
 
 
+class Event(BaseModel):
+    """One real-time event; ``email`` / ``phone`` are checked as the identity stage normalises
+    them, landed as given (the next run normalises them like any source's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_id: str = Field(pattern=EVENT_ID, description="Unique per event: a repeat is "
+                          "acknowledged, not landed again.")
+    type: Literal["unsubscribe", "consent", "delivery", "response"]
+    channel: Literal["email", "sms", "phone", "post", "online_ads", "all"] = Field(
+        description="'all' only for unsubscribe and consent.")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it happened (default, and at the latest: received).")
+    profile_id: str | None = Field(default=None, pattern=PROFILE_ID)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    status: Literal["opted_in", "opted_out"] | None = Field(
+        default=None, description="consent only.")
+    offer_id: str | None = Field(default=None, max_length=128,
+                                 description="delivery and response.")
+    product_group: str | None = Field(default=None, max_length=128)
+    outcome: Literal["opened", "clicked", "accepted", "rejected", "unsubscribed"] | None = (
+        Field(default=None, description="response only."))
+
+    @field_validator("email", "phone")
+    @classmethod
+    def _identifier(cls, raw: str | None, info: ValidationInfo) -> str | None:
+        if not raw or not raw.strip():
+            return None
+        normalise = normalise_email_value if info.field_name == "email" else normalise_phone_value
+        if normalise(raw) is None:
+            raise ValueError(f"not a valid {info.field_name}")
+        return raw.strip()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if not (self.profile_id or self.email or self.phone):
+            raise ValueError("give profile_id, email or phone")
+        if (self.status is None) == (self.type == "consent"):
+            raise ValueError("status is required for consent and only there")
+        if (self.offer_id is None) == (self.type in ("delivery", "response")):
+            raise ValueError("offer_id is required for delivery and response and only there")
+        if (self.outcome is None) == (self.type == "response"):
+            raise ValueError("outcome is required for response and only there")
+        if self.channel == "all" and self.type not in ("unsubscribe", "consent"):
+            raise ValueError("channel 'all' is for unsubscribe and consent only")
+        return self
+
+    def landed(self, received_at: datetime, email: str | None,
+               phone: str | None) -> dict[str, Any]:
+        """The line landed for the ``api_events`` source (``hot_events.FIELDS``); ``email`` /
+        ``phone`` identify the person for the next run (the profile's own when the event
+        named only its id)."""
+        received = received_at.astimezone(UTC)
+        occurred = min(self.occurred_at.astimezone(UTC), received) if self.occurred_at \
+            else received
+        consent = (OPT_OUT if self.type == "unsubscribe"
+                   else {"opted_in": OPT_IN, "opted_out": OPT_OUT}.get(self.status or ""))
+        every_channel = self.channel == "all"
+        return {
+            "event_id": self.event_id, "event_type": self.type,
+            "event_ts": occurred.replace(tzinfo=None).isoformat(),
+            "received_at": received.replace(tzinfo=None).isoformat(),
+            "channel": self.channel,
+            "consent": None if every_channel else consent,
+            "consent_all_channels": consent if every_channel else None,
+            "offer_id": self.offer_id, "product_group": self.product_group,
+            "outcome": "delivered" if self.type == "delivery" else self.outcome,
+            "profile_id": self.profile_id, "email": email, "phone": phone,
+        }
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[Event] = Field(min_length=1, max_length=1000)
+
+
+class EventsAccepted(BaseModel):
+    written: list[str] = Field(description="Event ids landed by this request.")
+    duplicates: list[str] = Field(description="Event ids landed before: not written again.")
+
+
+class OfferProposal(BaseModel):
+    offer_id: str
+    description: str
+    product_group: str | None
+    priority: int
+
+
+class OfferExclusion(OfferProposal):
+    step: str = Field(description="eligibility, catalogue, or the suppression step.")
+    reason: str = Field(description="The chain's reason code (no_opt_in, "
+                        "suppressed_identifier, cap_reached_per_week, ...).")
+
+
+class OffersAnswer(BaseModel):
+    profile_id: str
+    channel: str
+    publication_run_id: str | None
+    offers: list[OfferProposal] = Field(description="What the profile may receive now, best "
+                                        "first.")
+    excluded: list[OfferExclusion]
+
+
+class ConsentRow(BaseModel):
+    channel: str
+    contact_point: str
+    status: str
+    is_contactable: bool
+    decided_at: datetime | None
+
+
+class ProfileRecord(BaseModel):
+    """The golden record: ``profile_id`` and every attribute of ``dim_profiles`` with its
+    ``<attr>_source`` / ``<attr>_at`` (e-mail and phone as deliverable values), consent per
+    channel and contact point, traits."""
+
+    model_config = ConfigDict(extra="allow")
+    profile_id: str
+    consent: list[ConsentRow]
+    traits: dict[str, Any] | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    publication_run_id: str | None
+
+
 class Problem(BaseModel):
     detail: str
 
@@ -118,6 +251,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem,
           "description": "Invalid cursor, or an e-mail address or phone number in the URL."},
     401: {"model": Problem, "description": "Missing or invalid API key."},
+    413: {"model": Problem, "description": "Request body too large (api.yml "
+          "max_request_bytes)."},
+    429: {"model": Problem, "description": "Too many requests for this key (api.yml "
+          "rate_limit); see Retry-After."},
     404: {"model": Problem, "description": "Unknown segment, export or profile."},
     503: {"model": Problem, "description": "No publication, or a mart missing from it."},
 }

@@ -12,10 +12,11 @@ from typing import Any
 
 import duckdb
 
+from profiles.activation.config import ActivationConfig
 from profiles.activation.export import member_rows_sql, sql_path
 from profiles.activation.purposes import contact_values, deliverable_sql
 from profiles.activation.segment import Segment
-from profiles.activation.suppression import SuppressionPolicy, suppress
+from profiles.activation.suppression import suppress
 from profiles.publishing.published import PUBLISHED, published_tables, require_tables
 
 IDENTITY_HASHES = "memory.main.identity_hashes"
@@ -27,9 +28,10 @@ def members_table(segment: Segment) -> str:
 
 
 def build_members(con: duckdb.DuckDBPyConnection, segment: Segment,
-                  policy: SuppressionPolicy) -> None:
+                  config: ActivationConfig) -> None:
     """The segment's members after the suppression chain, as Mautic rows (deliverable values)."""
-    result = suppress(con, segment, policy, table_prefix=f"api_{segment.name}")
+    result = suppress(con, segment, config.policy, table_prefix=f"api_{segment.name}",
+                      events=config.events)
     con.execute(f"CREATE OR REPLACE TABLE {members_table(segment)} AS "
                 f"{member_rows_sql(result.members, contact_values(con))} ORDER BY profile_id")
     con.execute(f"DROP TABLE {result.members}; DROP TABLE {result.drops}")
@@ -90,6 +92,26 @@ def profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> dict[str, Any] |
     record["consent"] = [dict(zip(CONSENT_COLUMNS, row, strict=True)) for row in consent]
     record["traits"] = traits
     return record
+
+
+def profile_exists(cur: duckdb.DuckDBPyConnection, profile_id: str) -> bool:
+    require_tables(cur, {"main.dim_profiles"}, "this endpoint")
+    return cur.execute(f"SELECT count(*) FROM {PUBLISHED}.main.dim_profiles "
+                       "WHERE profile_id = ?", [profile_id]).fetchone() != (0,)
+
+
+def contact_of(cur: duckdb.DuckDBPyConnection,
+               profile_id: str) -> tuple[str | None, str | None] | None:
+    """The profile's deliverable e-mail and phone (either may be ``None``); ``None`` for an
+    unknown profile or one with neither."""
+    require_tables(cur, {"main.dim_profiles"}, "this endpoint")
+    values = contact_values(cur)
+    row = cur.execute(
+        f"SELECT {deliverable_sql('p.email', 'p.profile_id', values)}, "
+        f"{deliverable_sql('p.phone', 'p.profile_id', values)} "
+        f"FROM {PUBLISHED}.main.dim_profiles AS p WHERE p.profile_id = ?", [profile_id]
+    ).fetchone()
+    return (row[0], row[1]) if row and (row[0] or row[1]) else None
 
 
 def build_identity_hashes(con: duckdb.DuckDBPyConnection) -> None:

@@ -5,8 +5,9 @@ No ``from __future__ import annotations``: FastAPI must see the endpoint annotat
 """
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import duckdb
 from fastapi import APIRouter, HTTPException, Query
@@ -16,15 +17,24 @@ from fastapi.responses import HTMLResponse
 from core.vocabulary import safe_run_id
 from profiles.activation.discovery import available_segments
 from profiles.activation.export import previous_export
-from profiles.activation.syntax import NAME_PATTERN
+from profiles.activation.offers import next_best_offers
+from profiles.activation.syntax import NAME_PATTERN, SegmentError
 from profiles.api import queries
 from profiles.api.dependencies import State, members_build, segment_of, unavailable_as_503
 from profiles.api.models import (
+    PROFILE_ID,
     ChangesPage,
+    EventBatch,
+    EventsAccepted,
+    Health,
     LookupMatch,
     LookupRequest,
     LookupResult,
     MembersPage,
+    OfferExclusion,
+    OfferProposal,
+    OffersAnswer,
+    ProfileRecord,
     SegmentInfo,
 )
 from profiles.api.pagination import page
@@ -33,11 +43,11 @@ from profiles.publishing.published import publication_run_id
 # Path and query patterns are checked by pydantic's Rust regex, whose "$" is the end of the text.
 SEGMENT_NAME = rf"^{NAME_PATTERN}$"
 RUN_ID = r"^[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]{0,119}$"
-PROFILE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 Cursor = Annotated[str | None, Query(max_length=512,
                                      description="next_cursor of the previous page.")]
 Name = Annotated[str, PathParam(pattern=SEGMENT_NAME, description="Segment name.")]
+Channel = Literal["email", "sms", "phone", "post", "online_ads"]
 
 
 def segment_router(default_page: int, max_page: int) -> APIRouter:
@@ -65,7 +75,7 @@ def segment_router(default_page: int, max_page: int) -> APIRouter:
     def members(state: State, name: Name, cursor: Cursor = None,
                 limit: Limit = default_page) -> dict[str, Any]:
         table, build = members_build(state, segment_of(state, name))
-        with state.warehouse.cursor(table, build) as cur:
+        with state.warehouse.cursor(table, build, follows_events=True) as cur:
             items, next_cursor = page(cur, table, cursor, limit)
             run = publication_run_id(cur)
         # Plain dicts: FastAPI validates them against MembersPage once, not twice.
@@ -89,10 +99,10 @@ def segment_router(default_page: int, max_page: int) -> APIRouter:
         table = queries.changes_table(name, since)
 
         def build(con: duckdb.DuckDBPyConnection) -> None:
-            state.warehouse.cursor(current, build_current).close()
+            state.warehouse.cursor(current, build_current, follows_events=True).close()
             queries.build_changes(con, table, current, exported)
 
-        with state.warehouse.cursor(table, build) as cur:
+        with state.warehouse.cursor(table, build, follows_events=True) as cur:
             items, next_cursor = page(cur, table, cursor, limit)
         return {"segment": name, "since": since, "items": items, "next_cursor": next_cursor}
 
@@ -103,7 +113,7 @@ def profile_router() -> APIRouter:
     """Profile by id, and lookup by a hashed email or phone."""
     router = APIRouter()
 
-    @router.get("/profiles/{profile_id}",
+    @router.get("/profiles/{profile_id}", response_model=ProfileRecord,
                 summary="One profile: golden record, consent, traits")
     def profile(
         state: State,
@@ -114,6 +124,30 @@ def profile_router() -> APIRouter:
         if record is None:
             raise HTTPException(404, "unknown profile")
         return json.loads(json.dumps(record, default=_json_default))
+
+    @router.get("/profiles/{profile_id}/offers", response_model=OffersAnswer,
+                summary="Next best offers in a channel, and why every other offer is excluded")
+    def offers(
+        state: State,
+        profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
+        channel: Annotated[Channel, Query(description="The channel of the contact.")],
+    ) -> OffersAnswer:
+        """The catalogue's offers (``offers.yml``) through the export's suppression chain for
+        this one profile, including what ``POST /events`` received since the publication."""
+        with state.warehouse.exclusive() as cur, unavailable_as_503(SegmentError):
+            if not queries.profile_exists(cur, profile_id):
+                raise HTTPException(404, "unknown profile")
+            verdicts = next_best_offers(cur, state.offers, state.config, profile_id, channel)
+            run = publication_run_id(cur)
+        offered = [OfferProposal(offer_id=v.offer.id, description=v.offer.description,
+                                 product_group=v.offer.product_group,
+                                 priority=v.offer.priority) for v in verdicts if v.reason is None]
+        excluded = [OfferExclusion(offer_id=v.offer.id, description=v.offer.description,
+                                   product_group=v.offer.product_group,
+                                   priority=v.offer.priority, step=v.step or "",
+                                   reason=v.reason) for v in verdicts if v.reason is not None]
+        return OffersAnswer(profile_id=profile_id, channel=channel, publication_run_id=run,
+                            offers=offered, excluded=excluded)
 
     @router.post("/profiles/lookup", response_model=LookupResult,
                  summary="Find profiles by email or phone (hashed on the way in; reads only)")
@@ -127,6 +161,48 @@ def profile_router() -> APIRouter:
         with state.warehouse.cursor(queries.IDENTITY_HASHES, build) as cur:
             found = queries.profiles_with_hash(cur, kind, digest)
         return LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind) for p in found])
+
+    return router
+
+
+def events_router() -> APIRouter:
+    """Real-time events in (write key): landed for the next run, in effect at once."""
+    router = APIRouter()
+
+    @router.post("/events", response_model=EventsAccepted,
+                 summary="Post unsubscribes, consent changes, offer deliveries and responses")
+    def post_events(state: State, batch: EventBatch) -> EventsAccepted:
+        """Each new event is landed durably (``landing/api_events/``) for the next run and
+        counts at once for every API answer and export (the hot list); an event id landed
+        before is acknowledged as a duplicate. An event naming only a profile id is landed
+        with that profile's e-mail and phone, so the next run links it to the person."""
+        received = datetime.now(UTC)
+        lines = []
+        for index, event in enumerate(batch.events):
+            email, phone = event.email, event.phone
+            if event.profile_id and not (email or phone):
+                with state.warehouse.cursor() as cur, unavailable_as_503():
+                    found = queries.contact_of(cur, event.profile_id)
+                if found is None:
+                    raise HTTPException(422, f"events[{index}]: unknown profile_id, or a "
+                                        "profile without an e-mail or phone to identify it by")
+                email, phone = found
+            lines.append(event.landed(received, email, phone))
+        landed = state.events.land(lines, received)
+        return EventsAccepted(written=landed.written, duplicates=landed.duplicates)
+
+    return router
+
+
+def health_router() -> APIRouter:
+    """Liveness for load balancers: no key, no personal data."""
+    router = APIRouter()
+
+    @router.get("/health", response_model=Health,
+                summary="The server answers and a publication is open")
+    def health(state: State) -> Health:
+        with state.warehouse.cursor() as cur:
+            return Health(status="ok", publication_run_id=publication_run_id(cur))
 
     return router
 

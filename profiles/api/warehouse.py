@@ -2,7 +2,8 @@
 
 One read-only connection per process, re-opened when a publication swaps the file (its inode,
 size or mtime changes); per-publication results (a segment's members, identifier hashes) are
-materialised once in memory and dropped with the connection.
+materialised once in memory and dropped with the connection. Results of the suppression chain
+are built again when an event batch lands (the hot list changed).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 from fastapi import HTTPException
 
+from profiles.activation.hot_events import signature
 from profiles.publishing.published import open_published, publication_run_id
 
 log = logging.getLogger("profiles.api")
@@ -25,14 +28,16 @@ log = logging.getLogger("profiles.api")
 class Warehouse:
     """The process's read-only view of the publication, swapped when the file is replaced."""
 
-    def __init__(self, published_db: Path, exports_dir: Path, max_age: float) -> None:
+    def __init__(self, published_db: Path, exports_dir: Path, max_age: float,
+                 events: Path | None = None) -> None:
         self.published_db = published_db
         self.exports_dir = exports_dir
         self.max_age = max_age
+        self.events = events
         self._lock = threading.RLock()  # a build may ensure another build first
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stamp: tuple[int, int, int] | None = None
-        self._built: dict[str, float] = {}
+        self._built: dict[str, tuple[float, str]] = {}
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """Call with the lock held: the current connection, re-opened after a swap."""
@@ -47,17 +52,30 @@ class Warehouse:
             log.info("opened publication %s", publication_run_id(self._con))
         return self._con
 
+    @contextmanager
+    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor while no build and no other exclusive user runs: for work that writes the
+        connection's memory tables per request (a profile's next best offers)."""
+        with self._lock:
+            cur = self._connection().cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+
     def cursor(self, key: str | None = None,
                build: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-               ) -> duckdb.DuckDBPyConnection:
+               follows_events: bool = False) -> duckdb.DuckDBPyConnection:
         """A cursor on the current publication, after ``build`` ran for it under ``key`` -
         once per publication, and again after ``max_age`` seconds, since frequency caps and
-        cool-downs move with the clock."""
+        cool-downs move with the clock, and (``follows_events``) after an event batch landed."""
         with self._lock:
             con = self._connection()
-            if key is not None and build is not None and (
-                    time.monotonic() - self._built.get(key, -math.inf) > self.max_age):
-                build(con)
-                self._built[key] = time.monotonic()
+            if key is not None and build is not None:
+                built_at, events = self._built.get(key, (-math.inf, ""))
+                stamp = signature(self.events) if follows_events else ""
+                if time.monotonic() - built_at > self.max_age or stamp != events:
+                    build(con)
+                    self._built[key] = (time.monotonic(), stamp)
             return con.cursor()
 
