@@ -308,11 +308,14 @@ def quality_gate(ctx: RunContext, full_refresh: bool = False) -> dict[str, Any]:
 
 
 def publish(ctx: RunContext) -> dict[str, Any]:
-    """Swap the audited marts into published.duckdb atomically."""
+    """Swap the audited marts into published.duckdb atomically, with the serving store the
+    API answers from (profile documents, identifier hashes, next best offers)."""
     from profiles.publishing.publish import publish as publish_file
+    from profiles.serving.offers import Catalogue
 
     with stage_report(ctx, "publish") as report:
-        publication = publish_file(ctx.paths.build_db, ctx.paths.published_db, ctx.run_id)
+        publication = publish_file(ctx.paths.build_db, ctx.paths.published_db, ctx.run_id,
+                                   catalogue=Catalogue(ctx.offers, ctx.activation))
         report.update(published=str(publication.path), tables=publication.tables)
     return report
 

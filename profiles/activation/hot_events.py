@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,32 @@ def signature(folder: Path | None) -> str:
         digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
                       .encode())
     return digest.hexdigest()
+
+
+def quick_stamp(folder: Path | None, now: datetime | None = None) -> tuple[int, ...]:
+    """Changes whenever a batch lands, for a few ``stat`` calls: a batch is renamed into the
+    folder of its UTC date (today's, or yesterday's just after midnight), which changes that
+    folder's modification time, and a new date folder changes the events folder's. What it
+    misses (an old batch rewritten by an erasure) keeps people named who no longer are, which
+    only sends their answers the slower, exact way until the next publication."""
+    if folder is None:
+        return ()
+    today = (now or datetime.now(UTC)).date()
+    stamps = []
+    for path in (folder, folder / f"{today:%Y-%m-%d}",
+                 folder / f"{today - timedelta(days=1):%Y-%m-%d}"):
+        try:
+            stamps.append(path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            stamps.append(0)
+    return tuple(stamps)
+
+
+def pending_profiles(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The profiles the loaded hot list names (an opt-out, a delivery, a response)."""
+    rows = con.execute(f"SELECT profile_id FROM {OPT_OUTS} UNION "
+                       f"SELECT profile_id FROM {RESPONSES}").fetchall()
+    return frozenset(str(row[0]) for row in rows)
 
 
 def load_hot_events(con: duckdb.DuckDBPyConnection, folder: Path | None) -> None:

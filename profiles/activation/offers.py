@@ -10,6 +10,7 @@ so the answer and an export of the same offer drop the same profiles for the sam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from profiles.activation.parser import parse_condition
 from profiles.activation.segment import Segment
 from profiles.activation.suppression import suppress
 from profiles.activation.syntax import Node, SegmentError
+from profiles.publishing.published import PUBLISHED
 
 OFFER_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 NOT_ELIGIBLE = ("eligibility", "not_eligible")
@@ -111,21 +113,58 @@ class Verdict:
     """``None``: the profile may receive the offer now."""
 
 
+VERDICTS = "memory.main.offer_verdicts"
+"""(profile_id, offer_id, step, reason): every profile's verdict on every offer of the
+catalogue in one channel; ``reason`` NULL where the offer may be made now."""
+
+
+def offer_verdicts(con: duckdb.DuckDBPyConnection, offers: dict[str, Offer],
+                   config: ActivationConfig, channel: str, *, profile_id: str | None = None,
+                   as_of: datetime | None = None) -> str:
+    """Fill :data:`VERDICTS` for every profile (only ``profile_id``, if given) in ``channel``
+    as of ``as_of`` (default: now): each offer of the channel through the export's
+    suppression chain, its candidates those its eligibility rule selects. One statement per
+    offer whether one profile is asked about (the API) or all of them (the serving store)."""
+    everyone = (f"SELECT profile_id FROM {PUBLISHED}.main.dim_profiles"
+                + (" WHERE profile_id = $profile_id" if profile_id is not None else ""))
+    bound = {"profile_id": profile_id} if profile_id is not None else {}
+    con.execute(f"CREATE OR REPLACE TABLE {VERDICTS} (profile_id VARCHAR, offer_id VARCHAR, "
+                "step VARCHAR, reason VARCHAR)")
+    for offer in offers.values():
+        if channel not in offer.channels:
+            con.execute(f"INSERT INTO {VERDICTS} SELECT profile_id, $offer, $step, $reason "
+                        f"FROM ({everyone})", {"offer": offer.id, "step": NOT_IN_CHANNEL[0],
+                                               "reason": NOT_IN_CHANNEL[1], **bound})
+            continue
+        result = suppress(con, offer.in_channel(channel), config.policy, as_of=as_of,
+                          table_prefix="offer", events=config.events, profile_id=profile_id)
+        con.execute(
+            f"INSERT INTO {VERDICTS} SELECT e.profile_id, $offer, "
+            f"CASE WHEN d.profile_id IS NOT NULL THEN d.step "
+            f"     WHEN m.profile_id IS NULL THEN $step END, "
+            f"CASE WHEN d.profile_id IS NOT NULL THEN d.reason "
+            f"     WHEN m.profile_id IS NULL THEN $reason END "
+            f"FROM ({everyone}) AS e LEFT JOIN {result.drops} AS d USING (profile_id) "
+            f"LEFT JOIN {result.members} AS m USING (profile_id)",
+            {"offer": offer.id, "step": NOT_ELIGIBLE[0], "reason": NOT_ELIGIBLE[1], **bound})
+        con.execute(f"DROP TABLE {result.members}; DROP TABLE {result.drops}")
+    return VERDICTS
+
+
+def ranked(offers: dict[str, Offer],
+           verdicts: list[tuple[str, str | None, str | None]]) -> list[Verdict]:
+    """(offer_id, step, reason) of one profile as the answer lists them: the offers it may
+    receive now by priority, then id, then the excluded ones in the same order."""
+    listed = [Verdict(offers[offer_id], step, reason) for offer_id, step, reason in verdicts
+              if offer_id in offers]
+    return sorted(listed, key=lambda v: (v.reason is not None, v.offer.priority, v.offer.id))
+
+
 def next_best_offers(con: duckdb.DuckDBPyConnection, offers: dict[str, Offer],
                      config: ActivationConfig, profile_id: str, channel: str,
-                     ) -> list[Verdict]:
+                     as_of: datetime | None = None) -> list[Verdict]:
     """Every offer of the catalogue for the profile in the channel, best first: the offers it
     may receive now (by priority, then id), then the excluded ones with the chain's reason."""
-    verdicts: list[Verdict] = []
-    for offer in sorted(offers.values(), key=lambda o: (o.priority, o.id)):
-        if channel not in offer.channels:
-            verdicts.append(Verdict(offer, *NOT_IN_CHANNEL))
-            continue
-        result = suppress(con, offer.in_channel(channel), config.policy,
-                          table_prefix="offer", events=config.events, profile_id=profile_id)
-        if result.candidates == 0:
-            verdicts.append(Verdict(offer, *NOT_ELIGIBLE))
-            continue
-        drop = con.execute(f"SELECT step, reason FROM {result.drops}").fetchone()
-        verdicts.append(Verdict(offer, *(drop or (None, None))))
-    return sorted(verdicts, key=lambda v: v.reason is not None)
+    table = offer_verdicts(con, offers, config, channel, profile_id=profile_id, as_of=as_of)
+    rows = con.execute(f"SELECT offer_id, step, reason FROM {table}").fetchall()
+    return ranked(offers, rows)

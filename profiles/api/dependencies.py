@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 import duckdb
@@ -25,6 +26,7 @@ from profiles.api.limits import RateLimiter
 from profiles.api.settings import ApiSettings
 from profiles.api.warehouse import Warehouse
 from profiles.publishing.published import MissingTableError
+from profiles.serving.offers import Catalogue
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,14 @@ class ApiState:
     offers: dict[str, Offer]
     limiter: RateLimiter
 
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return Catalogue(self.offers, self.config)
 
-def api_state(request: Request) -> ApiState:
+
+# The dependencies are coroutines (they never block): FastAPI runs a plain function in its
+# thread pool, a hop that costs every request more than the store's lookup itself.
+async def api_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 
@@ -65,14 +73,14 @@ def _within_rate(state: ApiState, key: str) -> None:
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEADER)]) -> None:
+async def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEADER)]) -> None:
     """Read endpoints: a read key, within its request rate."""
     if not key or not state.settings.accepts(key):
         raise _refuse()
     _within_rate(state, key)
 
 
-def write_authorised(state: State,
+async def write_authorised(state: State,
                      key: Annotated[str | None, Security(_WRITE_KEY_HEADER)]) -> None:
     """``POST /events``: a write key (a read key is refused), within its request rate."""
     if not key or not state.settings.accepts_write(key):

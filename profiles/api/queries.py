@@ -17,10 +17,10 @@ from profiles.activation.export import member_rows_sql, sql_path
 from profiles.activation.purposes import contact_values, deliverable_sql
 from profiles.activation.segment import Segment
 from profiles.activation.suppression import suppress
-from profiles.publishing.published import PUBLISHED, published_tables, require_tables
+from profiles.publishing.published import PUBLISHED, require_tables
+from profiles.serving.documents import documents_sql
 
 IDENTITY_HASHES = "memory.main.identity_hashes"
-CONSENT_COLUMNS = ("channel", "contact_point", "status", "is_contactable", "decided_at")
 
 
 def members_table(segment: Segment) -> str:
@@ -68,30 +68,11 @@ def rows_after(cur: duckdb.DuckDBPyConnection, table: str, after: str,
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-def profile(cur: duckdb.DuckDBPyConnection, profile_id: str) -> dict[str, Any] | None:
-    """Golden record with its consent rows and traits; ``None`` for an unknown id.
-
-    The record's email and phone are their deliverable values (the email as the customer gave
-    it); consent rows name the contact point they bind, the matching key.
-    """
-    require_tables(cur, {"main.dim_profiles", "main.dim_profile_consent"}, "this endpoint")
-    values = contact_values(cur)
-    record = _one(cur, f"SELECT * REPLACE ("
-                  f"{deliverable_sql('p.email', 'p.profile_id', values)} AS email, "
-                  f"{deliverable_sql('p.phone', 'p.profile_id', values)} AS phone) "
-                  f"FROM {PUBLISHED}.main.dim_profiles AS p WHERE p.profile_id = ?", profile_id)
-    if record is None:
-        return None
-    consent = cur.execute(
-        f"SELECT {', '.join(CONSENT_COLUMNS)} "
-        f"FROM {PUBLISHED}.main.dim_profile_consent WHERE profile_id = ? "
-        "ORDER BY channel, contact_point", [profile_id]).fetchall()
-    traits = (_one(cur, f"SELECT * FROM {PUBLISHED}.main.dim_profile_traits "
-                   "WHERE profile_id = ?", profile_id)
-              if "main.dim_profile_traits" in published_tables(cur) else None)
-    record["consent"] = [dict(zip(CONSENT_COLUMNS, row, strict=True)) for row in consent]
-    record["traits"] = traits
-    return record
+def profile_document(cur: duckdb.DuckDBPyConnection, profile_id: str) -> str | None:
+    """The profile's JSON document (:mod:`profiles.serving.documents`); ``None`` for an unknown
+    id. A publication with a serving store is answered from that instead."""
+    row = cur.execute(documents_sql(cur, one=True), {"profile_id": profile_id}).fetchone()
+    return str(row[1]) if row else None
 
 
 def profile_exists(cur: duckdb.DuckDBPyConnection, profile_id: str) -> bool:
@@ -130,9 +111,3 @@ def profiles_with_hash(cur: duckdb.DuckDBPyConnection, kind: str, digest: str) -
                        "ORDER BY profile_id", [digest, kind]).fetchall()
     return [row[0] for row in rows]
 
-
-def _one(cur: duckdb.DuckDBPyConnection, sql: str, key: str) -> dict[str, Any] | None:
-    row = cur.execute(sql, [key]).fetchone()
-    if row is None:
-        return None
-    return dict(zip([d[0] for d in cur.description or []], row, strict=True))

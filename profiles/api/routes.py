@@ -4,23 +4,30 @@ No ``from __future__ import annotations``: FastAPI must see the endpoint annotat
 ``segment_router`` (page-size limits from configuration) as objects, not strings.
 """
 
-import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import duckdb
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from core.vocabulary import safe_run_id
 from profiles.activation.discovery import available_segments
 from profiles.activation.export import previous_export
-from profiles.activation.offers import next_best_offers
+from profiles.activation.offers import Verdict, next_best_offers
 from profiles.activation.syntax import NAME_PATTERN, SegmentError
 from profiles.api import queries
-from profiles.api.dependencies import State, members_build, segment_of, unavailable_as_503
+from profiles.api.dependencies import (
+    ApiState,
+    State,
+    members_build,
+    segment_of,
+    unavailable_as_503,
+)
 from profiles.api.models import (
     PROFILE_ID,
     ChangesPage,
@@ -115,30 +122,39 @@ def profile_router() -> APIRouter:
 
     @router.get("/profiles/{profile_id}", response_model=ProfileRecord,
                 summary="One profile: golden record, consent, traits")
-    def profile(
+    async def profile(
         state: State,
         profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
-    ) -> dict[str, Any]:
-        with state.warehouse.cursor() as cur, unavailable_as_503():
-            record = queries.profile(cur, profile_id)
-        if record is None:
+    ) -> Response:
+        """From the publication's serving store: one B-tree lookup of the document the
+        publication's marts make (the same statement answers from the file without a store)."""
+        store, _ = state.warehouse.serving()
+        if store is not None:
+            document = store.document(profile_id)
+        else:
+            document = await run_in_threadpool(_profile_from_file, state, profile_id)
+        if document is None:
             raise HTTPException(404, "unknown profile")
-        return json.loads(json.dumps(record, default=_json_default))
+        return Response(document, media_type="application/json")
 
     @router.get("/profiles/{profile_id}/offers", response_model=OffersAnswer,
                 summary="Next best offers in a channel, and why every other offer is excluded")
-    def offers(
+    async def offers(
         state: State,
         profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
         channel: Annotated[Channel, Query(description="The channel of the contact.")],
     ) -> OffersAnswer:
         """The catalogue's offers (``offers.yml``) through the export's suppression chain for
-        this one profile, including what ``POST /events`` received since the publication."""
-        with state.warehouse.exclusive() as cur, unavailable_as_503(SegmentError):
-            if not queries.profile_exists(cur, profile_id):
-                raise HTTPException(404, "unknown profile")
-            verdicts = next_best_offers(cur, state.offers, state.config, profile_id, channel)
-            run = publication_run_id(cur)
+        this one profile, including what ``POST /events`` received since the publication:
+        computed for every profile when the publication was made (the serving store), asked
+        of the chain again for this profile where an event names it or a verdict expired."""
+        store, hot = state.warehouse.serving()
+        verdicts = None
+        if store is not None and profile_id not in hot:
+            verdicts = store.offers(state.catalogue, profile_id, channel, time.time())
+        if verdicts is None:
+            verdicts = await run_in_threadpool(_offers_from_chain, state, profile_id, channel)
+        run = store.run_id if store is not None else state.warehouse.run_id()
         offered = [OfferProposal(offer_id=v.offer.id, description=v.offer.description,
                                  product_group=v.offer.product_group,
                                  priority=v.offer.priority) for v in verdicts if v.reason is None]
@@ -151,18 +167,37 @@ def profile_router() -> APIRouter:
 
     @router.post("/profiles/lookup", response_model=LookupResult,
                  summary="Find profiles by email or phone (hashed on the way in; reads only)")
-    def lookup(state: State, request: LookupRequest) -> LookupResult:
+    async def lookup(state: State, request: LookupRequest) -> LookupResult:
         kind, digest = request.hashed
-
-        def build(con: duckdb.DuckDBPyConnection) -> None:
-            with unavailable_as_503():
-                queries.build_identity_hashes(con)
-
-        with state.warehouse.cursor(queries.IDENTITY_HASHES, build) as cur:
-            found = queries.profiles_with_hash(cur, kind, digest)
+        store, _ = state.warehouse.serving()
+        if store is not None:
+            found = store.profiles_with_hash(kind, digest)
+        else:
+            found = await run_in_threadpool(_hash_from_file, state, kind, digest)
         return LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind) for p in found])
 
     return router
+
+
+def _profile_from_file(state: ApiState, profile_id: str) -> str | None:
+    with state.warehouse.cursor() as cur, unavailable_as_503():
+        return queries.profile_document(cur, profile_id)
+
+
+def _offers_from_chain(state: ApiState, profile_id: str, channel: str) -> list[Verdict]:
+    with state.warehouse.exclusive() as cur, unavailable_as_503(SegmentError):
+        if not queries.profile_exists(cur, profile_id):
+            raise HTTPException(404, "unknown profile")
+        return next_best_offers(cur, state.offers, state.config, profile_id, channel)
+
+
+def _hash_from_file(state: ApiState, kind: str, digest: str) -> list[str]:
+    def build(con: duckdb.DuckDBPyConnection) -> None:
+        with unavailable_as_503():
+            queries.build_identity_hashes(con)
+
+    with state.warehouse.cursor(queries.IDENTITY_HASHES, build) as cur:
+        return queries.profiles_with_hash(cur, kind, digest)
 
 
 def events_router() -> APIRouter:
@@ -225,8 +260,3 @@ def report_router(reports_dir: Path) -> APIRouter:
 
     return router
 
-
-def _json_default(value: object) -> object:
-    """Dates and timestamps as ISO strings; anything else DuckDB returns as text."""
-    isoformat = getattr(value, "isoformat", None)
-    return isoformat() if callable(isoformat) else str(value)

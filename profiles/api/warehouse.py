@@ -3,7 +3,8 @@
 One read-only connection per process, re-opened when a publication swaps the file (its inode,
 size or mtime changes); per-publication results (a segment's members, identifier hashes) are
 materialised once in memory and dropped with the connection. Results of the suppression chain
-are built again when an event batch lands (the hot list changed).
+are built again when an event batch lands (the hot list changed). The publication's serving
+store (:mod:`profiles.serving`) is found by its run id whenever the file is opened.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from pathlib import Path
 import duckdb
 from fastapi import HTTPException
 
-from profiles.activation.hot_events import signature
+from profiles.activation.hot_events import (
+    load_hot_events,
+    pending_profiles,
+    quick_stamp,
+    signature,
+)
 from profiles.publishing.published import open_published, publication_run_id
+from profiles.serving.store import ServingStore
 
 log = logging.getLogger("profiles.api")
 
@@ -38,6 +45,9 @@ class Warehouse:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._built: dict[str, tuple[float, str]] = {}
+        self._store: ServingStore | None = None
+        self._hot: frozenset[str] = frozenset()
+        self._hot_stamp: tuple[int, ...] | None = None
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         """Call with the lock held: the current connection, re-opened after a swap."""
@@ -49,8 +59,27 @@ class Warehouse:
         if self._con is None or stamp != self._stamp:
             self._con, self._stamp, self._built = open_published(self.published_db), stamp, {}
             self._con.execute("SET preserve_insertion_order = true")  # paging relies on it
-            log.info("opened publication %s", publication_run_id(self._con))
+            run_id = publication_run_id(self._con)
+            self._store, self._hot_stamp = ServingStore.of(self.published_db, run_id), None
+            log.info("opened publication %s", run_id)
         return self._con
+
+    def run_id(self) -> str | None:
+        """The run that made the current publication."""
+        with self._lock:
+            return publication_run_id(self._connection())
+
+    def serving(self) -> tuple[ServingStore | None, frozenset[str]]:
+        """The current publication's serving store (None: answers come from the file) and the
+        profiles events name that the publication does not hold yet: their answers come from
+        the chain with the hot list, not from the store built before those events."""
+        stamp = quick_stamp(self.events)
+        with self._lock:
+            con = self._connection()
+            if stamp != self._hot_stamp:
+                load_hot_events(con, self.events)
+                self._hot, self._hot_stamp = pending_profiles(con), stamp
+            return self._store, self._hot
 
     @contextmanager
     def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -28,6 +28,7 @@ import duckdb
 
 from core.locking import LockBusy, exclusive_lock
 from core.vocabulary import quote_identifier, safe_run_id
+from profiles.serving.offers import Catalogue
 from profiles.serving.store import build_store, prune_stores, store_path
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,17 @@ def archive_dir(published_db: Path) -> Path:
 
 
 def publish(
-    build_db: Path, published_db: Path, run_id: str, keep: int = DEFAULT_KEEP
+    build_db: Path, published_db: Path, run_id: str, keep: int = DEFAULT_KEEP,
+    catalogue: Catalogue | None = None,
 ) -> Publication:
-    """Copy the published schemas of ``build_db`` into a new file and swap it in."""
+    """Copy the published schemas of ``build_db`` into a new file and swap it in, its serving
+    store (with ``catalogue``'s next best offers) written first."""
     with _writing(published_db):
-        return _publish(build_db, published_db, run_id, keep)
+        return _publish(build_db, published_db, run_id, keep, catalogue)
 
 
-def _publish(build_db: Path, published_db: Path, run_id: str, keep: int) -> Publication:
+def _publish(build_db: Path, published_db: Path, run_id: str, keep: int,
+             catalogue: Catalogue | None) -> Publication:
     if not build_db.exists():
         raise PublishError(f"nothing to publish: build warehouse {build_db} does not exist")
     tmp = published_db.with_name(f"{published_db.name}.{safe_run_id(run_id)}.tmp")
@@ -103,7 +107,7 @@ def _publish(build_db: Path, published_db: Path, run_id: str, keep: int) -> Publ
         finally:
             con.close()
         _fsync(tmp)
-        build_store(tmp, store_path(published_db, run_id), run_id)
+        build_store(tmp, store_path(published_db, run_id), run_id, catalogue)
         archived = _archive_current(published_db, keep)
         os.replace(tmp, published_db)
         _fsync(published_db.parent)
@@ -216,7 +220,8 @@ def _rollback(published_db: Path) -> Path:
 
 def rebuild_serving_store(published_db: Path) -> None:
     """Write the current publication's serving store again, after the file was changed in
-    place (an erasure scrubbing it): the old store still holds what was scrubbed."""
+    place (an erasure scrubbing it): the old store still holds what was scrubbed. Without
+    the offer catalogue: next best offers come from the chain until the next publication."""
     con = duckdb.connect()
     try:
         con.execute("ATTACH ? AS pub (READ_ONLY)", [str(published_db)])

@@ -10,7 +10,9 @@ every row onto pages of its own) and opened
 
 Tables: ``profiles`` (profile_id, document: the JSON of ``GET /profiles/{id}``),
 ``identifiers`` (kind, digest, profile_id: SHA-256 of every normalised e-mail and phone of the
-identity graph, for ``POST /profiles/lookup``) and ``meta`` (the publication's run id).
+identity graph, for ``POST /profiles/lookup``), ``offers`` and ``offer_sets`` (every profile's
+next best offers per channel, :mod:`profiles.serving.offers`) and ``meta`` (the publication's
+run id, the fingerprint of the offer catalogue the verdicts come from).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from core.vocabulary import safe_run_id
+from profiles.activation.offers import Verdict
 from profiles.publishing.published import (
     PUBLISHED,
     open_published,
@@ -34,6 +37,7 @@ from profiles.publishing.published import (
     published_tables,
 )
 from profiles.serving.documents import CONSENT, PROFILES, documents_sql
+from profiles.serving.offers import Catalogue, stored_verdicts, write_offers
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class StoreBuilt:
     path: Path
     profiles: int
     identifiers: int
+    offer_sets: int
     seconds: float
 
 
@@ -67,11 +72,12 @@ def store_path(published_db: Path, run_id: str) -> Path:
     return store_folder(published_db) / f"{safe_run_id(run_id)}.sqlite"
 
 
-def build_store(publication: Path, target: Path, run_id: str) -> StoreBuilt | None:
+def build_store(publication: Path, target: Path, run_id: str,
+                catalogue: Catalogue | None = None) -> StoreBuilt | None:
     """Write the store of the publication file ``publication`` to ``target`` (atomically: a
     temp file renamed once complete and on disk); None, and no store, when the publication
     lacks a mart the store is made of (the API then answers from the file, or says what is
-    missing)."""
+    missing). ``catalogue``: the offers whose verdicts the store keeps (None: none)."""
     started = time.perf_counter()
     source = open_published(publication)
     source.execute("SET enable_progress_bar = false")
@@ -90,11 +96,14 @@ def build_store(publication: Path, target: Path, run_id: str) -> StoreBuilt | No
                 "CREATE TABLE profiles (profile_id TEXT PRIMARY KEY, document TEXT NOT NULL);"
                 "CREATE TABLE identifiers (kind TEXT, digest TEXT, profile_id TEXT,"
                 " PRIMARY KEY (kind, digest, profile_id)) WITHOUT ROWID;")
-            store.execute("INSERT INTO meta VALUES ('run_id', ?)", [run_id])
+            store.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("run_id", run_id),
+                ("catalogue", catalogue.fingerprint if catalogue else "")])
             profiles = _copy(store, "INSERT INTO profiles VALUES (?, ?)",
                              _batches(source.execute(documents_sql(source))))
             identifiers = _copy(store, "INSERT INTO identifiers VALUES (?, ?, ?)",
                                 _batches(source.execute(IDENTIFIERS_SQL)))
+            offer_sets = write_offers(source, store, catalogue) if catalogue else 0
             store.commit()
         finally:
             store.close()
@@ -106,9 +115,10 @@ def build_store(publication: Path, target: Path, run_id: str) -> StoreBuilt | No
         raise
     finally:
         source.close()
-    built = StoreBuilt(target, profiles, identifiers, round(time.perf_counter() - started, 2))
-    log.info("serving store: %d profiles, %d identifier hashes in %.1f s", profiles,
-             identifiers, built.seconds)
+    built = StoreBuilt(target, profiles, identifiers, offer_sets,
+                       round(time.perf_counter() - started, 2))
+    log.info("serving store: %d profiles, %d identifier hashes, %d distinct offer verdict "
+             "lists in %.1f s", profiles, identifiers, offer_sets, built.seconds)
     return built
 
 
@@ -161,7 +171,8 @@ class ServingStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self.run_id = self._query("SELECT value FROM meta WHERE key = 'run_id'", ())[0][0]
+        meta = {row[0]: row[1] for row in self._query("SELECT key, value FROM meta", ())}
+        self.run_id, self.catalogue = meta["run_id"], meta.get("catalogue", "")
 
     @classmethod
     def of(cls, published_db: Path, run_id: str | None) -> ServingStore | None:
@@ -190,6 +201,14 @@ class ServingStore:
     def document(self, profile_id: str) -> str | None:
         rows = self._query("SELECT document FROM profiles WHERE profile_id = ?", (profile_id,))
         return rows[0][0] if rows else None
+
+    def offers(self, catalogue: Catalogue, profile_id: str, channel: str,
+               now: float) -> list[Verdict] | None:
+        """The stored next best offers, if the store was built from ``catalogue`` and the
+        profile's verdicts still hold at ``now`` (epoch seconds); else None."""
+        if not self.catalogue or self.catalogue != catalogue.fingerprint:
+            return None
+        return stored_verdicts(self._connection(), catalogue.offers, profile_id, channel, now)
 
     def profiles_with_hash(self, kind: str, digest: str) -> list[str]:
         rows = self._query("SELECT profile_id FROM identifiers WHERE kind = ? AND digest = ? "
