@@ -10,15 +10,18 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from fastapi.testclient import TestClient
 from test_segments import WINBACK, write_published
 
 from cdp.settings import data_paths
+from core.vocabulary import CHANNELS
 from profiles.activation.hot_events import EVENTS_SOURCE, FIELDS, landed_files
 from profiles.api.app import create_app
 from profiles.api.events import EventLog
+from profiles.api.models import Channel
 from profiles.api.settings import ApiConfigError
 
 READ, WRITE = "hardening-read", "hardening-write"
@@ -81,6 +84,10 @@ def test_each_key_has_a_request_rate(client: TestClient) -> None:
     assert int(limited.headers["Retry-After"]) >= 1
     assert client.post("/events", json={"events": [EVENT]},
                        headers={"X-API-Key": WRITE}).status_code == 200  # its own bucket
+
+
+def test_the_api_channels_are_the_vocabulary() -> None:
+    assert get_args(Channel) == CHANNELS
 
 
 def test_health_needs_no_key_and_every_operation_is_tagged_and_typed(

@@ -13,6 +13,7 @@ import pytest
 
 from cdp.run import run_pipeline
 from core.paths import DataPaths
+from profiles.activation.hot_events import EVENTS_SOURCE
 
 
 def _sha256(path: Path) -> str:
@@ -26,7 +27,8 @@ def test_demo_run_publishes_profiles_with_high_f1(demo_run) -> None:
         "web_events", "shop_accounts", "email_events", "crm_customers", "pos_orders",
         "support_tickets", "consent_log",
     }
-    assert all(count > 0 for count in summary.records_per_source.values())
+    assert all(count > 0 for source, count in summary.records_per_source.items()
+               if source != EVENTS_SOURCE)  # nobody posted to the API
     assert summary.identity is not None
     assert summary.identity["f1"] >= 0.95
     assert summary.identity["precision"] >= 0.97

@@ -118,7 +118,7 @@ def load_hot_events(con: duckdb.DuckDBPyConnection, folder: Path | None) -> None
     rows = [row for path in (landed_files(folder) if folder else [])
             for event in read_landed(path) for row in _landed_rows(event)]
     if rows:
-        marks = ", ".join("?" for _ in range(11))
+        marks = ", ".join("?" for _ in _LANDED_COLUMNS.split(","))
         con.executemany(f"INSERT INTO {_LANDED} VALUES ({marks})", rows)
     _derive(con)
     con.execute(f"CREATE OR REPLACE TABLE {_STATE} AS SELECT ? AS stamp", [stamp])

@@ -23,6 +23,8 @@ from profiles.activation.hashing import sha256_hex
 from profiles.activation.hot_events import OPT_IN, OPT_OUT
 
 PROFILE_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+Channel = Literal["email", "sms", "phone", "post", "online_ads"]
+"""``core.vocabulary.CHANNELS`` as a type, so the schema lists them (a test keeps them equal)."""
 EVENT_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
@@ -124,7 +126,7 @@ class Event(BaseModel):
     event_id: str = Field(pattern=EVENT_ID, description="Unique per event: a repeat is "
                           "acknowledged, not landed again.")
     type: Literal["unsubscribe", "consent", "delivery", "response"]
-    channel: Literal["email", "sms", "phone", "post", "online_ads", "all"] = Field(
+    channel: Channel | Literal["all"] = Field(
         description="'all' only for unsubscribe and consent.")
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When it happened (default, and at the latest: received).")

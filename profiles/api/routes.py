@@ -7,7 +7,7 @@ No ``from __future__ import annotations``: FastAPI must see the endpoint annotat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import duckdb
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -31,6 +31,7 @@ from profiles.api.dependencies import (
 from profiles.api.models import (
     PROFILE_ID,
     ChangesPage,
+    Channel,
     EventBatch,
     EventsAccepted,
     Health,
@@ -54,7 +55,6 @@ RUN_ID = r"^[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]{0,119}$"
 Cursor = Annotated[str | None, Query(max_length=512,
                                      description="next_cursor of the previous page.")]
 Name = Annotated[str, PathParam(pattern=SEGMENT_NAME, description="Segment name.")]
-Channel = Literal["email", "sms", "phone", "post", "online_ads"]
 
 
 def segment_router(default_page: int, max_page: int) -> APIRouter:
