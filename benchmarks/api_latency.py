@@ -3,15 +3,15 @@
 Usage::
 
     .venv/bin/python benchmarks/api_latency.py --source-home /tmp/cdp-bench-delta/home \\
-        [--scale 12] [--seconds 30] [--connections 16] [--dir /tmp/cdp-bench-api]
+        [--scale 12] [--seconds 30] [--connections 16] [--workers 2] [--dir /tmp/cdp-bench-api]
 
 ``--source-home``: a data directory whose pipeline has published (e.g. the one
 ``benchmarks/daily_delta.py`` leaves: ~1M source records, ~88k profiles); without it a
 1,000-person demo is generated and run first. ``--scale K`` publishes the source's marts K
-times over (every profile id suffixed ``~1`` .. ``~K-1``, the other columns as they are) through
+times over (every profile id suffixed ``_1`` .. ``_K-1``, the other columns as they are) through
 the product's own ``publish``, which writes the serving store: 12 x 88k = ~1M profiles.
 
-Then a real ``cdp serve`` on 127.0.0.1 and ``wrk`` (Debian package ``wrk``) with
+Then a real ``cdp serve --workers`` on 127.0.0.1 and ``wrk`` (Debian package ``wrk``) with
 ``--connections`` open connections for ``--seconds`` per endpoint, random keys each request:
 
 * ``GET /profiles/{id}`` (the profile document),
@@ -64,10 +64,13 @@ end
 """
 
 
-def scaled_publication(source: Path, home: Path, scale: int) -> Path:
+def scaled_publication(source: Path, home: Path, scale: int, config: Path) -> Path:
     """Publish ``source``'s published tables ``scale`` times over into ``home`` through the
-    product's publish (serving store included); returns the published file."""
+    product's publish (serving store with ``config``'s offers included); returns the file."""
+    from profiles.activation.config import load_config
+    from profiles.activation.offers import load_offers
     from profiles.publishing.publish import PUBLISHED_SCHEMAS, publish
+    from profiles.serving.offers import Catalogue
 
     build = home / "warehouse" / "build.duckdb"
     build.parent.mkdir(parents=True, exist_ok=True)
@@ -83,13 +86,15 @@ def scaled_publication(source: Path, home: Path, scale: int) -> Path:
                 "SELECT column_name FROM duckdb_columns() WHERE database_name = 'src' AND "
                 "schema_name = ? AND table_name = ?", [schema, table]).fetchall()}
             copies = scale if "profile_id" in columns else 1
-            replace = ("REPLACE (CASE WHEN k = 0 THEN profile_id ELSE profile_id || '~' || k "
+            replace = ("REPLACE (CASE WHEN k = 0 THEN profile_id ELSE profile_id || '_' || k "
                        "END AS profile_id)") if copies > 1 else ""
             con.execute(f'CREATE TABLE "{schema}"."{table}" AS SELECT * EXCLUDE (k) {replace} '
                         f'FROM src."{schema}"."{table}", range({copies}) AS r(k)')
     published = home / "warehouse" / "published.duckdb"
     started = time.perf_counter()
-    publish(build, published, "bench-publication")
+    catalogue = Catalogue(load_offers(config / "offers.yml"),
+                          load_config(config / "segments.yml", home / "landing" / "api_events"))
+    publish(build, published, "bench-publication", catalogue=catalogue)
     print(f"published x{scale} with its serving store in {time.perf_counter() - started:.1f} s",
           flush=True)
     build.unlink()
@@ -118,11 +123,12 @@ def wrk(url: str, method: str, template: str, keys: Path, seconds: int, connecti
     env = {**os.environ, "BENCH_KEYS": str(keys), "BENCH_METHOD": method,
            "BENCH_TEMPLATE": template, "BENCH_API_KEY": KEY}
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "--timeout", "10s",
                           "-s", str(script), url], env=env, capture_output=True, text=True,
                          check=True).stdout
     figures: dict[str, Any] = {}
     for percentile in ("50", "90", "99"):
-        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)$", out, re.M)
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         if match:
             value, unit = float(match[1]), match[2]
             figures[f"p{percentile}_ms"] = round(value * {"us": 1e-3, "ms": 1, "s": 1e3}[unit], 2)
@@ -130,16 +136,19 @@ def wrk(url: str, method: str, template: str, keys: Path, seconds: int, connecti
     figures["requests_per_s"] = round(float(rps[1])) if rps else 0
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     figures["non_2xx"] = int(errors[1]) if errors else 0
+    timeouts = re.search(r"timeout (\d+)", out)
+    figures["timeouts"] = int(timeouts[1]) if timeouts else 0
     return figures
 
 
-def serve(home: Path, config: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(home: Path, config: Path, log: Path,
+          workers: int) -> tuple[subprocess.Popen[bytes], str]:
     """``cdp serve`` on a random port, once it answers."""
     port = random.randint(20_000, 40_000)
     env = {**os.environ, "CDP_API_KEYS": KEY, "CDP_CONFIG": str(config)}
     process = subprocess.Popen([str(BIN / "cdp"), "serve", "--home", str(home), "--port",
-                                str(port)], env=env, stdout=log.open("w"),
-                               stderr=subprocess.STDOUT)
+                                str(port), "--workers", str(workers)], env=env,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -186,6 +195,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=12)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="cdp serve --workers")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/cdp-bench-api"))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -197,12 +207,12 @@ def main() -> None:
     args.dir.mkdir(parents=True)
     source_home = args.source_home or _demo(args.dir / "demo")
     home = args.dir / "home"
-    published = scaled_publication(source_home / "warehouse" / "published.duckdb", home,
-                                   args.scale)
     config = args.dir / "config"
     shutil.copytree(ROOT / "config", config)
     (config / "api.yml").write_text(  # the benchmark's own key and no rate limit in the way
         "rate_limit: {per_second: 1000000, burst: 1000000}\n")
+    published = scaled_publication(source_home / "warehouse" / "published.duckdb", home,
+                                   args.scale, config)
     keys = sample_keys(published, args.dir)
     with duckdb.connect(str(published), read_only=True) as con:
         profiles = con.execute("SELECT count(*) FROM main.dim_profiles").fetchone()
@@ -213,7 +223,7 @@ def main() -> None:
     for label, aside in (("serving store", False), ("warehouse only (baseline)", True)):
         if aside:
             shutil.move(store_folder(published), args.dir / "serving-aside")
-        process, url = serve(home, config, args.dir / f"serve-{int(aside)}.log")
+        process, url = serve(home, config, args.dir / f"serve-{int(aside)}.log", args.workers)
         try:
             openapi = httpx.get(f"{url}/openapi.json").json()
             has_offers = "/profiles/{profile_id}/offers" in openapi.get("paths", {})
@@ -227,14 +237,16 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
     print()
-    print(f"| {profiles[0] if profiles else 0:,} profiles, {args.connections} connections | "
-          "p50 ms | p90 ms | p99 ms | requests/s | non-2xx |")
-    print("|---|---|---|---|---|---|")
+    print(f"| {profiles[0] if profiles else 0:,} profiles, {args.connections} connections, "
+          f"{args.workers} workers | "
+          "p50 ms | p90 ms | p99 ms | requests/s | non-2xx | timeouts (10 s) |")
+    print("|---|---|---|---|---|---|---|")
     for label, figures in results.items():
         if label == "bare":
             continue
         print(f"| {label} | {figures.get('p50_ms')} | {figures.get('p90_ms')} | "
-              f"{figures.get('p99_ms')} | {figures['requests_per_s']:,} | {figures['non_2xx']} |")
+              f"{figures.get('p99_ms')} | {figures['requests_per_s']:,} | {figures['non_2xx']} | "
+              f"{figures['timeouts']} |")
     print(f"bare point lookups in-process: {json.dumps(results['bare'])}")
 
 

@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def client(demo_home_copy: DataPaths, tmp_path: Path) -> Iterator[TestClient]:
     api = tmp_path / "api.yml"
-    api.write_text("key_sha256: []\n")
+    # every profile is asked about, faster than the default rate limit allows one key
+    api.write_text("key_sha256: []\nrate_limit: {per_second: 100000, burst: 100000}\n")
     app = create_app(demo_home_copy, api, REPO / "config" / "segments.yml", [READ], [WRITE],
                      offers_config=REPO / "config" / "offers.yml")
     with TestClient(app, headers={"X-API-Key": READ}) as client:

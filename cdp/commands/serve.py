@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cdp.commands.options import HomeOption, fail
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from cdp.context import RunContext
 
 
 def log_config() -> dict[str, Any]:
@@ -25,6 +30,9 @@ def log_config() -> dict[str, Any]:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes (one per core serves the most requests; the rate limit "
+        "counts per worker).")] = 1,
     home: HomeOption = None,
 ) -> None:
     """Serve segments, members, changes and profile lookups over HTTP (read key), and take
@@ -32,16 +40,36 @@ def serve(
     import uvicorn
 
     from cdp.context import RunContext
-    from profiles.api.app import create_app
-    from profiles.api.settings import API_KEYS_ENV, API_WRITE_KEYS_ENV, ApiConfigError
+    from profiles.api.settings import ApiConfigError
 
     ctx = RunContext.at_edge(home)
     try:
-        app = create_app(ctx.paths, ctx.config.api, ctx.config.segments,
-                         os.environ.get(API_KEYS_ENV, "").split(","),
-                         os.environ.get(API_WRITE_KEYS_ENV, "").split(","),
-                         offers_config=ctx.config.offers)
+        app = _app(ctx)  # checked here, so a bad file stops the command, not a worker
     except ApiConfigError as error:
         fail(error)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
-                log_config=log_config())
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info",
+                               "access_log": False, "log_config": log_config()}
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    # uvicorn starts each worker from an import string: the data directory and configuration
+    # resolved here reach them through the environment the workers inherit
+    os.environ["CDP_HOME"], os.environ["CDP_CONFIG"] = str(ctx.paths.home), str(ctx.config.folder)
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``cdp serve --workers N``."""
+    from cdp.context import RunContext
+
+    return _app(RunContext.at_edge(None))
+
+
+def _app(ctx: RunContext) -> FastAPI:
+    from profiles.api.app import create_app
+    from profiles.api.settings import API_KEYS_ENV, API_WRITE_KEYS_ENV
+
+    return create_app(ctx.paths, ctx.config.api, ctx.config.segments,
+                      os.environ.get(API_KEYS_ENV, "").split(","),
+                      os.environ.get(API_WRITE_KEYS_ENV, "").split(","),
+                      offers_config=ctx.config.offers)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 
 from core.vocabulary import safe_run_id
 from profiles.activation.discovery import available_segments
@@ -143,7 +144,7 @@ def profile_router() -> APIRouter:
         state: State,
         profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
         channel: Annotated[Channel, Query(description="The channel of the contact.")],
-    ) -> OffersAnswer:
+    ) -> Response:
         """The catalogue's offers (``offers.yml``) through the export's suppression chain for
         this one profile, including what ``POST /events`` received since the publication:
         computed for every profile when the publication was made (the serving store), asked
@@ -162,21 +163,29 @@ def profile_router() -> APIRouter:
                                    product_group=v.offer.product_group,
                                    priority=v.offer.priority, step=v.step or "",
                                    reason=v.reason) for v in verdicts if v.reason is not None]
-        return OffersAnswer(profile_id=profile_id, channel=channel, publication_run_id=run,
-                            offers=offered, excluded=excluded)
+        return _json(OffersAnswer(profile_id=profile_id, channel=channel,
+                                  publication_run_id=run, offers=offered, excluded=excluded))
 
     @router.post("/profiles/lookup", response_model=LookupResult,
                  summary="Find profiles by email or phone (hashed on the way in; reads only)")
-    async def lookup(state: State, request: LookupRequest) -> LookupResult:
+    async def lookup(state: State, request: LookupRequest) -> Response:
         kind, digest = request.hashed
         store, _ = state.warehouse.serving()
         if store is not None:
             found = store.profiles_with_hash(kind, digest)
         else:
             found = await run_in_threadpool(_hash_from_file, state, kind, digest)
-        return LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind) for p in found])
+        return _json(LookupResult(matches=[LookupMatch(profile_id=p, matched_on=kind)
+                                           for p in found]))
 
     return router
+
+
+def _json(answer: BaseModel) -> Response:
+    """A typed answer serialised once, by pydantic's own encoder: returned as a model, FastAPI
+    would validate it against the response model again and encode it field by field. The
+    response model still documents it."""
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _profile_from_file(state: ApiState, profile_id: str) -> str | None:
