@@ -22,7 +22,7 @@ def free_port() -> int:
 
 @contextmanager
 def cdp_serve(home: Path, api_keys: str, log_path: Path,
-              write_keys: str = "") -> Iterator[str]:
+              write_keys: str = "", workers: int = 1) -> Iterator[str]:
     """Start ``cdp serve`` on ``home`` (config from ``home/config``), wait until it answers,
     yield its base URL and stop it; its output goes to ``log_path`` (a pipe nobody reads
     would block the server)."""
@@ -31,7 +31,8 @@ def cdp_serve(home: Path, api_keys: str, log_path: Path,
            "CDP_CONFIG": str(home / "config")}
     cdp = Path(sys.executable).parent / "cdp"
     with log_path.open("a") as log:
-        process = subprocess.Popen([str(cdp), "serve", "--home", str(home), "--port", str(port)],
+        process = subprocess.Popen([str(cdp), "serve", "--home", str(home), "--port", str(port),
+                                    "--workers", str(workers)],
                                    env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
