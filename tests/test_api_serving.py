@@ -54,6 +54,10 @@ def test_two_workers_answer_from_the_store_and_both_honour_an_opt_out_at_once(
             {"event_id": "serving-unsub-1", "type": "unsubscribe", "channel": "email",
              "profile_id": person}]})
         assert posted.status_code == 200, posted.text
+        consent = [row for row in httpx.get(f"{url}/profiles/{person}", headers=read).json()[
+            "consent"] if row["channel"] == "email"]
+        assert any(row["status"] == "opted_out" and not row["is_contactable"]
+                   for row in consent)  # the document shows it too, at once
         for _ in range(20):  # each on a new connection: both workers answer some
             body = httpx.get(f"{url}/profiles/{person}/offers", params={"channel": "email"},
                              headers=read).json()

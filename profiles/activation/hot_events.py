@@ -82,6 +82,17 @@ def signature(folder: Path | None) -> str:
     return digest.hexdigest()
 
 
+def opted_out_since_sql(consent: str) -> str:
+    """SQL true where a hot opt-out withdraws the consent row aliased ``consent`` (profile,
+    channel, contact point or the whole channel, newer than the published decision): the one
+    rule the chain's consent step and the profile document both apply."""
+    return f"""EXISTS (
+        SELECT 1 FROM {OPT_OUTS} AS h
+        WHERE h.profile_id = {consent}.profile_id AND h.channel = {consent}.channel
+          AND h.contact_point IN ({consent}.contact_point, '*')
+          AND ({consent}.decided_at IS NULL OR h.decided_at >= {consent}.decided_at))"""
+
+
 def quick_stamp(folder: Path | None, now: datetime | None = None) -> tuple[int, ...]:
     """Changes whenever a batch lands, for a few ``stat`` calls: a batch is renamed into the
     folder of its UTC date (today's, or yesterday's just after midnight), which changes that

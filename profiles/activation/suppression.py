@@ -103,12 +103,7 @@ def consent_verdict_sql(members: str) -> str:
             SELECT DISTINCT profile_id
             FROM profile_hashes SEMI JOIN hashes USING (identifier_hash)),
         consent AS (  -- a hot opt-out newer than the published decision withdraws it
-            SELECT c.*, EXISTS (
-                       SELECT 1 FROM {hot_events.OPT_OUTS} AS h
-                       WHERE h.profile_id = c.profile_id AND h.channel = c.channel
-                         AND h.contact_point IN (c.contact_point, '*')
-                         AND (c.decided_at IS NULL OR h.decided_at >= c.decided_at)
-                   ) AS hot_opt_out
+            SELECT c.*, {hot_events.opted_out_since_sql('c')} AS hot_opt_out
             FROM {members} AS m
             JOIN {pub}.dim_profile_consent AS c ON c.profile_id = m.profile_id AND c.channel = ?),
         points AS (

@@ -128,9 +128,10 @@ def profile_router() -> APIRouter:
         profile_id: Annotated[str, PathParam(pattern=PROFILE_ID)],
     ) -> Response:
         """From the publication's serving store: one B-tree lookup of the document the
-        publication's marts make (the same statement answers from the file without a store)."""
-        store, _ = state.warehouse.serving()
-        if store is not None:
+        publication's marts make. The same statement answers from the file for a publication
+        without a store and for a profile an event of the hot list names (its opt-outs show)."""
+        store, hot = state.warehouse.serving()
+        if store is not None and profile_id not in hot:
             document = store.document(profile_id)
         else:
             document = await run_in_threadpool(_profile_from_file, state, profile_id)

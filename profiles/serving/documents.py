@@ -1,7 +1,8 @@
 """The profile document ``GET /profiles/{id}`` returns, as one SQL statement over the publication.
 
 Golden record (its e-mail and phone as the customer gave them, the deliverable values), consent
-rows and traits, rendered to JSON by DuckDB: the serving store runs the statement over every
+rows (channel, contact point, status, contactable, decided at) and traits, rendered to JSON by
+DuckDB: the serving store runs the statement over every
 profile at publish time, the API over one profile when a publication has no store. One
 definition, so both answer with the same bytes.
 """
@@ -11,14 +12,13 @@ from __future__ import annotations
 import duckdb
 
 from core.vocabulary import quote_identifier
+from profiles.activation import hot_events
 from profiles.activation.purposes import contact_values, deliverable_sql
 from profiles.publishing.published import PUBLISHED, published_tables, require_tables
 
 PROFILES = "main.dim_profiles"
 CONSENT = "main.dim_profile_consent"
 TRAITS = "main.dim_profile_traits"
-CONSENT_COLUMNS = ("channel", "contact_point", "status", "is_contactable", "decided_at")
-"""What a consent row of the document says (the contact point is the matching key)."""
 
 
 def iso_sql(expression: str) -> str:
@@ -51,14 +51,21 @@ def _fields(con: duckdb.DuckDBPyConnection, table: str, alias: str,
 
 def documents_sql(con: duckdb.DuckDBPyConnection, one: bool = False) -> str:
     """SELECT (profile_id, document) over the publication attached to ``con``, in profile-id
-    order; ``one``: only the profile bound to the named parameter ``$profile_id``."""
+    order; ``one``: only the profile bound to the named parameter ``$profile_id``. A consent
+    row an opt-out of the hot list withdraws (whatever ``con`` loaded; none at publish time)
+    reads opted out and not contactable, as the chain treats it."""
     require_tables(con, {PROFILES, CONSENT}, "the profile document")
+    hot_events.ensure_hot_events(con)
     values = contact_values(con)
     record = _fields(con, PROFILES, "p", {
         "email": deliverable_sql("p.email", "p.profile_id", values),
         "phone": deliverable_sql("p.phone", "p.profile_id", values)})
-    consent = ", ".join(
-        f"{c} := {iso_sql('c.' + c) if c == 'decided_at' else 'c.' + c}" for c in CONSENT_COLUMNS)
+    hot = hot_events.opted_out_since_sql("c")
+    consent = ", ".join(f"{c} := {value}" for c, value in {
+        "channel": "c.channel", "contact_point": "c.contact_point",
+        "status": f"CASE WHEN {hot} THEN 'opted_out' ELSE c.status END",
+        "is_contactable": f"c.is_contactable AND NOT {hot}",
+        "decided_at": iso_sql("c.decided_at")}.items())
     has_traits = TRAITS in published_tables(con)
     traits = (f"CASE WHEN t.profile_id IS NULL THEN NULL "
               f"ELSE struct_pack({_fields(con, TRAITS, 't')}) END" if has_traits else "NULL")
