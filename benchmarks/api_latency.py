@@ -197,7 +197,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="cdp serve --workers")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/cdp-bench-api"))
+    parser.add_argument("--keep", action="store_true",
+                        help="keep --dir (it holds the sampled e-mail addresses and a copy of "
+                        "the publication): removed at the end by default")
     args = parser.parse_args()
+    try:
+        _measure(args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(args.dir, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     from profiles.serving.store import store_folder

@@ -52,7 +52,7 @@ from privacy.identifiers import Identifier, InvalidRequest
 from privacy.landing import rewrite_landing
 from privacy.locate import Person, UnknownPerson, locate
 from privacy.warehouse import compact, delete_raw, holds_person, scrub_database
-from profiles.publishing.publish import archive_dir, prune_serving_stores, rebuild_serving_store
+from profiles.publishing.publish import archive_dir, prune_serving_stores, scrub_in_place
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,8 @@ def _rebuild(job: Erasure, person: Person, plan: dict[str, Any]) -> dict[str, An
     refuses the rebuild leaves the current publication, which is then scrubbed in place."""
     run_id = f"{plan['request_id']}__rebuild"
     if not job.rebuild(run_id):
-        scrubbed = scrub_database(job.paths.published_db, person)
-        rebuild_serving_store(job.paths.published_db)
+        scrubbed = scrub_in_place(job.paths.published_db,
+                                  lambda published: scrub_database(published, person))
         log.warning("erasure %s: the rebuild did not pass the gate; the publication was "
                     "scrubbed in place instead", plan["request_id"])
         return {"republished": False, "published_rows_removed": scrubbed}

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,23 +94,30 @@ def opted_out_since_sql(consent: str) -> str:
           AND ({consent}.decided_at IS NULL OR h.decided_at >= {consent}.decided_at))"""
 
 
-def quick_stamp(folder: Path | None, now: datetime | None = None) -> tuple[int, ...]:
-    """Changes whenever a batch lands, for a few ``stat`` calls: a batch is renamed into the
-    folder of its UTC date (today's, or yesterday's just after midnight), which changes that
-    folder's modification time, and a new date folder changes the events folder's. What it
-    misses (an old batch rewritten by an erasure) keeps people named who no longer are, which
-    only sends their answers the slower, exact way until the next publication."""
-    if folder is None:
-        return ()
-    today = (now or datetime.now(UTC)).date()
-    stamps = []
-    for path in (folder, folder / f"{today:%Y-%m-%d}",
-                 folder / f"{today - timedelta(days=1):%Y-%m-%d}"):
-        try:
-            stamps.append(path.stat().st_mtime_ns)
-        except FileNotFoundError:
-            stamps.append(0)
-    return tuple(stamps)
+SEQUENCE = ".sequence"
+"""A counter beside the batches, raised (under the landing lock) after each batch is renamed
+into place: what tells another process that the hot list changed."""
+
+
+def raise_sequence(folder: Path) -> None:
+    """Call with the landing lock held, after a batch is in place."""
+    current = folder / SEQUENCE
+    count = int(current.read_text() or 0) if current.exists() else 0
+    partial = folder / f"{SEQUENCE}.tmp"
+    partial.write_text(str(count + 1))
+    os.replace(partial, current)
+
+
+def quick_stamp(folder: Path | None) -> str:
+    """Changes whenever a batch lands, for one small read: the counter :func:`raise_sequence`
+    keeps (a directory's modification time would not do: two changes within one tick of a
+    coarse file-system clock look like one). An old batch rewritten by an erasure does not
+    raise it, which only keeps people named who no longer are - their answers then take the
+    slower, exact way until the next publication."""
+    try:
+        return (folder / SEQUENCE).read_text() if folder is not None else ""
+    except FileNotFoundError:
+        return ""
 
 
 def pending_profiles(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

@@ -81,7 +81,7 @@ async def authorised(state: State, key: Annotated[str | None, Security(_KEY_HEAD
 
 
 async def write_authorised(state: State,
-                     key: Annotated[str | None, Security(_WRITE_KEY_HEADER)]) -> None:
+                           key: Annotated[str | None, Security(_WRITE_KEY_HEADER)]) -> None:
     """``POST /events``: a write key (a read key is refused), within its request rate."""
     if not key or not state.settings.accepts_write(key):
         raise _refuse()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.locking import exclusive_lock
-from profiles.activation.hot_events import FIELDS, landed_files, read_landed
+from profiles.activation.hot_events import FIELDS, landed_files, raise_sequence, read_landed
 
 LOCK_TIMEOUT_S = 10.0
 
@@ -61,6 +61,7 @@ class EventLog:
             if new:  # known only once written: a failed write leaves them postable again
                 self._read.add(self._write(list(new.values()), now))
                 self._known.update(new)
+                raise_sequence(self.folder)  # the other processes' hot lists follow
         return Landed(list(new), duplicates)
 
     def _read_new_files(self) -> None:

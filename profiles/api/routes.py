@@ -130,7 +130,7 @@ def profile_router() -> APIRouter:
         """From the publication's serving store: one B-tree lookup of the document the
         publication's marts make. The same statement answers from the file for a publication
         without a store and for a profile an event of the hot list names (its opt-outs show)."""
-        store, hot = state.warehouse.serving()
+        store, hot = await state.warehouse.serving()
         if store is not None and profile_id not in hot:
             document = store.document(profile_id)
         else:
@@ -150,13 +150,18 @@ def profile_router() -> APIRouter:
         this one profile, including what ``POST /events`` received since the publication:
         computed for every profile when the publication was made (the serving store), asked
         of the chain again for this profile where an event names it or a verdict expired."""
-        store, hot = state.warehouse.serving()
-        verdicts = None
+        store, hot = await state.warehouse.serving()
+        stored: list[Verdict] | None = None
+        run: str | None = None
         if store is not None and profile_id not in hot:
-            verdicts = store.offers(state.catalogue, profile_id, channel, time.time())
-        if verdicts is None:
-            verdicts = await run_in_threadpool(_offers_from_chain, state, profile_id, channel)
-        run = store.run_id if store is not None else state.warehouse.run_id()
+            if store.document(profile_id) is None:  # not one of the publication's profiles
+                raise HTTPException(404, "unknown profile")
+            stored = store.offers(state.catalogue, profile_id, channel, time.time())
+        if stored is not None and store is not None:
+            verdicts, run = stored, store.run_id
+        else:
+            verdicts, run = await run_in_threadpool(_offers_from_chain, state, profile_id,
+                                                    channel)
         offered = [OfferProposal(offer_id=v.offer.id, description=v.offer.description,
                                  product_group=v.offer.product_group,
                                  priority=v.offer.priority) for v in verdicts if v.reason is None]
@@ -171,7 +176,7 @@ def profile_router() -> APIRouter:
                  summary="Find profiles by email or phone (hashed on the way in; reads only)")
     async def lookup(state: State, request: LookupRequest) -> Response:
         kind, digest = request.hashed
-        store, _ = state.warehouse.serving()
+        store, _ = await state.warehouse.serving()
         if store is not None:
             found = store.profiles_with_hash(kind, digest)
         else:
@@ -194,11 +199,14 @@ def _profile_from_file(state: ApiState, profile_id: str) -> str | None:
         return queries.profile_document(cur, profile_id)
 
 
-def _offers_from_chain(state: ApiState, profile_id: str, channel: str) -> list[Verdict]:
+def _offers_from_chain(state: ApiState, profile_id: str,
+                       channel: str) -> tuple[list[Verdict], str | None]:
+    """The chain's verdicts for one profile, and the run of the publication it read."""
     with state.warehouse.exclusive() as cur, unavailable_as_503(SegmentError):
         if not queries.profile_exists(cur, profile_id):
             raise HTTPException(404, "unknown profile")
-        return next_best_offers(cur, state.offers, state.config, profile_id, channel)
+        verdicts = next_best_offers(cur, state.offers, state.config, profile_id, channel)
+        return verdicts, publication_run_id(cur)
 
 
 def _hash_from_file(state: ApiState, kind: str, digest: str) -> list[str]:

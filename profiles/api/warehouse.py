@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from profiles.activation.hot_events import (
     load_hot_events,
@@ -46,40 +47,45 @@ class Warehouse:
         self._stamp: tuple[int, int, int] | None = None
         self._built: dict[str, tuple[float, str]] = {}
         self._store: ServingStore | None = None
-        self._hot: frozenset[str] = frozenset()
-        self._hot_stamp: tuple[int, ...] | None = None
+        self._snapshot: tuple[object, ServingStore | None, frozenset[str]] | None = None
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        """Call with the lock held: the current connection, re-opened after a swap."""
+    def _file_stamp(self) -> tuple[int, int, int]:
         try:
             stat = self.published_db.stat()
         except FileNotFoundError:
             raise HTTPException(503, "no publication yet: run the pipeline") from None
-        stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """Call with the lock held: the current connection, re-opened after a swap."""
+        stamp = self._file_stamp()
         if self._con is None or stamp != self._stamp:
             self._con, self._stamp, self._built = open_published(self.published_db), stamp, {}
             self._con.execute("SET preserve_insertion_order = true")  # paging relies on it
             run_id = publication_run_id(self._con)
-            self._store, self._hot_stamp = ServingStore.of(self.published_db, run_id), None
+            self._store = ServingStore.of(self.published_db, run_id)
             log.info("opened publication %s", run_id)
         return self._con
 
-    def run_id(self) -> str | None:
-        """The run that made the current publication."""
-        with self._lock:
-            return publication_run_id(self._connection())
-
-    def serving(self) -> tuple[ServingStore | None, frozenset[str]]:
+    async def serving(self) -> tuple[ServingStore | None, frozenset[str]]:
         """The current publication's serving store (None: answers come from the file) and the
         profiles events name that the publication does not hold yet: their answers come from
-        the chain with the hot list, not from the store built before those events."""
-        stamp = quick_stamp(self.events)
+        the chain with the hot list, not from the store built before those events.
+
+        Read without the connection's lock, which a segment build may hold for seconds: only
+        when the file or the hot list changed is the snapshot renewed, in a worker thread."""
+        stamp = (self._file_stamp(), quick_stamp(self.events))
+        snapshot = self._snapshot
+        if snapshot is None or snapshot[0] != stamp:
+            snapshot = await run_in_threadpool(self._renew, stamp)
+        return snapshot[1], snapshot[2]
+
+    def _renew(self, stamp: object) -> tuple[object, ServingStore | None, frozenset[str]]:
         with self._lock:
             con = self._connection()
-            if stamp != self._hot_stamp:
-                load_hot_events(con, self.events)
-                self._hot, self._hot_stamp = pending_profiles(con), stamp
-            return self._store, self._hot
+            load_hot_events(con, self.events)
+            self._snapshot = (stamp, self._store, pending_profiles(con))
+            return self._snapshot
 
     @contextmanager
     def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:

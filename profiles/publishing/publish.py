@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ import duckdb
 
 from core.locking import LockBusy, exclusive_lock
 from core.vocabulary import quote_identifier, safe_run_id
+from profiles.publishing.published import open_published, publication_run_id
 from profiles.serving.offers import Catalogue
 from profiles.serving.store import build_store, prune_stores, store_path
 
@@ -113,8 +114,9 @@ def _publish(build_db: Path, published_db: Path, run_id: str, keep: int,
         _fsync(published_db.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        _prune_serving_stores(published_db)  # a store built for the failed swap goes too
         raise
-    prune_serving_stores(published_db)
+    _prune_serving_stores(published_db)
     log.info("published %d tables for run %s", len(tables), run_id)
     return Publication(published_db, tables, archived)
 
@@ -214,25 +216,37 @@ def _rollback(published_db: Path) -> Path:
     _fsync(published_db.parent)
     # Killed before this unlink, the entry is the current file and _archived skips it.
     previous.unlink()
-    prune_serving_stores(published_db)
+    _prune_serving_stores(published_db)
     return previous
 
 
-def rebuild_serving_store(published_db: Path) -> None:
-    """Write the current publication's serving store again, after the file was changed in
-    place (an erasure scrubbing it): the old store still holds what was scrubbed. Without
-    the offer catalogue: next best offers come from the chain until the next publication."""
-    con = duckdb.connect()
-    try:
-        con.execute("ATTACH ? AS pub (READ_ONLY)", [str(published_db)])
-        row = con.execute("SELECT run_id FROM pub.main._publication").fetchone()
-    finally:
-        con.close()
-    if row is not None:
-        build_store(published_db, store_path(published_db, str(row[0])), str(row[0]))
+def scrub_in_place(published_db: Path, scrub: Callable[[Path], int],
+                   catalogue: Catalogue | None = None) -> int:
+    """Change the current publication in place (an erasure that could not rebuild it) under
+    the writer lock, returning what ``scrub`` returns: its serving store, which holds what is
+    scrubbed, is deleted first - a reader meanwhile answers from the file - and written again
+    from the scrubbed file."""
+    with _writing(published_db):
+        con = open_published(published_db)
+        try:
+            run_id = publication_run_id(con)
+        finally:
+            con.close()
+        if run_id is not None:
+            store_path(published_db, run_id).unlink(missing_ok=True)
+        changed = scrub(published_db)
+        if run_id is not None:
+            build_store(published_db, store_path(published_db, run_id), run_id, catalogue)
+        return changed
 
 
 def prune_serving_stores(published_db: Path) -> int:
-    """Delete the serving stores of publications that are neither current nor archived."""
+    """Delete the serving stores of publications that are neither current nor archived (under
+    the writer lock: a publish may be writing a new one)."""
+    with _writing(published_db):
+        return _prune_serving_stores(published_db)
+
+
+def _prune_serving_stores(published_db: Path) -> int:
     current = [published_db] if published_db.exists() else []
     return prune_stores(published_db, current + _archived(published_db))

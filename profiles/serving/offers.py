@@ -24,6 +24,7 @@ from functools import cached_property, lru_cache
 
 import duckdb
 
+from core.vocabulary import CHANNELS
 from profiles.activation.config import ActivationConfig
 from profiles.activation.offers import Offer, Verdict, offer_verdicts, ranked
 from profiles.publishing.published import PUBLISHED
@@ -31,8 +32,9 @@ from profiles.publishing.published import PUBLISHED
 
 @dataclass(frozen=True)
 class Catalogue:
-    """What the stored next best offers are computed from: the offers and the chain's policy
-    (with the hot list's folder), as the API's app factory loads them."""
+    """What the stored next best offers are computed from: the offers and the chain's
+    configuration (its policy; the hot list's folder, which the fingerprint leaves out since
+    profiles an event names are never answered from the store), as the API loads them."""
 
     offers: dict[str, Offer]
     config: ActivationConfig
@@ -54,11 +56,6 @@ SCHEMA = ("CREATE TABLE offer_sets (set_id INTEGER PRIMARY KEY, verdicts TEXT NO
           " valid_until REAL NOT NULL);")
 
 
-def channels_of(offers: dict[str, Offer]) -> list[str]:
-    """The channels some offer of the catalogue is made in: an answer is stored for each."""
-    return sorted({channel for offer in offers.values() for channel in offer.channels})
-
-
 def write_offers(source: duckdb.DuckDBPyConnection, store: sqlite3.Connection,
                  catalogue: Catalogue, now: datetime | None = None) -> int:
     """Every profile's verdicts per channel as of ``now`` (default: the wall clock) into the
@@ -68,7 +65,7 @@ def write_offers(source: duckdb.DuckDBPyConnection, store: sqlite3.Connection,
     store.executescript(SCHEMA)
     source.execute("CREATE OR REPLACE TABLE memory.main.offer_lists (profile_id VARCHAR, "
                    "channel VARCHAR, verdicts VARCHAR)")
-    for channel in channels_of(offers):
+    for channel in CHANNELS:  # also those no offer is made in: every answer is stored
         table = offer_verdicts(source, offers, config, channel, as_of=now)
         source.execute(
             f"INSERT INTO memory.main.offer_lists SELECT profile_id, ?, "
@@ -80,7 +77,7 @@ def write_offers(source: duckdb.DuckDBPyConnection, store: sqlite3.Connection,
         "FROM (SELECT DISTINCT verdicts FROM memory.main.offer_lists); "
         "SELECT set_id, verdicts FROM memory.main.offer_set_ids").fetchall()
     store.executemany("INSERT INTO offer_sets VALUES (?, ?)", sets)
-    rows = source.execute(f"""
+    cursor = source.execute(f"""
         WITH per_profile AS (
             SELECT l.profile_id, to_json(map(list(l.channel ORDER BY l.channel),
                                              list(s.set_id ORDER BY l.channel)))::VARCHAR AS sets
@@ -91,8 +88,9 @@ def write_offers(source: duckdb.DuckDBPyConnection, store: sqlite3.Connection,
         FROM per_profile AS p LEFT JOIN expiry AS e USING (profile_id)
         ORDER BY p.profile_id""", {"now": now, "boundary": _next_period(now),
                                    "cooldown": config.policy.cooldown_days,
-                                   "rejections": list(config.policy.rejections)}).fetchall()
-    store.executemany("INSERT INTO offers VALUES (?, ?, ?)", rows)
+                                   "rejections": list(config.policy.rejections)})
+    while rows := cursor.fetchmany(10_000):
+        store.executemany("INSERT INTO offers VALUES (?, ?, ?)", rows)
     source.execute("DROP TABLE memory.main.offer_lists; DROP TABLE memory.main.offer_set_ids")
     return len(sets)
 
