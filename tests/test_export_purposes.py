@@ -210,7 +210,9 @@ def test_the_api_hands_out_the_deliverable_value(home: Path) -> None:
     with open_published(_published(home)) as con:
         queries.build_members(con, segment, activation_config())
         member = queries.rows_after(con, queries.members_table(segment), "", 1)
-        record = queries.profile(con, "P01")
+        document = queries.profile_document(con, "P01")
     assert member[0]["profile_id"] == "P01" and member[0]["email"] == GIVEN
-    assert record is not None and record["email"] == GIVEN
+    assert document is not None
+    record = json.loads(document)
+    assert record["email"] == GIVEN
     assert record["consent"][0]["contact_point"] == KEY  # consent binds the matching key

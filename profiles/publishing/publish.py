@@ -23,14 +23,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from core.locking import LockBusy, exclusive_lock
 from core.vocabulary import quote_identifier, safe_run_id
 from profiles.publishing.published import open_published, publication_run_id
-from profiles.serving.offers import Catalogue
 from profiles.serving.store import build_store, prune_stores, store_path
+
+if TYPE_CHECKING:
+    from profiles.serving.offers import Catalogue
 
 log = logging.getLogger(__name__)
 

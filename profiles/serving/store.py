@@ -26,19 +26,23 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from core.vocabulary import safe_run_id
-from profiles.activation.offers import Verdict
 from profiles.publishing.published import (
     PUBLISHED,
     open_published,
     publication_run_id,
     published_tables,
 )
-from profiles.serving.documents import CONSENT, PROFILES, documents_sql
-from profiles.serving.offers import Catalogue, stored_verdicts, write_offers
+
+# The chain (offers) and the documents are imported where a store is built or asked for
+# offers, so that publish, which imports this module, starts in a tenth of a second.
+if TYPE_CHECKING:
+    from profiles.activation.offers import Verdict
+    from profiles.serving.offers import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ IDENTIFIERS_SQL = f"""
     FROM {PUBLISHED}.main.fct_identity_graph WHERE phone IS NOT NULL
     ORDER BY kind, digest, profile_id"""
 """The same hashes the API compares a looked-up e-mail or phone with (normalised, SHA-256)."""
-REQUIRED_TABLES = {PROFILES, CONSENT, "main.fct_identity_graph"}
+REQUIRED_TABLES = {"main.dim_profiles", "main.dim_profile_consent", "main.fct_identity_graph"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ def build_store(publication: Path, target: Path, run_id: str,
     temp file renamed once complete and on disk); None, and no store, when the publication
     lacks a mart the store is made of (the API then answers from the file, or says what is
     missing). ``catalogue``: the offers whose verdicts the store keeps (None: none)."""
+    from profiles.serving.documents import documents_sql
+    from profiles.serving.offers import write_offers
+
     started = time.perf_counter()
     source = open_published(publication)
     source.execute("SET enable_progress_bar = false")
@@ -149,6 +156,9 @@ def prune_stores(published_db: Path, publications: list[Path]) -> int:
     """Delete every store but those of ``publications`` (the current file and the archived
     ones a rollback may restore): a store holds the personal data of its publication and must
     not outlive it. Returns how many were deleted."""
+    folder = store_folder(published_db)
+    if not folder.is_dir():
+        return 0
     kept = set()
     for publication in publications:
         con = open_published(publication)
@@ -159,7 +169,7 @@ def prune_stores(published_db: Path, publications: list[Path]) -> int:
         if run_id is not None:
             kept.add(store_path(published_db, run_id).name)
     deleted = 0
-    for store in store_folder(published_db).glob("*.sqlite*"):
+    for store in folder.glob("*.sqlite*"):
         if store.name not in kept:
             store.unlink(missing_ok=True)
             deleted += 1
@@ -207,6 +217,8 @@ class ServingStore:
                now: float) -> list[Verdict] | None:
         """The stored next best offers, if the store was built from ``catalogue`` and the
         profile's verdicts still hold at ``now`` (epoch seconds); else None."""
+        from profiles.serving.offers import stored_verdicts
+
         if not self.catalogue or self.catalogue != catalogue.fingerprint:
             return None
         return stored_verdicts(self._connection(), catalogue.offers, profile_id, channel, now)
