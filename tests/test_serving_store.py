@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from test_api import _big_scenario
 from test_publish import _make_build
 from test_segments import write_published
@@ -158,7 +159,7 @@ def test_stored_verdicts_hold_until_a_cool_down_ends_or_a_cap_period_starts(
     from profiles.activation.config import ActivationConfig
     from profiles.activation.offers import load_offers, next_best_offers
     from profiles.activation.suppression import SuppressionPolicy
-    from profiles.serving.offers import Catalogue, stored_verdicts, write_offers
+    from profiles.serving.offers import Catalogue, UnknownProfile, stored_verdicts, write_offers
 
     published = write_published(tmp_path / "published.duckdb")
     spec = tmp_path / "offers.yml"
@@ -184,3 +185,5 @@ def test_stored_verdicts_hold_until_a_cool_down_ends_or_a_cap_period_starts(
     assert chain(later) is None  # the cool-down is over ...
     assert stored_verdicts(store, catalogue.offers, "P07", "email",  # ... and the store knows
                            later.replace(tzinfo=UTC).timestamp()) is None
+    with pytest.raises(UnknownProfile):
+        stored_verdicts(store, catalogue.offers, "nobody", "email", 0.0)

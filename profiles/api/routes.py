@@ -48,6 +48,7 @@ from profiles.api.models import (
 )
 from profiles.api.pagination import page
 from profiles.publishing.published import publication_run_id
+from profiles.serving.offers import UnknownProfile
 
 # Path and query patterns are checked by pydantic's Rust regex, whose "$" is the end of the text.
 SEGMENT_NAME = rf"^{NAME_PATTERN}$"
@@ -154,9 +155,10 @@ def profile_router() -> APIRouter:
         stored: list[Verdict] | None = None
         run: str | None = None
         if store is not None and profile_id not in hot:
-            if store.document(profile_id) is None:  # not one of the publication's profiles
-                raise HTTPException(404, "unknown profile")
-            stored = store.offers(state.catalogue, profile_id, channel, time.time())
+            try:
+                stored = store.offers(state.catalogue, profile_id, channel, time.time())
+            except UnknownProfile:
+                raise HTTPException(404, "unknown profile") from None
         if stored is not None and store is not None:
             verdicts, run = stored, store.run_id
         else:

@@ -122,15 +122,19 @@ def _parsed(verdicts: str) -> tuple[tuple[str, str | None, str | None], ...]:
     return tuple((offer, step, reason) for offer, step, reason in json.loads(verdicts))
 
 
+class UnknownProfile(LookupError):
+    """The store holds an answer for every profile of its publication: this is none of them."""
+
+
 def stored_verdicts(store: sqlite3.Connection, offers: dict[str, Offer], profile_id: str,
                     channel: str, now: float) -> list[Verdict] | None:
-    """The stored answer for the profile in the channel, ranked; None when the store has none
-    that still holds at ``now`` (epoch seconds): unknown profile or channel, or expired."""
+    """The stored answer for the profile in the channel, ranked; None when it no longer holds
+    at ``now`` (epoch seconds). The same lookup tells an unknown profile
+    (:class:`UnknownProfile`)."""
     row = store.execute(
-        "SELECT s.verdicts FROM offers AS o, json_each(o.sets) AS c "
-        "JOIN offer_sets AS s ON s.set_id = c.value "
-        "WHERE o.profile_id = ? AND c.key = ? AND o.valid_until > ?",
-        (profile_id, channel, now)).fetchone()
+        "SELECT o.valid_until, s.verdicts FROM offers AS o, json_each(o.sets) AS c "
+        "JOIN offer_sets AS s ON s.set_id = c.value WHERE o.profile_id = ? AND c.key = ?",
+        (profile_id, channel)).fetchone()
     if row is None:
-        return None
-    return ranked(offers, list(_parsed(row[0])))
+        raise UnknownProfile(profile_id)
+    return ranked(offers, list(_parsed(row[1]))) if row[0] > now else None

@@ -216,7 +216,8 @@ class ServingStore:
     def offers(self, catalogue: Catalogue, profile_id: str, channel: str,
                now: float) -> list[Verdict] | None:
         """The stored next best offers, if the store was built from ``catalogue`` and the
-        profile's verdicts still hold at ``now`` (epoch seconds); else None."""
+        profile's verdicts still hold at ``now`` (epoch seconds); else None. Raises
+        :class:`~profiles.serving.offers.UnknownProfile` for an id the publication lacks."""
         from profiles.serving.offers import stored_verdicts
 
         if not self.catalogue or self.catalogue != catalogue.fingerprint:
