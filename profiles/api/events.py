@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.files import fsync_path
 from core.locking import exclusive_lock
 from profiles.activation.hot_events import FIELDS, landed_files, raise_sequence, read_landed
 
@@ -82,14 +83,6 @@ class EventLog:
             os.fsync(handle.fileno())
         os.replace(tmp, final)
         for folder in (day, self.folder):
-            _fsync_directory(folder)
+            fsync_path(folder)
         return final
 
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename (or a new entry) inside ``folder`` durable."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)

@@ -19,6 +19,7 @@ from profiles.activation.segment import Segment
 from profiles.activation.suppression import suppress
 from profiles.publishing.published import PUBLISHED, require_tables
 from profiles.serving.documents import documents_sql
+from profiles.serving.store import IDENTIFIERS_SQL
 
 IDENTITY_HASHES = "memory.main.identity_hashes"
 
@@ -96,14 +97,10 @@ def contact_of(cur: duckdb.DuckDBPyConnection,
 
 
 def build_identity_hashes(con: duckdb.DuckDBPyConnection) -> None:
-    """SHA-256 of every normalised email and phone in the identity graph, by profile."""
+    """SHA-256 of every normalised email and phone in the identity graph, by profile (the
+    serving store's own statement, for a publication without a store)."""
     require_tables(con, {"main.fct_identity_graph"}, "this endpoint")
-    con.execute(
-        f"CREATE OR REPLACE TABLE {IDENTITY_HASHES} AS "
-        f"SELECT DISTINCT sha256(email) AS digest, 'email' AS kind, profile_id "
-        f"FROM {PUBLISHED}.main.fct_identity_graph WHERE email IS NOT NULL UNION "
-        f"SELECT DISTINCT sha256(phone), 'phone', profile_id "
-        f"FROM {PUBLISHED}.main.fct_identity_graph WHERE phone IS NOT NULL")
+    con.execute(f"CREATE OR REPLACE TABLE {IDENTITY_HASHES} AS {IDENTIFIERS_SQL}")
 
 
 def profiles_with_hash(cur: duckdb.DuckDBPyConnection, kind: str, digest: str) -> list[str]:

@@ -25,7 +25,6 @@ from profiles.activation.hot_events import (
     load_hot_events,
     pending_profiles,
     quick_stamp,
-    signature,
 )
 from profiles.publishing.published import open_published, publication_run_id
 from profiles.serving.store import ServingStore
@@ -108,7 +107,7 @@ class Warehouse:
             con = self._connection()
             if key is not None and build is not None:
                 built_at, events = self._built.get(key, (-math.inf, ""))
-                stamp = signature(self.events) if follows_events else ""
+                stamp = quick_stamp(self.events) if follows_events else ""
                 if time.monotonic() - built_at > self.max_age or stamp != events:
                     build(con)
                     self._built[key] = (time.monotonic(), stamp)

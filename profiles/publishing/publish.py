@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from core.files import fsync_path
 from core.locking import LockBusy, exclusive_lock
 from core.vocabulary import quote_identifier, safe_run_id
-from profiles.publishing.published import open_published, publication_run_id
+from profiles.publishing.published import run_id_of
 from profiles.serving.store import build_store, prune_stores, store_path
 
 if TYPE_CHECKING:
@@ -53,14 +54,6 @@ class Publication:
     path: Path
     tables: dict[str, int]
     archived_previous: Path | None
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def archive_dir(published_db: Path) -> Path:
@@ -110,11 +103,11 @@ def _publish(build_db: Path, published_db: Path, run_id: str, keep: int,
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        _fsync(tmp)
+        fsync_path(tmp)
         build_store(tmp, store_path(published_db, run_id), run_id, catalogue)
         archived = _archive_current(published_db, keep)
         os.replace(tmp, published_db)
-        _fsync(published_db.parent)
+        fsync_path(published_db.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         _prune_serving_stores(published_db)  # a store built for the failed swap goes too
@@ -195,7 +188,7 @@ def _archive_current(published_db: Path, keep: int) -> Path | None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         target = folder / f"published-{stamp}.duckdb"
         _link_or_copy(published_db, target)
-        _fsync(folder)
+        fsync_path(folder)
     for old in sorted(folder.glob("published-*.duckdb"))[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return target
@@ -214,9 +207,9 @@ def _rollback(published_db: Path) -> Path:
     previous = archived[-1]
     tmp = published_db.with_name(f"{published_db.name}.rollback.tmp")
     _link_or_copy(previous, tmp)
-    _fsync(tmp)
+    fsync_path(tmp)
     os.replace(tmp, published_db)
-    _fsync(published_db.parent)
+    fsync_path(published_db.parent)
     # Killed before this unlink, the entry is the current file and _archived skips it.
     previous.unlink()
     _prune_serving_stores(published_db)
@@ -230,11 +223,7 @@ def scrub_in_place(published_db: Path, scrub: Callable[[Path], int],
     scrubbed, is deleted first - a reader meanwhile answers from the file - and written again
     from the scrubbed file."""
     with _writing(published_db):
-        con = open_published(published_db)
-        try:
-            run_id = publication_run_id(con)
-        finally:
-            con.close()
+        run_id = run_id_of(published_db)
         if run_id is not None:
             store_path(published_db, run_id).unlink(missing_ok=True)
         changed = scrub(published_db)

@@ -47,6 +47,15 @@ def require_tables(con: duckdb.DuckDBPyConnection, tables: set[str], purpose: st
         )
 
 
+def run_id_of(published_db: Path) -> str | None:
+    """The run that produced the publication file ``published_db``, if it says."""
+    con = open_published(published_db)
+    try:
+        return publication_run_id(con)
+    finally:
+        con.close()
+
+
 def publication_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     """The pipeline run that produced the attached publication, if it says."""
     if "main._publication" not in published_tables(con):

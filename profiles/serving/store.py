@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from core.files import fsync_path
 from core.vocabulary import safe_run_id
 from profiles.publishing.published import (
     PUBLISHED,
     open_published,
-    publication_run_id,
     published_tables,
+    run_id_of,
 )
 
 # The chain (offers) and the documents are imported where a store is built or asked for
@@ -115,9 +116,9 @@ def build_store(publication: Path, target: Path, run_id: str,
             store.commit()
         finally:
             store.close()
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, target)
-        _fsync(target.parent)
+        fsync_path(target.parent)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -144,14 +145,6 @@ def _copy(store: sqlite3.Connection, insert: str,
     return count
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def prune_stores(published_db: Path, publications: list[Path]) -> int:
     """Delete every store but those of ``publications`` (the current file and the archived
     ones a rollback may restore): a store holds the personal data of its publication and must
@@ -161,11 +154,7 @@ def prune_stores(published_db: Path, publications: list[Path]) -> int:
         return 0
     kept = set()
     for publication in publications:
-        con = open_published(publication)
-        try:
-            run_id = publication_run_id(con)
-        finally:
-            con.close()
+        run_id = run_id_of(publication)
         if run_id is not None:
             kept.add(store_path(published_db, run_id).name)
     deleted = 0
