@@ -31,7 +31,7 @@ def trace(frame, event, arg):
     if frame.f_code.co_filename != publish_module.__file__:
         return None
     line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    if event == "line" and not reached and line == "_fsync(tmp)":
+    if event == "line" and not reached and line == "fsync_path(tmp)":
         reached = True
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
